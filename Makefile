@@ -1,0 +1,69 @@
+# One command runs the main job (`make bench`), one runs the tests (`make test`). Both set up .venv on first use.
+PYTHON     ?= python3
+VENV       ?= .venv
+PY         := $(VENV)/bin/python
+STRATEGY   ?= amp
+STRATEGIES ?= amp,adam8bit,zero_offload,act_ckpt
+PRESET     ?= gpt2-124m
+BUDGET     ?= 24h
+DATA       ?= synthetic
+REPEATS    ?= 1
+STEPS      ?= 20
+RESUME     ?=
+ARGS       ?=
+IMAGE      ?= harness
+TORCH_VERSION := 2.13.0
+RUN_FLAGS   = --preset $(PRESET) --budget $(BUDGET) --data $(DATA) $(ARGS)
+
+.PHONY: setup bench sweep parity report env test test-gpu lint lock docker-build docker-run clean
+
+# Everything but torch comes from the hashed lock. torch is pinned by version: the CPU build on CPU-only
+# machines and the CUDA build in the image are different files of the same release.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+bench: setup
+	$(PY) -m harness bench --strategy $(STRATEGY) $(RUN_FLAGS) $(if $(RESUME),--resume)
+
+sweep: setup
+	$(PY) -m harness sweep --strategies $(STRATEGIES) --repeats $(REPEATS) $(RUN_FLAGS)
+
+parity: setup
+	$(PY) -m harness parity --strategies $(STRATEGIES) --steps $(STEPS) $(RUN_FLAGS)
+
+report: setup
+	$(PY) -m harness report
+
+env: setup
+	$(PY) -m harness env
+
+test: setup
+	$(PY) -m pytest -q
+
+test-gpu: setup
+	$(PY) -m pytest -q -m gpu
+
+lint: setup
+	$(PY) -m ruff check harness strategies tests
+	$(PY) -m ruff format --check harness strategies tests
+	$(VENV)/bin/hadolint Dockerfile
+
+docker-build:
+	docker build -t $(IMAGE) .
+
+docker-run:
+	docker run --gpus all --ipc=host -v "$(CURDIR)/reports:/app/reports" $(IMAGE)
+
+# Regenerate requirements.lock from pyproject.toml (needs pip-tools).
+lock:
+	pip-compile --quiet --generate-hashes --extra dev --strip-extras --unsafe-package torch \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,435 @@
+"""The budgeted training loop. The harness owns WHAT is computed and WHEN: model and init, data order,
+learning rate per step, the clock and the deadline, evaluation, metrics and checkpoints. The strategy
+owns HOW one optimizer step executes."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import strategies
+from harness import environment, fit, metrics
+from harness.checkpoint import Checkpointer, TrainState
+from harness.clock import TrainingClock
+from harness.config import PRESETS, RunConfig, fingerprint, to_dict
+from harness.data import open_source
+from harness.data.prefetch import Prefetcher
+from harness.errors import UserError
+from harness.model import GPT, flops_per_token, param_count
+from harness.progress import EventSink
+from harness.results import RunResult
+from harness.runtime import (
+    check_micro_batch,
+    divisors_at_most,
+    resolve_compile,
+    resolve_device,
+    resolve_precision,
+    synchronizer,
+)
+from harness.schedule import lr_at
+from strategies.base import OptimizerSettings, StrategyContext
+
+log = logging.getLogger("harness.train")
+CHECKPOINT_DIR = "checkpoints"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: Path, sink: EventSink, *, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.recipe = cfg.recipe
+        self.run_dir = Path(run_dir)
+        self.sink = sink
+        self.resume = resume
+        self.stop_requested = False
+        self.spec = strategies.resolve(cfg.strategy)
+        self.result = RunResult(
+            run_id=cfg.run_id or self.run_dir.name,
+            status="error",
+            strategy=self.spec.info(),
+            recipe=to_dict(self.recipe),
+            recipe_fingerprint="",
+            started_at=_now(),
+        )
+
+    # ---- the run, end to end -----------------------------------------------------------------------
+
+    strategy = None
+    prefetch = None
+    sampler = None
+    clock = None
+    _last_step_s = 0.0  # the previous step's duration: predicts where the next step ends
+
+    def run(self) -> RunResult:
+        wall0 = time.perf_counter()
+        self.state = TrainState()
+        try:
+            self._run()
+            self.result.status = "interrupted" if self.stop_requested else "ok"
+        except fit.DoesNotFit as exc:
+            self.result.status, self.result.error = "oom", str(exc)
+            self.result.settings["fit_probes"] = exc.probes
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                self.result.status = "oom"
+                self.result.error = f"out of memory: {str(exc).splitlines()[0][:300]}"
+                self._record_memory()
+            else:
+                self.result.status = "error"
+                self.result.error = f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, UserError):
+                    log.exception("run failed")
+        finally:
+            self.result.summary.wall_s = time.perf_counter() - wall0 + self.state.wall_s
+            self.result.resumes = self.state.resumes
+            self.result.finished_at = _now()
+            self._teardown()
+        return self.result
+
+    def _run(self) -> None:
+        recipe, cfg, summary = self.recipe, self.cfg, self.result.summary
+        missing = self.spec.missing_libraries()
+        if missing:
+            raise UserError(
+                f"strategy {self.spec.name} needs {', '.join(missing)}, which is not installed: "
+                "run `make setup`"
+            )
+        setup0 = time.perf_counter()
+        self.sink.emit("phase", phase="setup")
+        device = self.device = resolve_device(cfg.device)
+        if device.type == "cpu" and not self.spec.runs_on_cpu:
+            raise UserError(f"strategy {self.spec.name} needs a CUDA device")
+        precision = resolve_precision(recipe.precision, device)
+        compile_switch = resolve_compile(recipe.compile, device)
+        self.recipe = recipe = replace(recipe, precision=precision, compile=compile_switch)
+        self.result.recipe = to_dict(recipe)
+        self.result.environment = environment.capture(device, seed=recipe.seed, command=cfg.command)
+
+        self.data = open_source(
+            recipe, progress=lambda text: self.sink.emit("phase", phase="data", detail=text)
+        )
+        self.result.data = self.data.describe()
+        self.result.recipe_fingerprint = fingerprint(
+            {"recipe": asdict(recipe), "data": self.result.data.get("fingerprint", self.result.data)}
+        )
+        model_cfg = recipe.model
+        self.val_tokens = self.data.val_tokens(recipe.eval_seqs, model_cfg.seq_len + 1)
+        summary.floor_loss = self.data.floor_loss(self.val_tokens)
+        summary.params = param_count(model_cfg)
+        summary.flops_per_token = flops_per_token(model_cfg)
+        summary.budget_s = recipe.budget_s
+        summary.peak_tflops, summary.peak_tflops_source = metrics.peak_tflops(
+            self.result.environment.get("gpu_name") or ""
+        )
+
+        micro_batch, fit_s = self._choose_micro_batch()
+        grad_accum = recipe.global_batch_seqs // micro_batch
+        compiled = compile_switch and self.spec.executor.supports_compile
+        self.ctx = self._context(micro_batch, grad_accum, compiled)
+        self.result.settings.update(
+            device=str(device),
+            precision=precision,
+            compile=compiled,
+            micro_batch=micro_batch,
+            grad_accum=grad_accum,
+            warmup_steps=cfg.warmup_steps,
+            max_steps=cfg.max_steps,
+        )
+        self.sink.emit("started", result=self.result.to_dict())
+        self.model = self._build_model()
+        self.strategy = self.spec.build()
+        self.strategy.setup(self.model, self.ctx)
+        self.checkpointer = Checkpointer(self.run_dir / CHECKPOINT_DIR, keep=cfg.keep_checkpoints)
+        setup_s = time.perf_counter() - setup0 - fit_s
+        warmup_s = self._warm_up()
+        # Resume after warm-up: warm-up resets the optimizer, the checkpoint then restores it.
+        if self.resume:
+            self.state = self._restore()
+        for what, seconds in (("setup", setup_s), ("fit", fit_s), ("warmup", warmup_s)):
+            self.state.excluded_s[what] = self.state.excluded_s.get(what, 0.0) + seconds
+        self._train(self.state)
+
+    # ---- setup pieces ------------------------------------------------------------------------------
+
+    def _context(self, micro_batch: int, grad_accum: int, compiled: bool) -> StrategyContext:
+        r = self.recipe
+        return StrategyContext(
+            device=self.device,
+            precision=r.precision,
+            optimizer=OptimizerSettings((r.beta1, r.beta2), r.eps, r.weight_decay, r.grad_clip),
+            micro_batch=micro_batch,
+            grad_accum=grad_accum,
+            compile=compiled,
+        )
+
+    def _build_model(self) -> GPT:
+        # Same seed, same init for every strategy; built on the device directly (no host copy).
+        torch.manual_seed(self.recipe.seed)
+        with torch.device(self.device):
+            return GPT(self.recipe.model)
+
+    def _choose_micro_batch(self) -> tuple[int, float]:
+        total = self.recipe.global_batch_seqs
+        if self.cfg.micro_batch is not None:
+            check_micro_batch(self.cfg.micro_batch, total)
+            return self.cfg.micro_batch, 0.0
+        if self.device.type != "cuda":
+            return divisors_at_most(total, PRESETS[self.recipe.preset].micro_batch)[0], 0.0
+        self.sink.emit("phase", phase="fit", detail="finding the largest micro-batch that fits")
+        t0 = time.perf_counter()
+        budget = fit.memory_budget_bytes(self.device)
+        candidates = divisors_at_most(total, total)
+        report = fit.choose_micro_batch(fit.cuda_probe(self._probe_step, self.device), candidates, budget)
+        self.result.settings["fit_probes"] = report.probes
+        self.result.settings["fit_budget_gib"] = report.budget_gib
+        return report.micro_batch, time.perf_counter() - t0
+
+    def _probe_step(self, micro_batch: int) -> None:
+        """One real step (two micro-batches, lr 0) of a fresh model at this micro-batch, then teardown."""
+        model = self._build_model()
+        strategy = self.spec.build()
+        try:
+            strategy.setup(model, self._context(micro_batch, 2, compiled=False))
+            tokens = torch.from_numpy(
+                self.data.warmup_batch(0, 2 * micro_batch, self.recipe.model.seq_len + 1)
+            )
+            strategy.train_step(self._micro_batches(tokens.long().to(self.device), micro_batch), 0.0)
+            torch.cuda.synchronize(self.device)
+        finally:
+            strategy.teardown()
+            del strategy, model
+
+    @staticmethod
+    def _micro_batches(tokens: torch.Tensor, micro_batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        x, y = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+        return list(zip(x.split(micro_batch), y.split(micro_batch), strict=True))
+
+    def _warm_up(self) -> float:
+        """Compile/JIT warm-up on a separate stream at lr 0, then the optimizer forgets it (clock off)."""
+        if not self.cfg.warmup_steps:
+            return 0.0
+        self.sink.emit("phase", phase="warmup", detail=f"{self.cfg.warmup_steps} steps (not timed)")
+        sync = synchronizer(self.device)
+        t0 = time.perf_counter()
+        length = self.recipe.model.seq_len + 1
+        for i in range(self.cfg.warmup_steps):
+            tokens = torch.from_numpy(self.data.warmup_batch(i, self.recipe.global_batch_seqs, length))
+            step0 = time.perf_counter()
+            self.strategy.train_step(
+                self._micro_batches(tokens.long().to(self.device), self.ctx.micro_batch), 0.0
+            )
+            sync()
+            self._last_step_s = time.perf_counter() - step0
+        self.strategy.reset_optimizer_state()
+        return time.perf_counter() - t0
+
+    # ---- the loop -----------------------------------------------------------------------------------
+
+    def _train(self, state: TrainState) -> None:
+        recipe, cfg = self.recipe, self.cfg
+        budget = recipe.budget_s
+        tokens_per_step = recipe.global_batch_tokens
+        log_every = (
+            cfg.log_interval_s if cfg.log_interval_s is not None else min(30.0, max(1.0, budget / 100))
+        )
+        ckpt_every = cfg.checkpoint_interval_s or max(60.0, budget / 48)
+        eval_every = budget / recipe.eval_points
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self.sampler = metrics.ResourceSampler().start()
+        clock = self.clock = TrainingClock(
+            synchronizer(self.device), elapsed_s=state.train_s, energy_mj=self.sampler.energy_mj
+        )
+        clock.excluded_s.update(state.excluded_s)
+        length = recipe.model.seq_len + 1
+        self.prefetch = Prefetcher(
+            lambda i: self.data.train_batch(i, recipe.global_batch_seqs, length),
+            start=state.step,
+            pin=self.device.type == "cuda",
+        )
+        self.step_times: list[float] = []
+        pending: list[torch.Tensor] = []
+        last_ckpt = last_log = state.train_s
+        log_tokens, wall_mark = state.tokens, time.perf_counter()
+        self.sink.emit("phase", phase="train")
+        clock.start()
+        while True:
+            if clock.elapsed_s >= state.next_eval_s:
+                self._evaluate(state)
+                state.next_eval_s = (math.floor(clock.elapsed_s / eval_every) + 1) * eval_every
+            if (
+                self.stop_requested
+                or clock.elapsed_s >= budget
+                or (cfg.max_steps and state.step >= cfg.max_steps)
+            ):
+                break
+            # The LR is read at this step's expected end: the last step before the deadline sits at the floor.
+            # A step-budgeted run (max_steps, for parity checks) follows steps, so it is repeatable exactly.
+            if cfg.max_steps:
+                fraction = (state.step + 1) / cfg.max_steps
+            else:
+                fraction = (clock.elapsed_s + self._last_step_s) / budget
+            lr = lr_at(
+                fraction, peak=recipe.lr, warmup_frac=recipe.warmup_frac, min_ratio=recipe.min_lr_ratio
+            )
+            index, tokens = self.prefetch.next()
+            if index != state.step:
+                raise RuntimeError(f"data position {index} does not match step {state.step}")
+            out = self.strategy.train_step(
+                self._micro_batches(tokens.to(self.device, non_blocking=True), self.ctx.micro_batch), lr
+            )
+            self._last_step_s = clock.lap()
+            self.step_times.append(self._last_step_s)
+            state.step += 1
+            state.tokens += tokens_per_step
+            state.train_s = clock.elapsed_s
+            pending.append(out.loss)
+            if state.train_s - last_log >= log_every or state.train_s >= budget:
+                losses = torch.stack(pending).float().tolist()  # the one sync point for losses
+                pending.clear()
+                state.last_loss = losses[-1]
+                interval = state.train_s - last_log
+                self.sink.metric(
+                    {
+                        "kind": "train",
+                        "step": state.step,
+                        "tokens": state.tokens,
+                        "train_s": state.train_s,
+                        "lr": lr,
+                        "loss": sum(losses) / len(losses),
+                        "last_loss": losses[-1],
+                        "grad_norm": None if out.grad_norm is None else float(out.grad_norm),
+                        "tokens_per_s": (state.tokens - log_tokens) / interval if interval > 0 else None,
+                        "step_s": self._last_step_s,
+                        "wall_per_train": (time.perf_counter() - wall_mark) / interval
+                        if interval > 0
+                        else None,
+                    }
+                )
+                last_log, log_tokens, wall_mark = state.train_s, state.tokens, time.perf_counter()
+            if state.train_s - last_ckpt >= ckpt_every and state.train_s < budget:
+                self._checkpoint(state)
+                last_ckpt = state.train_s
+        clock.stop()
+        if pending:
+            state.last_loss = float(pending[-1])
+        if self.stop_requested:
+            if state.step:
+                self._checkpoint(state)
+        elif not state.evals or state.evals[-1]["step"] != state.step:
+            self._evaluate(state)
+        self._summarize(state)
+
+    def _evaluate(self, state: TrainState) -> None:
+        self.sink.emit("phase", phase="eval")
+        with self.clock.excluded("eval"):
+            tokens = torch.from_numpy(self.val_tokens.astype(np.int64))
+            total, count = torch.zeros((), device=self.device), 0
+            for x, y in self._micro_batches(tokens.to(self.device), self.ctx.micro_batch):
+                total += self.strategy.eval_loss(x, y) * x.shape[0]
+                count += x.shape[0]
+            val_loss = float(total / count)
+        floor = self.result.summary.floor_loss
+        row = {
+            "kind": "eval",
+            "step": state.step,
+            "tokens": state.tokens,
+            "train_s": state.train_s,
+            "val_loss": val_loss,
+            "gap_to_floor": None if floor is None else val_loss - floor,
+        }
+        state.evals.append(row)
+        self.sink.metric(row)
+        self.sink.emit("phase", phase="train")
+
+    def _checkpoint(self, state: TrainState) -> None:
+        self.sink.emit("phase", phase="checkpoint")
+        with self.clock.excluded("checkpoint"):
+            state.excluded_s = dict(self.clock.excluded_s)
+            state.metrics_rows = self.sink.metrics_rows
+            self.checkpointer.save(self.strategy, state)
+        self.sink.emit("phase", phase="train")
+
+    def _restore(self) -> TrainState:
+        self.sink.emit("phase", phase="resume")
+        state, path = self.checkpointer.load_latest(
+            self.strategy, warn=lambda m: self.sink.emit("message", text=m)
+        )
+        self.sink.keep_metrics_rows(state.metrics_rows)
+        state.resumes.append(
+            {"from_step": state.step, "train_s": state.train_s, "checkpoint": path.name, "at": _now()}
+        )
+        return state
+
+    # ---- summary ------------------------------------------------------------------------------------
+
+    def _summarize(self, state: TrainState) -> None:
+        s, recipe = self.result.summary, self.recipe
+        s.steps, s.tokens, s.train_s = state.step, state.tokens, state.train_s
+        s.tokens_per_s = state.tokens / state.train_s if state.train_s > 0 else None
+        per_step = [recipe.global_batch_tokens / t for t in self.step_times if t > 0]
+        s.steady_tokens_per_s = metrics.steady_median(per_step)
+        s.mfu = metrics.mfu(s.flops_per_token, s.steady_tokens_per_s, s.peak_tflops)
+        excluded = self.clock.excluded_s
+        s.setup_s, s.fit_s, s.warmup_s = excluded.get("setup"), excluded.get("fit"), excluded.get("warmup")
+        s.eval_s, s.checkpoint_s = excluded.get("eval", 0.0), excluded.get("checkpoint", 0.0)
+        s.data_wait_s = self.prefetch.wait_s
+        s.data_tokens_per_s = self.prefetch.tokens_per_s
+        s.energy_j = self.clock.energy_j
+        s.joules_per_token = s.energy_j / state.tokens if s.energy_j is not None and state.tokens else None
+        s.final_train_loss = state.last_loss
+        if state.evals:
+            s.final_val_loss = state.evals[-1]["val_loss"]
+            s.gap_to_floor = state.evals[-1]["gap_to_floor"]
+        s.time_to_target_s = {
+            f"{target:g}": next((e["train_s"] for e in state.evals if e["val_loss"] <= target), None)
+            for target in recipe.targets
+        }
+        available = self.result.data.get("train_tokens")
+        s.epochs = state.tokens / available if available else None
+        self._record_memory()
+
+    def _record_memory(self) -> None:
+        s = self.result.summary
+        device = getattr(self, "device", None)
+        if device is not None:
+            for key, value in metrics.torch_memory_gib(device).items():
+                setattr(s, key, value)
+        if self.sampler is not None:
+            self.sampler.stop()
+            if self.sampler.peak_nvml_used is not None:
+                s.peak_nvml_used_gib = self.sampler.peak_nvml_used / metrics.GIB
+        s.peak_host_rss_gib = metrics.peak_rss_gib()
+        if self.strategy is not None:
+            try:
+                facts = self.strategy.memory_facts()
+            except Exception as exc:  # facts are best effort; a failed step may leave no optimizer
+                facts = {"error": str(exc)}
+            self.result.memory_facts = facts
+            s.pinned_host_gib = facts.get("pinned_host_gib")
+            s.optimizer_state_gib = facts.get("optimizer_state_gib")
+
+    def _teardown(self) -> None:
+        if self.prefetch is not None:
+            self.prefetch.close()
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.strategy is not None:
+            try:
+                self.strategy.teardown()
+            except Exception:
+                log.exception("strategy teardown failed")

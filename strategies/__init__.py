@@ -1,0 +1,95 @@
+"""The strategy registry: one line per plug-in. Names compose with `+` (e.g. `adam8bit+act_ckpt`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.errors import UserError
+from strategies.act_ckpt import ActivationCheckpointing
+from strategies.adam8bit import Adam8bitStrategy
+from strategies.amp import AmpStrategy
+from strategies.base import Executor, ModelTransform, Plugin, Strategy, StrategyContext
+from strategies.zero_offload import ZeroOffloadStrategy
+
+REGISTRY: dict[str, type[Plugin]] = {
+    "amp": AmpStrategy,
+    "adam8bit": Adam8bitStrategy,
+    "zero_offload": ZeroOffloadStrategy,
+    "act_ckpt": ActivationCheckpointing,
+}
+
+BASELINE = "amp"
+
+__all__ = ["BASELINE", "REGISTRY", "Strategy", "StrategyContext", "StrategySpec", "resolve"]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A validated (possibly composed) strategy name, before anything is built."""
+
+    name: str
+    executor: type[Executor]
+    transforms: tuple[type[ModelTransform], ...]
+
+    @property
+    def parts(self) -> tuple[type[Plugin], ...]:
+        return (self.executor, *self.transforms)
+
+    @property
+    def description(self) -> str:
+        return "; ".join(p.description for p in self.parts if p is not AmpStrategy or not self.transforms)
+
+    @property
+    def changes_math(self) -> str | None:
+        return next((p.changes_math for p in self.parts if p.changes_math), None)
+
+    @property
+    def runs_on_cpu(self) -> bool:
+        return all(p.runs_on_cpu for p in self.parts)
+
+    def missing_libraries(self) -> list[str]:
+        return [m for p in self.parts for m in p.missing_libraries()]
+
+    def build(self) -> Strategy:
+        return Strategy(self.name, self.executor(), [t() for t in self.transforms])
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "parts": [p.name for p in self.parts],
+            "description": self.description,
+            "changes_math": self.changes_math,
+            "requires": [m for p in self.parts for m in p.requires],
+        }
+
+
+def resolve(name: str) -> StrategySpec:
+    """'adam8bit+act_ckpt' -> StrategySpec; UserError for unknown names and impossible combinations."""
+    parts = [p.strip() for p in name.split("+")]
+    unknown = [p for p in parts if p not in REGISTRY]
+    if unknown or not parts:
+        raise UserError(
+            f"unknown strategy {unknown[0] if unknown else name!r}: choose from {', '.join(REGISTRY)}"
+            " (combine with +, e.g. adam8bit+act_ckpt)"
+        )
+    if len(set(parts)) != len(parts):
+        raise UserError(f"strategy {name!r} names a part twice")
+    plugins = [REGISTRY[p] for p in parts]
+    executors = [p for p in plugins if issubclass(p, Executor)]
+    transforms = [p for p in plugins if issubclass(p, ModelTransform)]
+    if len(executors) > 1:
+        owners = " and ".join(f"{e.name} ({e.description})" for e in executors)
+        raise UserError(
+            f"cannot combine {'+'.join(e.name for e in executors)}: each owns the optimizer and the step — "
+            f"{owners}. Pick one of them, optionally with act_ckpt"
+        )
+    executor = executors[0] if executors else AmpStrategy
+    for a in plugins:
+        for b in plugins:
+            if a is not b and b.name not in a.composes_with and a.name not in b.composes_with:
+                raise UserError(f"cannot combine {a.name} with {b.name}: they do not compose")
+    ordered = tuple(sorted(transforms, key=list(REGISTRY).index))
+    canonical = "+".join(
+        [executor.name] * (executor is not AmpStrategy or not ordered) + [t.name for t in ordered]
+    )
+    return StrategySpec(canonical, executor, ordered)

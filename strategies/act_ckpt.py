@@ -1,0 +1,29 @@
+"""`act_ckpt`: activation checkpointing of every transformer block (non-reentrant).
+
+Activations inside a block are recomputed in the backward pass instead of stored: memory falls with the
+number of layers, compute rises by about one forward. Composes with any executor.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from strategies.base import ModelTransform, StrategyContext
+
+
+class ActivationCheckpointing(ModelTransform):
+    name = "act_ckpt"
+    description = "activation checkpointing of every transformer block (recompute in backward)"
+    composes_with = frozenset({"amp", "adam8bit", "zero_offload"})
+
+    def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
+        # torch's wrapper keeps state_dict keys unchanged, so checkpoints move freely between strategies.
+        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+            CheckpointImpl,
+            checkpoint_wrapper,
+        )
+
+        blocks = model.blocks
+        for index, block in enumerate(blocks):
+            blocks[index] = checkpoint_wrapper(block, checkpoint_impl=CheckpointImpl.NO_REENTRANT)
+        return model

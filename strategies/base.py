@@ -1,0 +1,166 @@
+"""The plug-in boundary. A strategy owns HOW a step executes; the harness owns WHAT is computed and WHEN.
+
+Two roles compose into one strategy:
+- an Executor owns the optimizer and the step (autocast, scaler, forward/backward over the micro-batches
+  of one global batch, clipping, the update) and its memory facts;
+- a ModelTransform rewrites how the model executes without changing its math (e.g. recomputation).
+A composed strategy has exactly one executor and any compatible transforms (`adam8bit+act_ckpt`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    grad_clip: float  # 0 disables clipping
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    device: torch.device
+    precision: str  # bf16 | fp16 | fp32
+    optimizer: OptimizerSettings
+    micro_batch: int
+    grad_accum: int
+    compile: bool
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor  # mean training loss over the global batch, left on the device (no sync)
+    grad_norm: torch.Tensor | float | None  # global gradient norm before clipping
+
+
+class Plugin:
+    """What every registered part declares about itself."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    role: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()  # importable module names
+    runs_on_cpu: ClassVar[bool] = True
+    composes_with: ClassVar[frozenset[str]] = frozenset()
+    changes_math: ClassVar[str | None] = None  # said in the report when the strategy alters the update
+
+    @classmethod
+    def missing_libraries(cls) -> list[str]:
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+
+class ModelTransform(Plugin, ABC):
+    role = "transform"
+
+    @abstractmethod
+    def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
+        """Return the model to execute (may wrap submodules); parameters and math stay the same."""
+
+
+class Executor(Plugin, ABC):
+    role = "executor"
+    supports_compile: ClassVar[bool] = True
+    optimizer_state_device: ClassVar[str] = "model"  # "model": with the parameters; "cpu": host memory
+
+    @abstractmethod
+    def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
+        """Take the (initialized, on-device) model; build the optimizer and whatever wraps the model."""
+
+    @abstractmethod
+    def train_step(self, micro_batches: Sequence[Batch], lr: float) -> StepResult:
+        """One optimizer step over all micro-batches of a global batch, at learning rate `lr`."""
+
+    @abstractmethod
+    def eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean loss on one batch, no gradients, the same precision as training."""
+
+    @abstractmethod
+    def optimizer_tensors(self) -> list[torch.Tensor]:
+        """Every tensor of optimizer state (moments, master weights): for memory facts and checks."""
+
+    @abstractmethod
+    def reset_optimizer_state(self) -> None:
+        """Forget optimizer state, so warm-up steps leave no trace in the timed run."""
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write model and optimizer state (and scaler) for resume."""
+
+    @abstractmethod
+    def load(self, directory: Path) -> None:
+        """Restore what `save` wrote."""
+
+    def memory_facts(self) -> dict[str, Any]:
+        tensors = self.optimizer_tensors()
+        devices = sorted({str(t.device) for t in tensors})
+        return {
+            "optimizer_state_gib": sum(t.numel() * t.element_size() for t in tensors) / 2**30,
+            "optimizer_state_devices": devices,
+            "optimizer_state_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in tensors}),
+            "pinned_host_gib": sum(
+                t.numel() * t.element_size() for t in tensors if t.device.type == "cpu" and t.is_pinned()
+            )
+            / 2**30,
+        }
+
+    def teardown(self) -> None:
+        """Release what setup built, so the next strategy in this process starts clean."""
+
+
+class Strategy:
+    """One executor plus transforms, as the harness drives it."""
+
+    def __init__(self, name: str, executor: Executor, transforms: Sequence[ModelTransform]) -> None:
+        self.name = name
+        self.executor = executor
+        self.transforms = list(transforms)
+
+    def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
+        for transform in self.transforms:
+            model = transform.apply(model, ctx)
+        self.executor.setup(model, ctx)
+
+    def train_step(self, micro_batches: Sequence[Batch], lr: float) -> StepResult:
+        return self.executor.train_step(micro_batches, lr)
+
+    def eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.executor.eval_loss(x, y)
+
+    def memory_facts(self) -> dict[str, Any]:
+        return self.executor.memory_facts()
+
+    def reset_optimizer_state(self) -> None:
+        self.executor.reset_optimizer_state()
+
+    def save(self, directory: Path) -> None:
+        self.executor.save(directory)
+
+    def load(self, directory: Path) -> None:
+        self.executor.load(directory)
+
+    def teardown(self) -> None:
+        self.executor.teardown()
+        with contextlib.suppress(Exception):
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)

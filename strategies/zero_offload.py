@@ -1,0 +1,125 @@
+"""`zero_offload`: DeepSpeed ZeRO stage 2 with the optimizer state and step on the CPU (DeepSpeedCPUAdam),
+pinned host buffers and overlapped communication. One process, no launcher: the single-rank distributed
+environment is set here.
+
+Precision: with bf16 (or fp16) DeepSpeed keeps 16-bit weights on the GPU and fp32 master weights with the
+Adam moments on the CPU, which is the point of offloading; the loss is still computed in fp32 as in `amp`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from harness.model import param_groups
+from strategies.base import Batch, Executor, StepResult, StrategyContext
+
+CHECKPOINT_TAG = "zero"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def single_rank_environment(device: torch.device) -> None:
+    """What `deepspeed` the launcher would set for one process on one device."""
+    os.environ.setdefault("DS_ACCELERATOR", "cuda" if device.type == "cuda" else "cpu")
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    for key in ("RANK", "LOCAL_RANK"):
+        os.environ.setdefault(key, "0")
+    os.environ.setdefault("WORLD_SIZE", "1")
+
+
+class ZeroOffloadStrategy(Executor):
+    name = "zero_offload"
+    description = "DeepSpeed ZeRO-2, optimizer state and step on the CPU (DeepSpeedCPUAdam), pinned memory"
+    requires = ("deepspeed",)
+    composes_with = frozenset({"act_ckpt"})
+    optimizer_state_device = "cpu"
+    supports_compile = False  # DeepSpeed's gradient hooks and torch.compile are not combined here
+
+    def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
+        single_rank_environment(ctx.device)
+        import deepspeed
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+        self.ctx = ctx
+        s = ctx.optimizer
+        optimizer = DeepSpeedCPUAdam(
+            param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps, adamw_mode=True
+        )
+        config = {
+            "train_micro_batch_size_per_gpu": ctx.micro_batch,
+            "gradient_accumulation_steps": ctx.grad_accum,
+            "gradient_clipping": s.grad_clip,
+            "bf16": {"enabled": ctx.precision == "bf16"},
+            "fp16": {"enabled": ctx.precision == "fp16", "initial_scale_power": 16},
+            "zero_optimization": {
+                "stage": 2,
+                "offload_optimizer": {"device": "cpu", "pin_memory": True},
+                "overlap_comm": True,
+                "contiguous_gradients": True,
+                "reduce_scatter": True,
+                "reduce_bucket_size": 5e8,
+                "allgather_bucket_size": 5e8,
+            },
+            "steps_per_print": 2**31 - 1,
+            "wall_clock_breakdown": False,
+        }
+        self.engine, self.optimizer, _, _ = deepspeed.initialize(
+            model=model, optimizer=optimizer, config=config, dist_init_required=True
+        )
+
+    def train_step(self, micro_batches: Sequence[Batch], lr: float) -> StepResult:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        total = torch.zeros((), device=self.ctx.device)
+        for x, y in micro_batches:
+            loss = self.engine(x, y)
+            self.engine.backward(loss)  # DeepSpeed divides by the accumulation steps itself
+            self.engine.step()  # steps the optimizer at the accumulation boundary only
+            total += loss.detach().float()
+        grad_norm = self.engine.get_global_grad_norm()
+        return StepResult(total / len(micro_batches), grad_norm)
+
+    @torch.no_grad()
+    def eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.engine.eval()
+        try:
+            return self.engine(x, y).float()
+        finally:
+            self.engine.train()
+
+    def optimizer_tensors(self) -> list[torch.Tensor]:
+        zero = self.optimizer
+        inner = zero.optimizer
+        tensors = [t for state in inner.state.values() for t in state.values() if torch.is_tensor(t)]
+        for master in getattr(zero, "single_partition_of_fp32_groups", []):
+            tensors.append(master)
+            if master.grad is not None:
+                tensors.append(master.grad)
+        tensors.extend(getattr(zero, "accumulated_grads_in_cpu", {}).values())
+        return tensors
+
+    def reset_optimizer_state(self) -> None:
+        self.optimizer.optimizer.state.clear()
+
+    def save(self, directory: Path) -> None:
+        self.engine.save_checkpoint(str(directory), tag=CHECKPOINT_TAG, save_latest=False)
+
+    def load(self, directory: Path) -> None:
+        path, _ = self.engine.load_checkpoint(str(directory), tag=CHECKPOINT_TAG)
+        if path is None:
+            raise FileNotFoundError(f"no DeepSpeed checkpoint under {directory}")
+
+    def teardown(self) -> None:
+        self.engine.destroy()
+        del self.engine, self.optimizer

@@ -1,0 +1,65 @@
+"""Shared helpers: tiny run configs and in-process runs (the CLI tests use real child processes)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.config import build_run_config
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+
+def tiny_config(strategy: str = "amp", budget: str = "3s", **overrides):
+    """The tiny preset on the CPU; `overrides` are `--set` keys or RunConfig fields."""
+    run_fields = {
+        k: overrides.pop(k) for k in ("micro_batch", "max_steps", "device", "run_id") if k in overrides
+    }
+    run_fields.setdefault("device", "cpu")
+    return build_run_config(
+        strategy=strategy,
+        preset="tiny",
+        budget=budget,
+        overrides={k: str(v) for k, v in overrides.items()},
+        **run_fields,
+    )
+
+
+def run_inprocess(cfg, run_dir: Path, *, resume: bool = False):
+    from harness.progress import EventSink
+    from harness.results import METRICS_FILE
+    from harness.train import Trainer
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    sink = EventSink(run_dir / METRICS_FILE, fd=None)
+    try:
+        return Trainer(cfg, run_dir, sink, resume=resume).run()
+    finally:
+        sink.close()
+
+
+def harness_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

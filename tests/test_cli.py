@@ -1,0 +1,82 @@
+"""The command line as a user meets it: real child processes, exit statuses, one-line errors."""
+
+import json
+
+import pytest
+
+from harness.results import load_result, read_metrics
+from tests.conftest import harness_cli
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--strategy", "fsdp"], ["unknown strategy 'fsdp'", "amp", "zero_offload"]),
+        (["--strategy", "adam8bit+zero_offload"], ["cannot combine", "owns the optimizer"]),
+        (["--preset", "gpt-175b"], ["unknown preset", "gpt2-124m"]),
+        (["--budget", "2x"], ["malformed budget", "30s"]),
+        (["--budget", "0s"], ["budget"]),
+        (["--set", "learning_rate=1"], ["unknown override key 'learning_rate'", "lr"]),
+        (["--set", "lr=fast"], ["expected float"]),
+        (["--set", "n_layer=1.5"], ["expected int"]),
+        (["--data", "/no/such/corpus.txt"], ["does not exist"]),
+        (["--micro-batch", "3"], ["does not divide", "16"]),
+        (["--micro-batch", "lots"], ["positive integer"]),
+        (["--device", "tpu"], ["invalid choice"]),
+        (["--frobnicate"], ["unrecognized arguments"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tmp_path, args, fragments):
+    proc = harness_cli("bench", "--preset", "tiny", "--runs-dir", str(tmp_path), *args)
+    assert_one_line_error(proc, *fragments)
+    assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_resume_without_a_checkpoint_is_one_line(tmp_path):
+    proc = harness_cli("bench", "--preset", "tiny", "--resume", "--runs-dir", str(tmp_path))
+    assert_one_line_error(proc, "nothing to resume")
+
+
+def test_list_shows_strategies_and_presets():
+    proc = harness_cli("list")
+    assert proc.returncode == 0
+    for name in ("amp", "adam8bit", "zero_offload", "act_ckpt", "tiny", "gpt2-124m", "gpt-6.7b"):
+        assert name in proc.stdout
+    assert "124.5M params" in proc.stdout
+
+
+def test_env_reports_the_machine_and_strategy_readiness():
+    proc = harness_cli("env")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
+    assert payload["machine"]["cpu_cores"] >= 1
+    assert payload["machine"]["libraries"]["torch"].startswith("2.13.0")
+    assert payload["strategies"]["amp"] == "ready"
+
+
+def test_bench_writes_the_three_run_files(tmp_path):
+    proc = harness_cli(
+        "bench", "--strategy", "amp", "--preset", "tiny", "--budget", "3s", "--runs-dir", str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = tmp_path.iterdir()
+    assert {p.name for p in run_dir.iterdir()} >= {"result.json", "metrics.jsonl", "run.log", "config.json"}
+    result = load_result(run_dir / "result.json")
+    assert result.status == "ok" and result.run_id == run_dir.name
+    assert 3.0 <= result.summary.train_s < 4.0
+    kinds = {row["kind"] for row in read_metrics(run_dir / "metrics.jsonl")}
+    assert kinds == {"train", "eval"}
+    assert "run " in (run_dir / "run.log").read_text()
+    assert "tokens/s" in proc.stdout and "val loss" in proc.stdout
+    # Not a terminal: progress arrives as plain lines, with the budget left.
+    assert "left" in proc.stderr and "\r" not in proc.stderr

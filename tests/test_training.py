@@ -1,0 +1,94 @@
+"""The budgeted loop on the tiny preset, in-process (the CLI tests run it in a child process)."""
+
+import pytest
+
+from harness.results import read_metrics
+from tests.conftest import run_inprocess, tiny_config
+
+
+def rows(run_dir, kind):
+    return [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == kind]
+
+
+def test_budget_holds_within_one_step_and_lr_ends_at_its_floor(tmp_path):
+    cfg = tiny_config(budget="3s", log_interval_s=0)
+    result = run_inprocess(cfg, tmp_path)
+    assert result.status == "ok", result.error
+    s = result.summary
+    train = rows(tmp_path, "train")
+    last_step_s = train[-1]["step_s"]
+    assert 3.0 <= s.train_s < 3.0 + last_step_s + 1e-6
+    assert s.steps == len(train) == train[-1]["step"]
+    assert s.tokens == s.steps * cfg.recipe.global_batch_tokens
+    peak, floor = cfg.recipe.lr, cfg.recipe.lr * cfg.recipe.min_lr_ratio
+    lrs = [r["lr"] for r in train]
+    assert max(lrs) == pytest.approx(peak, rel=0.05)
+    assert lrs[-1] == pytest.approx(floor, abs=0.01 * peak)
+    assert s.eval_s > 0 and s.warmup_s > 0 and s.setup_s > 0
+    assert s.wall_s >= s.train_s + s.eval_s + s.warmup_s
+    assert s.tokens_per_s == pytest.approx(s.tokens / s.train_s)
+    assert s.steady_tokens_per_s > 0 and s.mfu is None  # no known peak on a CPU
+    evals = rows(tmp_path, "eval")
+    assert evals[0]["step"] == 0 and evals[-1]["step"] == s.steps
+    assert len(evals) >= cfg.recipe.eval_points
+    assert s.final_val_loss == evals[-1]["val_loss"] < evals[0]["val_loss"]
+    assert s.gap_to_floor == pytest.approx(s.final_val_loss - s.floor_loss)
+    assert s.floor_loss > 0
+    assert s.data_tokens_per_s > 10 * s.tokens_per_s  # the synthetic stream is never the bottleneck
+
+
+def losses(run_dir):
+    return [r["loss"] for r in rows(run_dir, "train")]
+
+
+def test_same_seed_same_data_and_init_and_warmup_leaves_no_trace(tmp_path):
+    common = {"budget": "60s", "max_steps": 6, "log_interval_s": 0, "eval_points": 1}
+    a = run_inprocess(tiny_config(**common), tmp_path / "a")
+    b = run_inprocess(tiny_config(**common, warmup_steps=0), tmp_path / "b")
+    c = run_inprocess(tiny_config(**common, seed=99), tmp_path / "c")
+    assert a.status == b.status == c.status == "ok"
+    assert a.summary.steps == 6
+    assert losses(tmp_path / "a") == losses(tmp_path / "b")
+    assert rows(tmp_path / "a", "eval")[0]["val_loss"] == rows(tmp_path / "b", "eval")[0]["val_loss"]
+    assert losses(tmp_path / "a") != losses(tmp_path / "c")
+    assert a.recipe_fingerprint == b.recipe_fingerprint != c.recipe_fingerprint
+
+
+def test_time_to_target_and_recorded_settings(tmp_path):
+    result = run_inprocess(tiny_config(budget="2s", targets="5.0,0.1"), tmp_path)
+    assert result.status == "ok"
+    evals = rows(tmp_path, "eval")
+    first_below = next(e["train_s"] for e in evals if e["val_loss"] <= 5.0)
+    assert result.summary.time_to_target_s == {"5": first_below, "0.1": None}
+    assert result.settings["micro_batch"] * result.settings["grad_accum"] == 64
+    assert result.settings["precision"] == "fp32" and result.settings["compile"] is False
+    env = result.environment
+    assert env["python"] and env["libraries"]["torch"] and env["code_fingerprint"]
+
+
+def test_a_failing_strategy_ends_as_an_error_result(tmp_path, monkeypatch):
+    from strategies.amp import AmpStrategy
+
+    def explode(self, micro_batches, lr):
+        raise RuntimeError("strategy blew up mid-step")
+
+    monkeypatch.setattr(AmpStrategy, "train_step", explode)
+    result = run_inprocess(tiny_config(warmup_steps=0), tmp_path)
+    assert result.status == "error"
+    assert "strategy blew up mid-step" in result.error
+    assert result.recipe_fingerprint  # identity was captured before the failure
+
+
+def test_out_of_memory_is_a_result(tmp_path, monkeypatch):
+    import torch
+
+    from strategies.amp import AmpStrategy
+
+    def oom(self, micro_batches, lr):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(AmpStrategy, "train_step", oom)
+    result = run_inprocess(tiny_config(warmup_steps=0), tmp_path)
+    assert result.status == "oom"
+    assert "out of memory" in result.error
+    assert result.summary.peak_host_rss_gib > 0
