@@ -105,6 +105,7 @@ def write_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results and reports are meant to be read
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

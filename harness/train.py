@@ -69,6 +69,7 @@ class Trainer:
     # ---- the run, end to end -----------------------------------------------------------------------
 
     strategy = None
+    model = None
     prefetch = None
     sampler = None
     clock = None
@@ -433,3 +434,5 @@ class Trainer:
                 self.strategy.teardown()
             except Exception:
                 log.exception("strategy teardown failed")
+        # Libraries hook into the model's parameters (DeepSpeed does): drop both, so memory can be freed.
+        self.strategy = self.model = None

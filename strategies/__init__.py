@@ -88,8 +88,19 @@ def resolve(name: str) -> StrategySpec:
         for b in plugins:
             if a is not b and b.name not in a.composes_with and a.name not in b.composes_with:
                 raise UserError(f"cannot combine {a.name} with {b.name}: they do not compose")
-    ordered = tuple(sorted(transforms, key=list(REGISTRY).index))
+    ordered = tuple(sorted(transforms, key=lambda t: list(REGISTRY).index(t.name)))
     canonical = "+".join(
         [executor.name] * (executor is not AmpStrategy or not ordered) + [t.name for t in ordered]
     )
     return StrategySpec(canonical, executor, ordered)
+
+
+def allowed_combinations() -> list[str]:
+    """Every executor alone and with each compatible transform: what the contract test runs."""
+    names = []
+    for executor in (p for p in REGISTRY.values() if issubclass(p, Executor)):
+        names.append(executor.name)
+        for transform in (p for p in REGISTRY.values() if issubclass(p, ModelTransform)):
+            if transform.name in executor.composes_with or executor.name in transform.composes_with:
+                names.append(resolve(f"{executor.name}+{transform.name}").name)
+    return names

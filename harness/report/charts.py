@@ -1,0 +1,160 @@
+"""Charts as SVG (matplotlib, no pyplot state), embedded in the page as data URIs: the page works offline
+and nothing in a chart can execute."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from harness.report.load import LoadedRun
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+
+
+def safe_label(text: str) -> str:
+    """Text from a result file, made inert for matplotlib (no mathtext, no hidden '_' legend labels)."""
+    return str(text).replace("$", r"\$").lstrip("_") or "?"
+
+
+def colors(strategies: list[str]) -> dict[str, str]:
+    return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(dict.fromkeys(strategies))}
+
+
+def to_data_uri(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _finish(ax, xlabel: str, ylabel: str, title: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(fontsize=8)
+
+
+def _curves(runs: list[LoadedRun], kind: str, x: str, y: str, palette: dict[str, str], ax) -> None:
+    labelled = set()
+    for run in runs:
+        rows = [r for r in run.rows(kind) if r.get(x) is not None and r.get(y) is not None]
+        if not rows:
+            continue
+        label = None if run.strategy in labelled else safe_label(run.strategy)
+        labelled.add(run.strategy)
+        ax.plot(
+            [r[x] for r in rows],
+            [r[y] for r in rows],
+            color=palette[run.strategy],
+            label=label,
+            marker="o" if kind == "eval" else None,
+            markersize=3,
+            linewidth=1.4,
+        )
+
+
+def loss_curves(runs: list[LoadedRun], floor: float | None, palette: dict[str, str]) -> str:
+    """Validation loss vs training time, and training loss vs tokens, every strategy on one chart each."""
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2)
+    _curves(runs, "eval", "train_s", "val_loss", palette, left)
+    _curves(runs, "train", "tokens", "loss", palette, right)
+    for ax in (left, right):
+        if floor is not None:
+            ax.axhline(floor, color="black", linestyle="--", linewidth=1, label="Bayes floor")
+    _finish(left, "training clock (s)", "validation loss (nats/token)", "Validation loss vs training time")
+    _finish(right, "training tokens", "training loss (nats/token)", "Training loss vs tokens")
+    return to_data_uri(fig)
+
+
+def _bars(ax, table: pd.DataFrame, key: str, palette: dict[str, str]) -> None:
+    names = [s for s in table.index if pd.notna(table.loc[s, key])]
+    values = [float(table.loc[s, key]) for s in names]
+    lows = [_gap(table, s, key, "min") for s in names]
+    highs = [_gap(table, s, key, "max") for s in names]
+    spread = [lows, highs] if any(lows) or any(highs) else None
+    ax.bar(range(len(names)), values, color=[palette[s] for s in names], yerr=spread, capsize=4)
+    ax.set_xticks(range(len(names)), [safe_label(s) for s in names], rotation=20, ha="right")
+
+
+def _gap(table: pd.DataFrame, strategy: str, key: str, side: str) -> float:
+    bound = table.loc[strategy].get(f"{key}_{side}")
+    if bound is None or pd.isna(bound):
+        return 0.0
+    return abs(float(table.loc[strategy, key]) - float(bound))
+
+
+def throughput_bars(table: pd.DataFrame, palette: dict[str, str]) -> str | None:
+    if "tokens_per_s" not in table or table["tokens_per_s"].isna().all():
+        return None
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    _bars(ax, table, "tokens_per_s", palette)
+    _finish(ax, "", "tokens/s (median; bars: min–max)", "Training throughput")
+    return to_data_uri(fig)
+
+
+GPU_LAYERS = (
+    ("peak_allocated_gib", "allocated"),
+    ("peak_reserved_gib", "reserved"),
+    ("peak_nvml_used_gib", "NVML"),
+)
+
+
+def memory_bars(table: pd.DataFrame, palette: dict[str, str]) -> str | None:
+    has_gpu = any(k in table and table[k].notna().any() for k, _ in GPU_LAYERS)
+    has_host = "peak_host_rss_gib" in table and table["peak_host_rss_gib"].notna().any()
+    if not (has_gpu or has_host):
+        return None
+    fig = Figure(figsize=(11 if has_gpu else 5.5, 3.8))
+    axes = fig.subplots(1, 2 if has_gpu else 1)
+    axes = list(axes) if has_gpu else [axes]
+    names = list(table.index)
+    if has_gpu:
+        ax = axes.pop(0)
+        width = 0.8 / len(GPU_LAYERS)
+        for i, (key, label) in enumerate(GPU_LAYERS):
+            values = [float(table.loc[s, key]) if pd.notna(table.loc[s, key]) else math.nan for s in names]
+            ax.bar(
+                [j + (i - 1) * width for j in range(len(names))], values, width, label=label, color=PALETTE[i]
+            )
+        ax.set_xticks(range(len(names)), [safe_label(s) for s in names], rotation=20, ha="right")
+        _finish(ax, "", "GiB", "GPU memory peaks")
+    ax = axes[0]
+    _bars(ax, table, "peak_host_rss_gib", palette)
+    _finish(ax, "", "GiB", "Host RAM (peak RSS)")
+    return to_data_uri(fig)
+
+
+def run_curves(run: LoadedRun, floor: float | None) -> str:
+    """A run's own page: losses vs time, loss vs tokens, learning rate and throughput vs time."""
+    palette = {run.strategy: PALETTE[0]}
+    fig = Figure(figsize=(11, 7))
+    (a, b), (c, d) = fig.subplots(2, 2)
+    _curves([run], "train", "train_s", "loss", palette, a)
+    a.plot(
+        [r["train_s"] for r in run.rows("eval")],
+        [r["val_loss"] for r in run.rows("eval")],
+        "o-",
+        color=PALETTE[1],
+        markersize=3,
+        label="validation",
+    )
+    _curves([run], "train", "tokens", "loss", palette, b)
+    for ax in (a, b):
+        if floor is not None:
+            ax.axhline(floor, color="black", linestyle="--", linewidth=1, label="Bayes floor")
+    _curves([run], "train", "train_s", "lr", palette, c)
+    _curves([run], "train", "train_s", "tokens_per_s", palette, d)
+    _finish(a, "training clock (s)", "loss (nats/token)", "Loss vs training time")
+    _finish(b, "training tokens", "training loss", "Training loss vs tokens")
+    _finish(c, "training clock (s)", "learning rate", "Learning rate")
+    _finish(d, "training clock (s)", "tokens/s (per log interval)", "Throughput")
+    fig.tight_layout()
+    return to_data_uri(fig)

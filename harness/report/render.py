@@ -1,0 +1,208 @@
+"""Rendering: groups of runs by recipe fingerprint, one comparison each, plus one page per run. Every
+string from a result file goes through Jinja's autoescaping; charts are images (data URIs)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from harness import __version__
+from harness.config import format_duration
+from harness.errors import UserError
+from harness.report import charts
+from harness.report.load import LoadedRun, load_runs
+from harness.report.table import COLUMNS, Column, comparison, run_frame, target_columns
+from harness.results import write_atomic
+
+ONE_DAY_S = 86400.0
+RUN_PAGES = "run_pages"
+ENV_KEYS = (
+    "gpu_name",
+    "gpu_memory_gib",
+    "driver",
+    "cuda_runtime",
+    "device",
+    "python",
+    "cpu_model",
+    "cpu_cores",
+    "host_ram_gib",
+    "git_commit",
+    "git_dirty",
+    "code_fingerprint",
+    "container_image",
+    "hostname",
+)
+
+
+@dataclass
+class Group:
+    fingerprint: str
+    runs: list[LoadedRun]
+    table: pd.DataFrame
+    columns: list[Column]
+    recipe: dict[str, Any]
+    charts: dict[str, str | None] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    environment: dict[str, list[str]] = field(default_factory=dict)
+    failures: list[LoadedRun] = field(default_factory=list)
+
+
+def page_name(run: LoadedRun) -> str:
+    """A file name for a run's page that no run id can turn into a path or markup."""
+    slug = re.sub(r"[^A-Za-z0-9._-]", "_", run.run_dir.name)[:80]
+    digest = hashlib.sha256(run.run_dir.name.encode()).hexdigest()[:6]
+    return f"{slug}-{digest}.html"
+
+
+def fmt(value: Any, spec: str = ".4g") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _environment(runs: list[LoadedRun]) -> dict[str, list[str]]:
+    env: dict[str, list[str]] = {}
+    for key in ENV_KEYS:
+        values = sorted({fmt(run.result.environment.get(key), ".4g") for run in runs})
+        env[key] = values
+    libraries = sorted(
+        {f"{k} {v}" for run in runs for k, v in (run.result.environment.get("libraries") or {}).items()}
+    )
+    env["libraries"] = libraries
+    return env
+
+
+def _notes(group: Group) -> list[str]:
+    notes = []
+    budget = group.recipe.get("budget_s")
+    if isinstance(budget, int | float) and budget < ONE_DAY_S:
+        notes.append(
+            f"The budget ({format_duration(budget)}) is shorter than the one day of the question: "
+            "setup-like costs weigh more and the ranking at 24 h can differ."
+        )
+    for run in group.runs:
+        changes = run.result.strategy.get("changes_math")
+        if changes and f"{run.strategy}: {changes}" not in notes:
+            notes.append(f"{run.strategy}: {changes}.")
+    for run in group.runs:
+        s = run.result.summary
+        if s.epochs is not None and s.epochs > 1:
+            notes.append(
+                f"{run.strategy} ({run.result.run_id}) repeated data: {s.epochs:.2f} epochs of the corpus."
+            )
+        if s.data_tokens_per_s and s.tokens_per_s and s.data_tokens_per_s < 10 * s.tokens_per_s:
+            notes.append(
+                f"{run.strategy} ({run.result.run_id}): data arrived at {s.data_tokens_per_s:,.0f} tokens/s,"
+                f" less than 10x training ({s.tokens_per_s:,.0f}); data may have slowed it."
+            )
+    gpus = {run.result.environment.get("gpu_name") for run in group.runs}
+    if len(gpus) > 1:
+        notes.append(
+            f"These runs come from different devices ({', '.join(map(str, sorted(gpus, key=str)))})."
+        )
+    return notes
+
+
+def build_groups(runs: list[LoadedRun]) -> list[Group]:
+    by_fingerprint: dict[str, list[LoadedRun]] = {}
+    for run in runs:
+        by_fingerprint.setdefault(run.result.recipe_fingerprint, []).append(run)
+    groups = []
+    for fingerprint, members in by_fingerprint.items():
+        members.sort(key=lambda r: r.result.started_at or "")
+        columns = [*COLUMNS, *target_columns(members)]
+        table = comparison(run_frame(members), columns)
+        floors = [r.result.summary.floor_loss for r in members if r.result.summary.floor_loss is not None]
+        group = Group(fingerprint, members, table, columns, members[-1].result.recipe)
+        group.failures = [r for r in members if r.result.status != "ok"]
+        group.notes = _notes(group)
+        group.environment = _environment(members)
+        ok_runs = [r for r in members if r.result.status == "ok"]
+        palette = charts.colors([*table.index, *(r.strategy for r in members)])  # one color per strategy
+        group.charts = {
+            "loss": charts.loss_curves(ok_runs, floors[0] if floors else None, palette) if ok_runs else None,
+            "throughput": charts.throughput_bars(table, palette) if not table.empty else None,
+            "memory": charts.memory_bars(table, palette) if not table.empty else None,
+        }
+        groups.append(group)
+    groups.sort(key=lambda g: max(r.result.finished_at or "" for r in g.runs), reverse=True)
+    return groups
+
+
+def _environment_template() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.report", "templates"),
+        autoescape=True,  # every string from a result file is escaped, always
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["fmt"] = fmt
+    env.filters["duration"] = lambda s: "n/a" if s is None else format_duration(s)
+    env.globals.update(page_name=page_name, pd=pd, RUN_PAGES=RUN_PAGES)
+    return env
+
+
+def render_report(runs_dir: Path, out: Path) -> Path:
+    """Render out (index.html), its run pages, and the comparison as CSV and JSON beside it."""
+    runs_dir, out = Path(runs_dir), Path(out)
+    if not runs_dir.is_dir():
+        raise UserError(f"no runs folder at {runs_dir}: run `make bench` first, or pass --runs")
+    runs, warnings = load_runs(runs_dir)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    groups = build_groups(runs)
+    env = _environment_template()
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    css = (Path(__file__).parent / "templates" / "style.css").read_text()
+    index = env.get_template("index.html").render(
+        groups=groups,
+        warnings=warnings,
+        runs_dir=str(runs_dir),
+        generated=generated,
+        version=__version__,
+        css=css,
+        n_runs=len(runs),
+    )
+    write_atomic(out, index)
+    pages = out.parent / RUN_PAGES
+    for group in groups:
+        for run in group.runs:
+            floor = run.result.summary.floor_loss
+            page = env.get_template("run.html").render(
+                run=run,
+                result=run.result,
+                chart=charts.run_curves(run, floor) if run.metrics else None,
+                css=css,
+                generated=generated,
+                index_name=out.name,
+                env_keys=ENV_KEYS,
+            )
+            write_atomic(pages / page_name(run), page)
+    _export(groups, out)
+    return out
+
+
+def _export(groups: list[Group], out: Path) -> None:
+    frames = []
+    for group in groups:
+        if group.table.empty:
+            continue
+        keep = [c for c in group.table.columns if not c.endswith("_best")]
+        frame = group.table[keep].reset_index()
+        frame.insert(0, "recipe_fingerprint", group.fingerprint)
+        frame.insert(1, "preset", group.recipe.get("preset"))
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    write_atomic(out.with_name("comparison.csv"), table.to_csv(index=False))
+    write_atomic(out.with_name("comparison.json"), table.to_json(orient="records", indent=2))

@@ -1,0 +1,220 @@
+"""The HTML report: numbers against hand-made results, grouping, escaping, and a real headless browser."""
+
+import json
+import os
+import shutil
+
+import pandas as pd
+import pytest
+
+from harness.report import render_report
+from harness.report.load import load_runs
+from harness.report.render import build_groups
+from tests.conftest import harness_cli
+from tests.report_fixtures import write_run
+
+
+@pytest.fixture
+def runs(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(
+        runs_dir,
+        "r-amp",
+        "amp",
+        tokens_per_s=1000.0,
+        mfu=0.40,
+        peak_reserved_gib=20.0,
+        peak_host_rss_gib=4.0,
+        final_val_loss=3.00,
+        gap_to_floor=1.70,
+        joules_per_token=0.5,
+    )
+    write_run(
+        runs_dir,
+        "r-8bit",
+        "adam8bit",
+        tokens_per_s=980.0,
+        mfu=0.392,
+        peak_reserved_gib=15.0,
+        peak_host_rss_gib=4.2,
+        final_val_loss=3.02,
+        gap_to_floor=1.72,
+        joules_per_token=0.51,
+        changes_math="optimizer moments are stored in 8 bits",
+    )
+    write_run(
+        runs_dir,
+        "r-zero",
+        "zero_offload",
+        tokens_per_s=850.0,
+        mfu=0.34,
+        peak_reserved_gib=10.0,
+        peak_host_rss_gib=30.0,
+        final_val_loss=3.10,
+        gap_to_floor=1.80,
+        joules_per_token=0.6,
+        micro_batch=32,
+    )
+    write_run(runs_dir, "r-oom", "act_ckpt", status="oom", error="out of memory: tried to allocate 2 GiB")
+    write_run(
+        runs_dir,
+        "r-other",
+        "amp",
+        fingerprint="fp-b",
+        preset="gpt2-124m",
+        tokens_per_s=5.0,
+        final_val_loss=9.0,
+    )
+    return runs_dir
+
+
+def test_table_numbers_ratios_and_best_marks(runs):
+    loaded, warnings = load_runs(runs)
+    assert warnings == []
+    groups = {g.fingerprint: g for g in build_groups(loaded)}
+    assert set(groups) == {"fp-a", "fp-b"}
+    table = groups["fp-a"].table
+    # amp (the baseline) first, then ok runs, then failures
+    assert list(table.index) == ["amp", "adam8bit", "zero_offload", "act_ckpt"]
+    assert table.loc["adam8bit", "tokens_per_s_ratio"] == pytest.approx(0.98)
+    assert table.loc["zero_offload", "peak_reserved_gib_ratio"] == pytest.approx(0.5)
+    assert table.loc["zero_offload", "peak_host_rss_gib_ratio"] == pytest.approx(7.5)
+    assert table.loc["amp", "tokens_per_s_best"] and not table.loc["adam8bit", "tokens_per_s_best"]
+    assert table.loc["zero_offload", "peak_reserved_gib_best"]  # lower memory is better
+    assert table.loc["amp", "final_val_loss_best"]
+    assert table.loc["zero_offload", "micro_batch"] == 32 and not table["micro_batch_best"].any()
+    assert table.loc["act_ckpt", "status"] == "oom" and pd.isna(table.loc["act_ckpt", "tokens_per_s"])
+    # The other recipe is its own comparison, never mixed in.
+    assert list(groups["fp-b"].table.index) == ["amp"]
+    assert groups["fp-b"].table.loc["amp", "tokens_per_s"] == 5.0
+
+
+def test_page_csv_and_json(runs, tmp_path):
+    out = render_report(runs, tmp_path / "site" / "index.html")
+    html = out.read_text()
+    assert html.count('<table class="comparison">') == 2
+    assert "×0.98 amp" in html and "×0.85 amp" in html
+    assert "out of memory: tried to allocate 2 GiB" in html
+    assert "shorter than the one day" in html
+    assert "optimizer moments are stored in 8 bits" in html
+    assert "http://" not in html and "https://" not in html  # nothing fetched: works offline
+    csv = pd.read_csv(out.with_name("comparison.csv"))
+    assert set(csv["recipe_fingerprint"]) == {"fp-a", "fp-b"}
+    row = csv[(csv.strategy == "adam8bit")].iloc[0]
+    assert row["tokens_per_s"] == 980.0 and row["tokens_per_s_ratio"] == pytest.approx(0.98)
+    records = json.loads(out.with_name("comparison.json").read_text())
+    assert {r["strategy"] for r in records} == {"amp", "adam8bit", "zero_offload", "act_ckpt"}
+    pages = list((out.parent / "run_pages").iterdir())
+    assert len(pages) == 5
+    assert 'href="run_pages/' in html
+
+
+def test_corrupt_and_foreign_files_are_skipped_with_a_warning(runs, tmp_path):
+    (runs / "broken").mkdir()
+    (runs / "broken" / "result.json").write_text("{truncated")
+    (runs / "foreign").mkdir()
+    (runs / "foreign" / "result.json").write_text(json.dumps({"hello": "world"}))
+    (runs / "stray.json").write_text("[]")
+    proc = harness_cli("report", "--runs", str(runs), "--out", str(tmp_path / "out" / "index.html"))
+    assert proc.returncode == 0, proc.stderr
+    for name in ("broken/result.json", "foreign/result.json", "stray.json"):
+        assert name in proc.stderr
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert html.count('<table class="comparison">') == 2
+    assert "broken" in html  # the skipped files are named on the page too
+
+
+def test_missing_runs_folder_is_a_one_line_error(tmp_path):
+    proc = harness_cli("report", "--runs", str(tmp_path / "nowhere"), "--out", str(tmp_path / "i.html"))
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: no runs folder")
+
+
+HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"><b>bold</b>'
+
+
+def chromium_or_skip():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Debian's chromium (.ci/run installs it)")
+        pytest.skip("no chromium here (.ci/run installs it in CI)")
+    return path
+
+
+def open_page(path, action):
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_or_skip()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=executable,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        problems, requests = [], []
+        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        try:
+            return action(page), problems, requests
+        finally:
+            browser.close()
+
+
+def test_page_renders_in_a_real_browser(runs, tmp_path):
+    out = render_report(runs, tmp_path / "site" / "index.html")
+    shot = tmp_path / "report.png"
+
+    def check(page):
+        rows = page.locator("table.comparison tbody tr").count()
+        images = page.eval_on_selector_all(
+            "img.chart", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+        )
+        page.screenshot(path=str(shot), full_page=True)
+        return rows, images
+
+    (rows, images), problems, requests = open_page(out, check)
+    assert rows == 5  # four strategies of one recipe, one of the other
+    assert len(images) == 5  # loss curves, throughput and memory for the first recipe; curves + throughput
+    assert all(complete and width > 0 and height > 0 for complete, width, height in images)
+    assert problems == []
+    assert all(url.startswith(("file:", "data:")) for url in requests)
+    assert shot.stat().st_size > 10_000
+
+
+def test_hostile_strings_are_shown_not_executed(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, "r-amp", "amp", tokens_per_s=10.0)
+    write_run(
+        runs_dir,
+        f"run{HOSTILE}",
+        f"evil{HOSTILE}",
+        status="error",
+        error=HOSTILE,
+        tokens_per_s=5.0,
+        dir_name="evil<img src=x onerror=alert(1)>",
+    )
+    out = render_report(runs_dir, tmp_path / "site" / "index.html")
+    html = out.read_text()
+    assert "<script>" not in html and "onerror=" not in html.replace("onerror=&#34;", "")
+
+    def check(page):
+        return page.evaluate("window.__pwned"), page.inner_text("body")
+
+    (pwned, text), problems, _ = open_page(out, check)
+    assert pwned is None and problems == []
+    assert "<script>window.__pwned = 1</script>" in text  # shown as text
+    pages = list((out.parent / "run_pages").iterdir())
+    assert all("<" not in p.name for p in pages)
+    evil_page = next(p for p in pages if p.name.startswith("evil"))
+    (pwned, text), _, _ = open_page(evil_page, check)
+    assert pwned is None and "<b>bold</b>" in text

@@ -1,0 +1,152 @@
+"""The plug-in contract, checked for every registered strategy and every allowed combination on the CPU."""
+
+import gc
+import weakref
+
+import pytest
+import torch
+
+import strategies
+from harness.config import PRESETS, replace
+from harness.errors import UserError
+from harness.model import GPT
+from strategies.base import OptimizerSettings, StrategyContext
+
+COMBINATIONS = strategies.allowed_combinations()
+
+
+def test_every_strategy_and_the_required_combinations_are_registered():
+    assert set(COMBINATIONS) >= {
+        "amp",
+        "adam8bit",
+        "zero_offload",
+        "act_ckpt",
+        "adam8bit+act_ckpt",
+        "zero_offload+act_ckpt",
+    }
+
+
+def context(micro_batch=4, grad_accum=2) -> StrategyContext:
+    return StrategyContext(
+        device=torch.device("cpu"),
+        precision="fp32",
+        optimizer=OptimizerSettings((0.9, 0.95), 1e-8, 0.1, 1.0),
+        micro_batch=micro_batch,
+        grad_accum=grad_accum,
+        compile=False,
+    )
+
+
+def tiny_model() -> GPT:
+    torch.manual_seed(0)
+    # Wide enough that its matrices pass bitsandbytes' 4096-element threshold for 8-bit state.
+    return GPT(replace(PRESETS["tiny"].model, d_model=64))
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_contract(name):
+    spec = strategies.resolve(name)
+    strategy = spec.build()
+    model = tiny_model()
+    ctx = context()
+    strategy.setup(model, ctx)
+    tokens = torch.randint(1, 512, (8, 65), generator=torch.Generator().manual_seed(1))
+    x, y = tokens[:, :-1], tokens[:, 1:]
+    batches = list(zip(x.split(4), y.split(4), strict=True))
+
+    # Loss falls over a few steps on one small batch.
+    first = strategy.train_step(batches, 1e-2)
+    for _ in range(7):
+        last = strategy.train_step(batches, 1e-2)
+    assert float(last.loss) < 0.8 * float(first.loss)
+    assert float(first.grad_norm) > 0
+    assert float(strategy.eval_loss(x, y)) < float(first.loss)
+
+    # The optimizer state is where the strategy says it is, in the form it says.
+    facts = strategy.memory_facts()
+    expected = (
+        "cpu" if spec.executor.optimizer_state_device == "cpu" else str(next(model.parameters()).device)
+    )
+    assert facts["optimizer_state_devices"] == [expected]
+    assert facts["optimizer_state_gib"] > 0 and facts["pinned_host_gib"] >= 0
+    executor = strategy.executor
+    if spec.executor.name == "adam8bit":
+        state = executor.optimizer.state
+        assert state[model.blocks[0].mlp.fc.weight]["state1"].dtype == torch.uint8
+        assert state[model.wte.weight]["state1"].dtype == torch.float32  # embeddings keep 32-bit state
+    if spec.executor.name == "zero_offload":
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+        assert isinstance(executor.optimizer.optimizer, DeepSpeedCPUAdam)
+        masters = executor.optimizer.single_partition_of_fp32_groups
+        assert sum(m.numel() for m in masters) == sum(p.numel() for p in model.parameters())
+    if "act_ckpt" in spec.name:
+        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
+
+        assert all(isinstance(block, CheckpointWrapper) for block in model.blocks)
+        assert "blocks.0.attn.qkv.weight" in model.state_dict()  # keys unchanged by the wrapper
+
+    # Teardown releases the optimizer state (DeepSpeed's hooks on the parameters keep its engine alive until
+    # the model goes too, which is how the harness drops them).
+    probe = weakref.ref(max(executor.optimizer_tensors(), key=lambda t: t.numel()))
+    strategy.teardown()
+    del strategy, executor, facts, first, last, model
+    gc.collect()
+    assert probe() is None
+
+
+def test_state_round_trip_through_save_and_load(tmp_path):
+    for name in ("amp", "zero_offload"):
+        spec = strategies.resolve(name)
+        tokens = torch.randint(1, 512, (8, 65), generator=torch.Generator().manual_seed(2))
+        batches = list(zip(tokens[:, :-1].split(4), tokens[:, 1:].split(4), strict=True))
+        a = spec.build()
+        a.setup(tiny_model(), context())
+        a.train_step(batches, 1e-2)
+        (tmp_path / name).mkdir()
+        a.save(tmp_path / name)
+        expected = float(a.train_step(batches, 1e-2).loss)
+        a.teardown()
+        b = spec.build()
+        b.setup(tiny_model(), context())
+        b.load(tmp_path / name)
+        assert float(b.train_step(batches, 1e-2).loss) == pytest.approx(expected, rel=1e-6)
+        b.teardown()
+
+
+@pytest.mark.parametrize(
+    ("name", "canonical"),
+    [
+        ("amp", "amp"),
+        ("act_ckpt", "act_ckpt"),
+        ("amp+act_ckpt", "act_ckpt"),
+        ("act_ckpt+adam8bit", "adam8bit+act_ckpt"),
+        (" zero_offload + act_ckpt ", "zero_offload+act_ckpt"),
+    ],
+)
+def test_names_are_canonical(name, canonical):
+    assert strategies.resolve(name).name == canonical
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("adam8bit+zero_offload", "each owns the optimizer"),
+        ("amp+zero_offload", "each owns the optimizer"),
+        ("act_ckpt+act_ckpt", "names a part twice"),
+        ("fsdp", "unknown strategy 'fsdp'"),
+        ("", "unknown strategy"),
+        ("amp+", "unknown strategy"),
+    ],
+)
+def test_impossible_combinations_are_refused(name, message):
+    with pytest.raises(UserError, match=message):
+        strategies.resolve(name)
+
+
+def test_declared_facts():
+    spec = strategies.resolve("adam8bit+act_ckpt")
+    assert spec.changes_math and "8 bits" in spec.changes_math
+    assert spec.info()["requires"] == ["bitsandbytes"]
+    assert strategies.resolve("act_ckpt").changes_math is None
+    assert strategies.resolve("zero_offload").executor.optimizer_state_device == "cpu"
