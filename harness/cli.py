@@ -131,10 +131,20 @@ def run_config_from_args(args: argparse.Namespace, strategy: str, **extra):
     from harness.data.spec import validate_data_spec
     from harness.runtime import check_micro_batch
 
-    validate_data_spec(cfg.recipe.data)
+    validate_data_spec(cfg.recipe.data, cfg.recipe.text_field)
     if cfg.micro_batch is not None:
         check_micro_batch(cfg.micro_batch, cfg.recipe.global_batch_seqs)
     return cfg
+
+
+def prepare_data(cfg) -> None:
+    """Tokenize a real corpus here, before any run starts: outside every clock, with progress on the
+    terminal, and a bad corpus is a one-line error rather than a failed run."""
+    if cfg.recipe.data != "synthetic":
+        from harness.data.corpus import open_corpus
+
+        recipe = cfg.recipe
+        open_corpus(recipe).val_tokens(recipe.eval_seqs, recipe.model.seq_len + 1)  # enough held out?
 
 
 def _positive_int(flag: str, text: str) -> int:

@@ -71,7 +71,7 @@ def _resume_dir(runs_dir: Path, which: str, strategy: str, preset: str) -> Path:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import strategies
-    from harness.cli import EXIT_FOR_STATUS, run_config_from_args
+    from harness.cli import EXIT_FOR_STATUS, prepare_data, run_config_from_args
     from harness.launcher import StopSignal, launch
     from harness.worker import load_run_config
 
@@ -92,6 +92,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     else:
         cfg = run_config_from_args(args, spec.name)
+        prepare_data(cfg)
         run_dir = None
     with StopSignal() as stop:
         result = launch(cfg, args.runs_dir, resume_dir=run_dir, stop=stop, show_progress=not args.quiet)
@@ -157,9 +158,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if args.tokenizer:
         overrides.setdefault("tokenizer", args.tokenizer)
     cfg = build_run_config(strategy="amp", preset=args.preset, data=args.data, overrides=overrides)
-    validate_data_spec(cfg.recipe.data)
-    from harness.data import open_source
+    validate_data_spec(cfg.recipe.data, cfg.recipe.text_field)
+    if cfg.recipe.data == "synthetic":
+        raise UserError("the synthetic corpus needs no preparation: give --data a file, folder or hf:<id>")
+    from harness.data.corpus import open_corpus
 
-    source = open_source(cfg.recipe, progress=lambda text: print(text, file=sys.stderr, flush=True))
-    print(json.dumps(source.describe(), indent=2))
+    print(json.dumps(open_corpus(cfg.recipe).describe(), indent=2))
     return 0

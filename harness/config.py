@@ -50,6 +50,8 @@ class Recipe:
     data: str = "synthetic"
     tokenizer: str | None = None
     text_field: str = "text"
+    val_fraction: float = 0.01  # documents held out for validation (real corpora)
+    max_corpus_tokens: int | None = None  # tokenize at most this many training tokens (real corpora)
     seed: int = DEFAULT_SEED
     min_lr_ratio: float = 0.1
     warmup_frac: float = 0.02
@@ -81,6 +83,8 @@ class Recipe:
             raise UserError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if self.eval_points < 1:
             raise UserError(f"eval_points must be >= 1, got {self.eval_points}")
+        if not 0 < self.val_fraction < 1:
+            raise UserError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 
     @property
     def global_batch_seqs(self) -> int:

@@ -49,7 +49,7 @@ def step_losses(run_dir) -> list[float]:
 
 
 def run_parity(args: argparse.Namespace) -> int:
-    from harness.cli import run_config_from_args
+    from harness.cli import prepare_data, run_config_from_args
     from harness.launcher import StopSignal, launch
 
     if args.steps < 1:
@@ -59,6 +59,7 @@ def run_parity(args: argparse.Namespace) -> int:
     args.overrides = [*args.overrides, "log_interval_s=0", "eval_points=1"]
     args.max_steps = args.steps
     configs = [run_config_from_args(args, name) for name in names]
+    prepare_data(configs[0])
     rows: list[ParityRow] = []
     precision = None
     with StopSignal() as stop:

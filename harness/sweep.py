@@ -18,7 +18,7 @@ def watchdog_s(budget_s: float) -> float:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    from harness.cli import run_config_from_args
+    from harness.cli import prepare_data, run_config_from_args
     from harness.launcher import StopSignal, launch
 
     if args.repeats < 1:
@@ -27,6 +27,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     if not names:
         raise UserError("--strategies is empty: name at least one, e.g. amp,adam8bit")
     configs = [run_config_from_args(args, name) for name in names for _ in range(args.repeats)]
+    prepare_data(configs[0])  # one recipe for all: tokenized once, before the first run
     total = len(configs)
     print(
         f"sweep: {total} runs ({', '.join(names)}; {args.repeats} each), preset {args.preset}, "

@@ -124,8 +124,10 @@ class Trainer:
             recipe, progress=lambda text: self.sink.emit("phase", phase="data", detail=text)
         )
         self.result.data = self.data.describe()
+        # Paths are not identity: a corpus and a tokenizer are fingerprinted by content in the data facts.
+        identity = {k: v for k, v in asdict(recipe).items() if k not in ("data", "tokenizer")}
         self.result.recipe_fingerprint = fingerprint(
-            {"recipe": asdict(recipe), "data": self.result.data.get("fingerprint", self.result.data)}
+            {"recipe": identity, "data": self.result.data.get("fingerprint", self.result.data)}
         )
         model_cfg = recipe.model
         self.val_tokens = self.data.val_tokens(recipe.eval_seqs, model_cfg.seq_len + 1)

@@ -1,0 +1,254 @@
+"""Tokenizing a corpus once into a cache of memmap shards (uint16 when the vocabulary fits, else uint32),
+keyed by a fingerprint of corpus + tokenizer + settings. Built in a temporary folder and renamed when
+complete, so a half-written cache is never used."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from harness.data.sources import CorpusSource
+from harness.errors import DataError
+from harness.results import write_json_atomic
+
+CACHE_VERSION = 1
+META = "meta.json"
+SHARD_TOKENS = 1 << 28  # 256M tokens a shard (512 MiB at uint16)
+ENCODE_BATCH = 512  # documents per tokenizer call (the Rust side parallelizes over them)
+EOT_CANDIDATES = ("<|endoftext|>", "</s>", "<eos>", "<|eos|>", "[SEP]")
+TRAINED_EOT = "<|endoftext|>"
+Progress = Callable[[str], None]
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE_DIR") or Path.home() / ".cache" / "gpt-strategy-harness")
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    path: str
+    fingerprint: str
+    eot_id: int
+    vocab_size: int
+    trained: bool
+
+    def load(self):
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(self.path)
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def describe_tokenizer(path: Path, trained: bool) -> TokenizerInfo:
+    from tokenizers import Tokenizer
+
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as exc:
+        raise DataError(f"cannot load tokenizer {path}: {str(exc).splitlines()[0][:200]}") from None
+    eot = next((tok.token_to_id(t) for t in EOT_CANDIDATES if tok.token_to_id(t) is not None), None)
+    if eot is None:
+        raise DataError(f"tokenizer {path} has no end-of-text token (one of {', '.join(EOT_CANDIDATES)})")
+    return TokenizerInfo(str(Path(path).resolve()), _sha256_file(path), eot, tok.get_vocab_size(), trained)
+
+
+def split_flags(corpus_fingerprint: str, val_fraction: float) -> Iterator[bool]:
+    """True for the documents held out for validation: a fixed function of the corpus and document order."""
+    rng = np.random.default_rng(int(corpus_fingerprint, 16))
+    while True:
+        yield from (rng.random(1024) < val_fraction).tolist()
+
+
+def train_tokenizer(
+    source: CorpusSource,
+    corpus_fp: str,
+    vocab_size: int,
+    val_fraction: float,
+    max_chars: int,
+    progress: Progress,
+) -> TokenizerInfo:
+    """A byte-level BPE with the model's vocabulary, trained once on the corpus's training documents."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    path = cache_root() / "tokenizers" / f"{corpus_fp}-bpe{vocab_size}-{max_chars}.json"
+    if path.exists():
+        return describe_tokenizer(path, trained=True)
+    progress(f"training a byte-level BPE tokenizer (vocabulary {vocab_size}) on the corpus")
+
+    def texts() -> Iterator[str]:
+        seen = 0
+        for doc, held_out in zip(source.documents(), split_flags(corpus_fp, val_fraction), strict=False):
+            if held_out:
+                continue
+            yield doc
+            seen += len(doc)
+            if seen >= max_chars:
+                return
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[TRAINED_EOT],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(texts(), trainer)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tok.save(str(tmp))
+    os.replace(tmp, path)
+    return describe_tokenizer(path, trained=True)
+
+
+class _ShardWriter:
+    def __init__(self, folder: Path, prefix: str, dtype: np.dtype, shard_tokens: int) -> None:
+        self.folder, self.prefix, self.dtype, self.shard_tokens = folder, prefix, dtype, shard_tokens
+        self.shards: list[dict] = []
+        self._file = None
+        self.tokens = 0
+
+    def write(self, ids: np.ndarray) -> None:
+        while len(ids):
+            if self._file is None or self.shards[-1]["tokens"] >= self.shard_tokens:
+                self._rotate()
+            room = self.shard_tokens - self.shards[-1]["tokens"]
+            part, ids = ids[:room], ids[room:]
+            part.astype(self.dtype, copy=False).tofile(self._file)
+            self.shards[-1]["tokens"] += len(part)
+            self.tokens += len(part)
+
+    def _rotate(self) -> None:
+        self.close()
+        name = f"{self.prefix}_{len(self.shards):04d}.bin"
+        self._file = open(self.folder / name, "wb")  # noqa: SIM115 (closed on rotate/close)
+        self.shards.append({"file": name, "tokens": 0})
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+
+def build_cache(
+    source: CorpusSource,
+    corpus_fp: str,
+    tokenizer: TokenizerInfo,
+    settings: dict,
+    dest: Path,
+    progress: Progress,
+    shard_tokens: int = SHARD_TOKENS,
+) -> dict:
+    """Tokenize the corpus into dest (atomically: a temporary folder renamed at the end)."""
+    tok = tokenizer.load()
+    dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32)
+    tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    train, val = (
+        _ShardWriter(tmp, "train", dtype, shard_tokens),
+        _ShardWriter(tmp, "val", dtype, shard_tokens),
+    )
+    docs = {"train": 0, "val": 0}
+    limit = settings.get("max_corpus_tokens")
+    t0 = last_report = time.perf_counter()
+    flags = split_flags(corpus_fp, settings["val_fraction"])
+    batch: list[str] = []
+
+    def flush() -> bool:
+        """Write the batch; False once the training split reached the token limit."""
+        for encoding in tok.encode_batch_fast(batch, add_special_tokens=False):
+            ids = np.fromiter(encoding.ids, dtype=np.int64, count=len(encoding.ids))
+            held_out = next(flags)
+            (val if held_out else train).write(np.append(ids, tokenizer.eot_id))
+            docs["val" if held_out else "train"] += 1
+            if limit and train.tokens >= limit:
+                return False
+        batch.clear()
+        return True
+
+    try:
+        more = True
+        for doc in source.documents():
+            batch.append(doc)
+            if len(batch) >= ENCODE_BATCH:
+                more = flush()
+                now = time.perf_counter()
+                if now - last_report >= 2.0:
+                    last_report = now
+                    tokens = train.tokens + val.tokens
+                    progress(
+                        f"tokenizing: {tokens / 1e6:,.1f}M tokens, {sum(docs.values()):,} documents, "
+                        f"{tokens / (now - t0):,.0f} tokens/s"
+                    )
+            if not more:
+                break
+        if batch and more:
+            flush()
+        train.close()
+        val.close()
+        elapsed = time.perf_counter() - t0
+        if train.tokens == 0 and val.tokens == 0:
+            raise DataError(
+                f"corpus {source.spec!r} is empty: it holds no text in field {source.text_field!r}"
+            )
+        meta = {
+            "version": CACHE_VERSION,
+            "key": dest.name,
+            "dtype": dtype.name,
+            "eot_id": tokenizer.eot_id,
+            "tokenizer": {
+                "path": tokenizer.path,
+                "fingerprint": tokenizer.fingerprint,
+                "vocab_size": tokenizer.vocab_size,
+                "trained": tokenizer.trained,
+            },
+            "corpus": {**source.describe(), "fingerprint": corpus_fp},
+            "settings": settings,
+            "documents": docs,
+            "train_shards": train.shards,
+            "val_shards": val.shards,
+            "train_tokens": train.tokens,
+            "val_tokens": val.tokens,
+            "prepare_s": elapsed,
+            "tokenize_tokens_per_s": (train.tokens + val.tokens) / elapsed if elapsed > 0 else None,
+        }
+        write_json_atomic(tmp / META, meta)
+        if dest.exists():  # built meanwhile by another process: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+        progress(f"tokenized {train.tokens + val.tokens:,} tokens in {elapsed:.1f}s into {dest}")
+        return meta
+    except BaseException:
+        train.close()
+        val.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_meta(folder: Path) -> dict | None:
+    """The cache's manifest if the cache is complete and intact; None otherwise (rebuild it)."""
+    try:
+        meta = json.loads((folder / META).read_text())
+        width = np.dtype(meta["dtype"]).itemsize
+        for shard in meta["train_shards"] + meta["val_shards"]:
+            if (folder / shard["file"]).stat().st_size != shard["tokens"] * width:
+                return None
+        return meta if meta.get("version") == CACHE_VERSION else None
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
