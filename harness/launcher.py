@@ -77,7 +77,7 @@ class StopSignal:
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-returncode).name}"
+            return f"was killed by {signal.Signals(-returncode).name}"
     return f"exited with status {returncode}"
 
 
@@ -134,6 +134,8 @@ def launch(
                     identity = event.get("result") or {}
                 if display is not None:
                     display.handle(event)
+                elif event.get("event") == "message":  # warnings show even without a progress display
+                    print(f"{cfg.strategy}: {event.get('text', '')}", file=sys.stderr, flush=True)
         returncode = child.wait()
     finally:
         stop.child = None

@@ -76,11 +76,17 @@ class Trainer:
     _last_step_s = 0.0  # the previous step's duration: predicts where the next step ends
 
     def run(self) -> RunResult:
-        wall0 = time.perf_counter()
+        self._session_start = time.perf_counter()
+        self._wall_prior = 0.0  # wall seconds of earlier sessions (resume), up to their checkpoint
+        self.checkpoint_failures: list[str] = []
         self.state = TrainState()
         try:
             self._run()
             self.result.status = "interrupted" if self.stop_requested else "ok"
+            if self.stop_requested and self.checkpoint_failures:
+                self.result.error = (
+                    f"interrupted, but the last checkpoint failed: {self.checkpoint_failures[-1]}"
+                )
         except fit.DoesNotFit as exc:
             self.result.status, self.result.error = "oom", str(exc)
             self.result.settings["fit_probes"] = exc.probes
@@ -95,7 +101,7 @@ class Trainer:
                 if not isinstance(exc, UserError):
                     log.exception("run failed")
         finally:
-            self.result.summary.wall_s = time.perf_counter() - wall0 + self.state.wall_s
+            self.result.summary.wall_s = self._wall_prior + time.perf_counter() - self._session_start
             self.result.resumes = self.state.resumes
             self.result.finished_at = _now()
             self._teardown()
@@ -265,9 +271,9 @@ class Trainer:
             pin=self.device.type == "cuda",
         )
         self.step_times: list[float] = []
-        pending: list[torch.Tensor] = []
-        last_ckpt = last_log = state.train_s
-        log_tokens, wall_mark = state.tokens, time.perf_counter()
+        self._pending: list[tuple] = []  # (loss tensor, lr, grad norm) of the steps since the last log row
+        self._last_log = (state.train_s, state.tokens, time.perf_counter())
+        last_ckpt = state.train_s
         self.sink.emit("phase", phase="train")
         clock.start()
         while True:
@@ -300,42 +306,48 @@ class Trainer:
             state.step += 1
             state.tokens += tokens_per_step
             state.train_s = clock.elapsed_s
-            pending.append(out.loss)
-            if state.train_s - last_log >= log_every or state.train_s >= budget:
-                losses = torch.stack(pending).float().tolist()  # the one sync point for losses
-                pending.clear()
-                state.last_loss = losses[-1]
-                interval = state.train_s - last_log
-                self.sink.metric(
-                    {
-                        "kind": "train",
-                        "step": state.step,
-                        "tokens": state.tokens,
-                        "train_s": state.train_s,
-                        "lr": lr,
-                        "loss": sum(losses) / len(losses),
-                        "last_loss": losses[-1],
-                        "grad_norm": None if out.grad_norm is None else float(out.grad_norm),
-                        "tokens_per_s": (state.tokens - log_tokens) / interval if interval > 0 else None,
-                        "step_s": self._last_step_s,
-                        "wall_per_train": (time.perf_counter() - wall_mark) / interval
-                        if interval > 0
-                        else None,
-                    }
-                )
-                last_log, log_tokens, wall_mark = state.train_s, state.tokens, time.perf_counter()
+            self._pending.append((out.loss, lr, out.grad_norm))
+            if state.train_s - self._last_log[0] >= log_every or state.train_s >= budget:
+                self._log_train(state)
             if state.train_s - last_ckpt >= ckpt_every and state.train_s < budget:
                 self._checkpoint(state)
                 last_ckpt = state.train_s
         clock.stop()
-        if pending:
-            state.last_loss = float(pending[-1])
+        self._log_train(state)
         if self.stop_requested:
             if state.step:
                 self._checkpoint(state)
         elif not state.evals or state.evals[-1]["step"] != state.step:
             self._evaluate(state)
         self._summarize(state)
+
+    def _log_train(self, state: TrainState) -> None:
+        """One metrics row for the steps since the last: the only place losses leave the device."""
+        if not self._pending:
+            return
+        losses = torch.stack([p[0] for p in self._pending]).float().tolist()
+        _, lr, grad_norm = self._pending[-1]
+        self._pending.clear()
+        state.last_loss = losses[-1]
+        train_s0, tokens0, wall0 = self._last_log
+        interval = state.train_s - train_s0
+        self.sink.metric(
+            {
+                "kind": "train",
+                "step": state.step,
+                "tokens": state.tokens,
+                "train_s": state.train_s,
+                "lr": lr,
+                "loss": sum(losses) / len(losses),
+                "last_loss": losses[-1],
+                "steps": len(losses),
+                "grad_norm": None if grad_norm is None else float(grad_norm),
+                "tokens_per_s": (state.tokens - tokens0) / interval if interval > 0 else None,
+                "step_s": self._last_step_s,
+                "wall_per_train": (time.perf_counter() - wall0) / interval if interval > 0 else None,
+            }
+        )
+        self._last_log = (state.train_s, state.tokens, time.perf_counter())
 
     def _evaluate(self, state: TrainState) -> None:
         self.sink.emit("phase", phase="eval")
@@ -360,18 +372,28 @@ class Trainer:
         self.sink.emit("phase", phase="train")
 
     def _checkpoint(self, state: TrainState) -> None:
+        """Save; a failed save (a full disk) is reported and training goes on: earlier checkpoints stay."""
+        self._log_train(state)  # the metrics file then holds exactly the steps the checkpoint holds
         self.sink.emit("phase", phase="checkpoint")
         with self.clock.excluded("checkpoint"):
             state.excluded_s = dict(self.clock.excluded_s)
             state.metrics_rows = self.sink.metrics_rows
-            self.checkpointer.save(self.strategy, state)
+            state.wall_s = self._wall_prior + time.perf_counter() - self._session_start
+            try:
+                self.checkpointer.save(self.strategy, state)
+            except OSError as exc:
+                self._warn(f"checkpoint at step {state.step} not written ({exc}); the previous one stays")
+                self.checkpoint_failures.append(str(exc))
         self.sink.emit("phase", phase="train")
+
+    def _warn(self, text: str) -> None:
+        log.warning(text)
+        self.sink.emit("message", text=text)
 
     def _restore(self) -> TrainState:
         self.sink.emit("phase", phase="resume")
-        state, path = self.checkpointer.load_latest(
-            self.strategy, warn=lambda m: self.sink.emit("message", text=m)
-        )
+        state, path = self.checkpointer.load_latest(self.strategy, warn=self._warn)
+        self._wall_prior = state.wall_s
         self.sink.keep_metrics_rows(state.metrics_rows)
         state.resumes.append(
             {"from_step": state.step, "train_s": state.train_s, "checkpoint": path.name, "at": _now()}

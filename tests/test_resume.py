@@ -1,0 +1,325 @@
+"""A budget that survives crashes: SIGKILL at random points, SIGTERM, corrupt checkpoints, full disks and
+failing strategies, through the real command line (a parent process and its worker)."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from harness.results import load_result, read_metrics
+from tests.conftest import ROOT, harness_cli
+
+QUIET = ["--quiet", "--device", "cpu", "--preset", "tiny"]
+
+
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "bench", *args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(predicate, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def only_run(runs_dir):
+    (run_dir,) = [p for p in runs_dir.iterdir() if p.is_dir()]
+    return run_dir
+
+
+def checkpoints(run_dir):
+    folder = run_dir / "checkpoints"
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("step")) if folder.is_dir() else []
+
+
+def all_checkpoints(runs_dir):
+    return (
+        {c for p in runs_dir.iterdir() if p.is_dir() for c in checkpoints(p)} if runs_dir.exists() else set()
+    )
+
+
+def kill_at_random_point(proc, runs_dir, rng, whole_tree):
+    """Once this session has checkpointed, wait a random moment, then SIGKILL the worker (and maybe its
+    parent)."""
+    before = all_checkpoints(runs_dir)
+    wait_for(lambda: all_checkpoints(runs_dir) - before)
+    time.sleep(rng.uniform(0.0, 1.2))
+    workers = psutil.Process(proc.pid).children()
+    if whole_tree:  # like a machine crash: nobody writes a result
+        proc.kill()
+    for worker in workers:
+        worker.kill()
+    proc.wait(timeout=60)
+    proc.communicate()
+
+
+def train_rows(run_dir):
+    return [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"]
+
+
+def assert_steps_once_each(rows, last):
+    assert [r["step"] for r in rows] == list(range(1, last + 1))  # no gap, no repeat
+
+
+def killed_and_resumed(tmp_path, strategy, extra, kills, seed):
+    runs = tmp_path / "runs"
+    rng = random.Random(seed)
+    proc = start("--strategy", strategy, "--runs-dir", str(runs), *QUIET, *extra)
+    for number in range(kills):
+        kill_at_random_point(proc, runs, rng, whole_tree=number % 2 == 1)
+        proc = start("--strategy", strategy, "--runs-dir", str(runs), "--resume", only_run(runs).name, *QUIET)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out + err
+    return only_run(runs)
+
+
+STEP_BUDGET = [
+    "--max-steps",
+    "150",
+    "--budget",
+    "1h",
+    "--set",
+    "log_interval_s=0",
+    "--set",
+    "checkpoint_interval_s=0.3",
+    "--set",
+    "eval_points=1",
+]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(tmp_path, seed):
+    reference = harness_cli("bench", "--runs-dir", str(tmp_path / "ref"), *QUIET, *STEP_BUDGET)
+    assert reference.returncode == 0, reference.stderr
+    expected = [r["loss"] for r in train_rows(only_run(tmp_path / "ref"))]
+    run_dir = killed_and_resumed(tmp_path, "amp", STEP_BUDGET, kills=3, seed=seed)
+    result = load_result(run_dir / "result.json")
+    assert result.status == "ok" and len(result.resumes) == 3
+    rows = train_rows(run_dir)
+    assert_steps_once_each(rows, 150)
+    assert [r["loss"] for r in rows] == pytest.approx(expected, rel=1e-6)  # same data, same state
+    evals = [r for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "eval"]
+    assert [e["step"] for e in evals] == [0, 150]  # no eval lost or repeated across sessions
+
+
+def test_time_budget_survives_kills_within_one_step(tmp_path):
+    extra = ["--budget", "5s", "--set", "log_interval_s=0", "--set", "checkpoint_interval_s=0.5"]
+    run_dir = killed_and_resumed(tmp_path, "amp", extra, kills=2, seed=3)
+    result = load_result(run_dir / "result.json")
+    rows = train_rows(run_dir)
+    assert_steps_once_each(rows, result.summary.steps)
+    assert 5.0 <= result.summary.train_s < 5.0 + rows[-1]["step_s"] + 1e-6
+    clock = [r["train_s"] for r in rows]
+    assert clock == sorted(clock)  # the training clock carried across sessions, never reset
+    assert result.summary.wall_s > result.summary.train_s
+
+
+def test_zero_offload_resumes_through_deepspeed_checkpoints(tmp_path):
+    extra = [
+        "--max-steps",
+        "30",
+        "--budget",
+        "1h",
+        "--set",
+        "log_interval_s=0",
+        "--set",
+        "checkpoint_interval_s=0.3",
+        "--set",
+        "eval_points=1",
+    ]
+    reference = harness_cli(
+        "bench", "--strategy", "zero_offload", "--runs-dir", str(tmp_path / "ref"), *QUIET, *extra
+    )
+    assert reference.returncode == 0, reference.stderr
+    expected = [r["loss"] for r in train_rows(only_run(tmp_path / "ref"))]
+    run_dir = killed_and_resumed(tmp_path, "zero_offload", extra, kills=1, seed=4)
+    rows = train_rows(run_dir)
+    assert_steps_once_each(rows, 30)
+    assert [r["loss"] for r in rows] == pytest.approx(expected, rel=1e-5)
+    assert (run_dir / "checkpoints" / checkpoints(run_dir)[-1] / "zero").is_dir()  # DeepSpeed's own format
+
+
+def test_sigterm_checkpoints_and_stops_then_resumes(tmp_path):
+    runs = tmp_path / "runs"
+    proc = start("--runs-dir", str(runs), *QUIET, "--budget", "8s", "--set", "log_interval_s=0")
+    wait_for(lambda: runs.exists() and any(train_rows(p) for p in runs.iterdir() if p.is_dir()))
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)  # what `docker stop` sends
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run_dir = only_run(runs)
+    result = load_result(run_dir / "result.json")
+    assert result.status == "interrupted" and result.summary.train_s < 8
+    (checkpoint,) = checkpoints(run_dir)
+    assert int(checkpoint.removeprefix("step")) == result.summary.steps
+    resumed = harness_cli("bench", "--runs-dir", str(runs), "--resume", *QUIET)
+    assert resumed.returncode == 0, resumed.stderr
+    final = load_result(run_dir / "result.json")
+    assert final.status == "ok" and final.summary.train_s >= 8
+    assert_steps_once_each(train_rows(run_dir), final.summary.steps)
+
+
+def test_sigterm_stops_a_sweep_after_the_current_run(tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "sweep",
+            "--strategies",
+            "amp,act_ckpt,adam8bit",
+            "--runs-dir",
+            str(runs),
+            "--report",
+            str(tmp_path / "index.html"),
+            *QUIET,
+            "--budget",
+            "30s",
+        ],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: runs.exists() and any(train_rows(p) for p in runs.iterdir() if p.is_dir()))
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "2 runs not started" in err
+    assert load_result(only_run(runs) / "result.json").status == "interrupted"
+    assert (tmp_path / "index.html").exists()
+
+
+def test_a_corrupt_checkpoint_is_detected_and_the_previous_one_used(tmp_path):
+    runs = tmp_path / "runs"
+    proc = start(
+        "--runs-dir",
+        str(runs),
+        *QUIET,
+        "--budget",
+        "6s",
+        "--set",
+        "log_interval_s=0",
+        "--set",
+        "checkpoint_interval_s=0.4",
+    )
+    wait_for(lambda: runs.exists() and any(len(checkpoints(p)) >= 2 for p in runs.iterdir() if p.is_dir()))
+    for worker in psutil.Process(proc.pid).children():
+        worker.kill()
+    proc.communicate(timeout=60)
+    run_dir = only_run(runs)
+    older, newest = checkpoints(run_dir)[-2:]
+    state = run_dir / "checkpoints" / newest / "strategy_state.pt"
+    data = bytearray(state.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
+    state.write_bytes(bytes(data))
+    resumed = harness_cli("bench", "--runs-dir", str(runs), "--resume", *QUIET)
+    assert resumed.returncode == 0, resumed.stderr
+    warning = [line for line in resumed.stderr.splitlines() if "fails its checksum" in line]
+    assert len(warning) == 1 and newest in warning[0] and "previous one" in warning[0]
+    result = load_result(run_dir / "result.json")
+    assert result.status == "ok" and result.resumes[0]["checkpoint"] == older
+    assert_steps_once_each(train_rows(run_dir), result.summary.steps)
+    assert "fails its checksum" in (run_dir / "run.log").read_text()
+
+
+def test_every_checkpoint_corrupt_is_a_clear_error(tmp_path):
+    runs = tmp_path / "runs"
+    proc = start("--runs-dir", str(runs), *QUIET, "--budget", "4s", "--set", "checkpoint_interval_s=0.5")
+    wait_for(lambda: runs.exists() and any(checkpoints(p) for p in runs.iterdir() if p.is_dir()))
+    for worker in psutil.Process(proc.pid).children():
+        worker.kill()
+    proc.communicate(timeout=60)
+    run_dir = only_run(runs)
+    for name in checkpoints(run_dir):
+        (run_dir / "checkpoints" / name / "train_state.json").write_text("{}")
+    resumed = harness_cli("bench", "--runs-dir", str(runs), "--resume", *QUIET)
+    assert resumed.returncode == 1
+    result = load_result(run_dir / "result.json")
+    assert result.status == "error" and "every checkpoint" in result.error and "corrupt" in result.error
+
+
+def test_full_disk_while_writing_the_result_keeps_the_earlier_one(tmp_path, monkeypatch):
+    from harness import results, worker
+    from harness.config import to_dict
+    from harness.results import write_json_atomic
+    from tests.conftest import tiny_config
+
+    run_dir = tmp_path / "run"
+    cfg = tiny_config(budget="1s", run_id="run")
+    write_json_atomic(run_dir / "config.json", to_dict(cfg))
+    assert worker.main([str(run_dir)]) == 0
+    before = (run_dir / "result.json").read_text()
+    real_replace = os.replace
+
+    def disk_full(src, dst):
+        if str(dst).endswith("result.json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(results.os, "replace", disk_full)
+    (run_dir / "metrics.jsonl").unlink()
+    assert worker.main([str(run_dir)]) == 3  # the run finished; its result could not be written
+    assert (run_dir / "result.json").read_text() == before
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".result.json")]
+
+
+def test_full_disk_while_checkpointing_keeps_training(tmp_path, monkeypatch):
+    from harness.checkpoint import Checkpointer
+    from tests.conftest import run_inprocess, tiny_config
+
+    real_save = Checkpointer.save
+    calls = []
+
+    def sometimes_full(self, strategy, state):
+        calls.append(state.step)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return real_save(self, strategy, state)
+
+    monkeypatch.setattr(Checkpointer, "save", sometimes_full)
+    result = run_inprocess(tiny_config(budget="3s", checkpoint_interval_s=0.5), tmp_path)
+    assert result.status == "ok" and len(calls) >= 3
+    assert checkpoints(tmp_path) == [f"step{calls[0]:010d}"]  # the first, good checkpoint is still there
+
+
+def test_a_strategy_failing_mid_step_keeps_what_came_before(tmp_path, monkeypatch):
+    from strategies.amp import AmpStrategy
+    from tests.conftest import run_inprocess, tiny_config
+
+    real_step = AmpStrategy.train_step
+    steps = []
+
+    def fails_at_step_40(self, micro_batches, lr):
+        steps.append(lr)
+        if len(steps) == 40 + 2:  # two warm-up steps first
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real_step(self, micro_batches, lr)
+
+    monkeypatch.setattr(AmpStrategy, "train_step", fails_at_step_40)
+    cfg = tiny_config(budget="1h", max_steps=60, log_interval_s=0, checkpoint_interval_s=0.2)
+    result = run_inprocess(cfg, tmp_path)
+    assert result.status == "error" and "illegal memory access" in result.error
+    assert checkpoints(tmp_path)
+    assert_steps_once_each(train_rows(tmp_path), 39)
+    monkeypatch.setattr(AmpStrategy, "train_step", real_step)
+    resumed = run_inprocess(cfg, tmp_path, resume=True)
+    assert resumed.status == "ok"
+    assert_steps_once_each(train_rows(tmp_path), 60)
+    json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
