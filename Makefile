@@ -50,12 +50,12 @@ test-gpu: setup
 	$(PY) -m pytest -q -m gpu
 
 lint: setup
-	$(PY) -m ruff check harness strategies tests
-	$(PY) -m ruff format --check harness strategies tests
+	$(PY) -m ruff check harness strategies tests benchmarks
+	$(PY) -m ruff format --check harness strategies tests benchmarks
 	$(VENV)/bin/hadolint Dockerfile
 
 docker-build:
-	docker build -t $(IMAGE) .
+	docker build --build-arg IMAGE_TAG=$(IMAGE) -t $(IMAGE) .
 
 docker-run:
 	docker run --gpus all --ipc=host -v "$(CURDIR)/reports:/app/reports" $(IMAGE)

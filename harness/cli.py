@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="strategies and presets")
 
     env = sub.add_parser("env", help="what this machine has, and which strategies can run here")
-    env.add_argument("--strategies", default=None, help="exit non-zero if any of these cannot run here")
+    env.add_argument("--strategies", default=None, help="exit 1 if any of these cannot run here")
+    env.add_argument("--json", action="store_true", help="machine-readable output")
 
     prepare = sub.add_parser("prepare", help="tokenize and cache a real corpus (outside any training clock)")
     prepare.add_argument("--data", required=True)

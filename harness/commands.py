@@ -147,7 +147,7 @@ def cmd_list(_args: argparse.Namespace) -> int:
 def cmd_env(args: argparse.Namespace) -> int:
     from harness.doctor import run_doctor
 
-    return run_doctor(args.strategies)
+    return run_doctor(args.strategies, as_json=args.json)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

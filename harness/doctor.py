@@ -1,9 +1,14 @@
-"""`harness env`: what this machine has, and which strategies can run on it."""
+"""`harness env`: a doctor. What this machine has (GPU, driver, CUDA, NVML, free memory, other processes on
+the GPU), whether the libraries behind each strategy really load, and which strategies can run here.
+Exit status 1 when a strategy named with --strategies cannot run."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import time
+from dataclasses import dataclass
 
 import torch
 
@@ -11,7 +16,59 @@ import strategies
 from harness import environment, nvml
 
 
-def strategy_readiness(cuda: bool) -> dict[str, str]:
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_cpu_adam(cuda: bool) -> Check:
+    """DeepSpeed's CPU-Adam op: prebuilt (as in the image), or built now by JIT (slow the first time)."""
+    os.environ.setdefault("DS_ACCELERATOR", "cuda" if cuda else "cpu")
+    try:
+        importlib.import_module("deepspeed.ops.adam.cpu_adam_op")
+        return Check("deepspeed cpu_adam op", True, "prebuilt")
+    except ImportError:
+        pass
+    try:
+        from deepspeed.ops.op_builder import CPUAdamBuilder
+
+        t0 = time.perf_counter()
+        CPUAdamBuilder().load(verbose=False)
+        seconds = time.perf_counter() - t0
+        return Check(
+            "deepspeed cpu_adam op", True, f"JIT-built or loaded from its build cache in {seconds:.0f}s"
+        )
+    except Exception as exc:
+        return Check("deepspeed cpu_adam op", False, f"does not load: {type(exc).__name__}: {exc}"[:300])
+
+
+def check_bitsandbytes(cuda: bool) -> Check:
+    try:
+        from bitsandbytes.cextension import ErrorHandlerMockBNBNativeLibrary, lib
+    except Exception as exc:
+        return Check("bitsandbytes native library", False, f"import fails: {type(exc).__name__}: {exc}"[:300])
+    if isinstance(lib, ErrorHandlerMockBNBNativeLibrary):
+        return Check("bitsandbytes native library", False, "no native library was found")
+    if cuda and not lib.compiled_with_cuda:
+        return Check("bitsandbytes native library", False, "loaded the CPU library, not the CUDA one")
+    return Check(
+        "bitsandbytes native library", True, "CUDA library" if lib.compiled_with_cuda else "CPU library"
+    )
+
+
+def library_checks(cuda: bool) -> dict[str, Check]:
+    """Checks keyed by the strategy they gate; a strategy whose library is missing gets no check."""
+    checks = {}
+    if not strategies.REGISTRY["zero_offload"].missing_libraries():
+        checks["zero_offload"] = check_cpu_adam(cuda)
+    if not strategies.REGISTRY["adam8bit"].missing_libraries():
+        checks["adam8bit"] = check_bitsandbytes(cuda)
+    return checks
+
+
+def strategy_readiness(cuda: bool, checks: dict[str, Check]) -> dict[str, str]:
     """'ready' or the reason a strategy cannot run here."""
     status = {}
     for name, plugin in strategies.REGISTRY.items():
@@ -20,32 +77,93 @@ def strategy_readiness(cuda: bool) -> dict[str, str]:
             status[name] = f"missing {', '.join(missing)} (run `make setup`)"
         elif not cuda and not plugin.runs_on_cpu:
             status[name] = "needs a CUDA device"
+        elif name in checks and not checks[name].ok:
+            status[name] = f"{checks[name].name} {checks[name].detail}"
         else:
             status[name] = "ready"
     return status
 
 
-def run_doctor(requested: str | None) -> int:
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda") if cuda else torch.device("cpu")
-    facts = environment.capture(device)
+def machine_facts(cuda: bool) -> dict:
+    facts = environment.capture(torch.device("cuda") if cuda else torch.device("cpu"))
     facts.pop("command", None)
+    handle = nvml.handle() if cuda else None
+    facts["nvml"] = handle is not None
     if cuda:
         free, _total = torch.cuda.mem_get_info()
         facts["gpu_free_gib"] = free / 2**30
-        facts["other_gpu_processes"] = nvml.other_processes(nvml.handle(), os.getpid())
-    readiness = strategy_readiness(cuda)
-    print(json.dumps({"machine": facts, "strategies": readiness}, indent=2, default=str))
-    if cuda and facts.get("other_gpu_processes"):
-        print("warning: other processes hold GPU memory; they distort memory and speed figures")
-    if requested:
-        blocked = {}
-        for name in (n.strip() for n in requested.split(",") if n.strip()):
-            spec = strategies.resolve(name)
-            reasons = [readiness[p.name] for p in spec.parts if readiness[p.name] != "ready"]
-            if reasons:
-                blocked[spec.name] = "; ".join(reasons)
-        for name, reason in blocked.items():
-            print(f"cannot run {name}: {reason}")
-        return 1 if blocked else 0
-    return 0
+        facts["other_gpu_processes"] = nvml.other_processes(handle, os.getpid())
+    return facts
+
+
+def run_doctor(requested: str | None, as_json: bool = False) -> int:
+    cuda = torch.cuda.is_available()
+    facts = machine_facts(cuda)
+    checks = library_checks(cuda)
+    readiness = strategy_readiness(cuda, checks)
+    warnings = []
+    if cuda and facts["other_gpu_processes"]:
+        warnings.append("other processes hold GPU memory: they distort memory and speed figures")
+    if cuda and not facts["nvml"]:
+        warnings.append("NVML is unavailable: no NVML memory or energy figures")
+    if not cuda:
+        warnings.append("no CUDA device: runs use the CPU (fine for the tiny preset, not for the question)")
+    blocked = {}
+    for name in (n.strip() for n in (requested or "").split(",") if n.strip()):
+        spec = strategies.resolve(name)
+        reasons = [readiness[p.name] for p in spec.parts if readiness[p.name] != "ready"]
+        if reasons:
+            blocked[spec.name] = "; ".join(reasons)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "machine": facts,
+                    "checks": {k: vars(v) for k, v in checks.items()},
+                    "strategies": readiness,
+                    "warnings": warnings,
+                    "blocked": blocked,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        _print_report(facts, checks, readiness, warnings, blocked)
+    return 1 if blocked else 0
+
+
+def _print_report(
+    facts: dict,
+    checks: dict[str, Check],
+    readiness: dict[str, str],
+    warnings: list[str],
+    blocked: dict[str, str],
+) -> None:
+    gpu = facts.get("gpu_name")
+    if gpu:
+        print(
+            f"GPU        {gpu}, {facts['gpu_memory_gib']:.1f} GiB ({facts['gpu_free_gib']:.1f} GiB free), "
+            f"compute {facts.get('gpu_capability')}, bf16 {facts.get('bf16_supported')}"
+        )
+        print(
+            f"driver     {facts.get('driver')}, CUDA runtime {facts.get('cuda_runtime')}, NVML "
+            f"{'available' if facts['nvml'] else 'unavailable'}"
+        )
+        for proc in facts["other_gpu_processes"]:
+            print(f"           other process {proc['pid']} holds {proc['used_gib']:.1f} GiB")
+    else:
+        print("GPU        none visible to torch")
+    print(f"CPU        {facts['cpu_model']}, {facts['cpu_cores']} cores, {facts['host_ram_gib']:.1f} GiB RAM")
+    print(
+        f"python     {facts['python']}; " + ", ".join(f"{k} {v}" for k, v in facts["libraries"].items() if v)
+    )
+    for check in checks.values():
+        print(f"{'ok ' if check.ok else 'BAD'}        {check.name}: {check.detail}")
+    print("strategies")
+    for name, state in readiness.items():
+        print(f"  {name:<14} {state}")
+    for warning in warnings:
+        print(f"warning: {warning}")
+    for name, reason in blocked.items():
+        print(f"cannot run {name}: {reason}")

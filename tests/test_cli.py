@@ -1,11 +1,12 @@
 """The command line as a user meets it: real child processes, exit statuses, one-line errors."""
 
 import json
+import os
 
 import pytest
 
 from harness.results import load_result, read_metrics
-from tests.conftest import harness_cli
+from tests.conftest import ROOT, harness_cli
 
 
 def assert_one_line_error(proc, *fragments):
@@ -55,13 +56,27 @@ def test_list_shows_strategies_and_presets():
     assert "124.5M params" in proc.stdout
 
 
-def test_env_reports_the_machine_and_strategy_readiness():
-    proc = harness_cli("env")
+def test_env_is_a_doctor():
+    proc = harness_cli("env", "--json")
     assert proc.returncode == 0, proc.stderr
-    payload = json.loads(proc.stdout[: proc.stdout.rindex("}") + 1])
+    payload = json.loads(proc.stdout)
     assert payload["machine"]["cpu_cores"] >= 1
     assert payload["machine"]["libraries"]["torch"].startswith("2.13.0")
-    assert payload["strategies"]["amp"] == "ready"
+    assert payload["strategies"] == dict.fromkeys(("amp", "adam8bit", "zero_offload", "act_ckpt"), "ready")
+    assert payload["checks"]["zero_offload"]["ok"] and payload["checks"]["adam8bit"]["ok"]
+    assert payload["checks"]["adam8bit"]["detail"] == "CPU library"  # no GPU here
+    text = harness_cli("env", "--strategies", "amp,adam8bit+act_ckpt")
+    assert text.returncode == 0 and "deepspeed cpu_adam op" in text.stdout and "no CUDA device" in text.stdout
+
+
+def test_env_exits_non_zero_when_a_requested_strategy_cannot_run():
+    from tests.test_sweep_parity import BROKEN_BNB
+
+    env = {"PYTHONPATH": os.pathsep.join([BROKEN_BNB, str(ROOT)])}
+    proc = harness_cli("env", "--strategies", "amp,adam8bit", env=env)
+    assert proc.returncode == 1, proc.stdout
+    assert "cannot run adam8bit: bitsandbytes native library import fails" in proc.stdout
+    assert "simulated broken install" in proc.stdout
 
 
 def test_bench_writes_the_three_run_files(tmp_path):

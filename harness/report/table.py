@@ -1,6 +1,7 @@
-"""The comparison table: one row per strategy within one recipe fingerprint, repeats aggregated (median,
-spread; with three or more runs the fastest and slowest are dropped first, as MLPerf does), the best value
-of each column marked, ratios to the `amp` baseline."""
+"""The comparison table: one row per strategy within one recipe fingerprint. Repeats are aggregated: the
+median (with three or more runs, after dropping the fastest and the slowest, as MLPerf does) and the spread
+(min - max over all runs, so a reader sees what is noise). The best value of each column is marked and
+every figure is also given as a ratio to the `amp` baseline."""
 
 from __future__ import annotations
 
@@ -92,9 +93,10 @@ def comparison(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
         row = {"strategy": strategy, "status": "ok", "runs": len(group), "runs_used": len(kept)}
         for col in columns:
             values = kept[col.key].dropna() if col.key in kept else pd.Series(dtype="float64")
+            every = group[col.key].dropna() if col.key in group else pd.Series(dtype="float64")
             row[col.key] = values.median() if len(values) else None
-            row[f"{col.key}_min"] = values.min() if len(values) > 1 else None
-            row[f"{col.key}_max"] = values.max() if len(values) > 1 else None
+            row[f"{col.key}_min"] = every.min() if len(every) > 1 else None
+            row[f"{col.key}_max"] = every.max() if len(every) > 1 else None
         rows.append(row)
     for strategy, group in frame[frame["status"] != "ok"].groupby("strategy", sort=False):
         if strategy not in ok["strategy"].values:
