@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from harness.runtime import check_micro_batch, divisors_at_most
+
 GIB = 2**30
 
 
@@ -99,3 +101,22 @@ def memory_budget_bytes(device: torch.device, headroom: float = 0.08) -> int:
     """What this process may use: free device memory now, less a headroom for fragmentation and spikes."""
     free, _total = torch.cuda.mem_get_info(device)
     return int((free + torch.cuda.memory_reserved(device)) * (1 - headroom))
+
+
+def micro_batch_for_run(
+    requested: int | None,
+    device: torch.device,
+    global_seqs: int,
+    default: int,
+    run_step: Callable[[int], None],
+) -> tuple[int, FitReport | None]:
+    """The run's micro-batch: as requested; else fitted on CUDA; else the largest divisor of the global
+    batch not above the preset's default (CPU runs need no fitting)."""
+    if requested is not None:
+        check_micro_batch(requested, global_seqs)
+        return requested, None
+    if device.type != "cuda":
+        return divisors_at_most(global_seqs, default)[0], None
+    candidates = divisors_at_most(global_seqs, global_seqs)
+    report = choose_micro_batch(cuda_probe(run_step, device), candidates, memory_budget_bytes(device))
+    return report.micro_batch, report

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,22 +14,16 @@ import numpy as np
 import torch
 
 import strategies
-from harness import environment, fit, metrics
+from harness import fit, identity, metrics, summary
 from harness.checkpoint import Checkpointer, TrainState
 from harness.clock import TrainingClock
-from harness.config import PRESETS, RunConfig, fingerprint, to_dict
-from harness.data import open_source
+from harness.config import PRESETS, RunConfig, to_dict
 from harness.data.prefetch import Prefetcher
 from harness.errors import UserError
-from harness.model import GPT, flops_per_token, param_count
+from harness.model import GPT
 from harness.progress import EventSink
 from harness.results import RunResult
 from harness.runtime import (
-    check_micro_batch,
-    divisors_at_most,
-    resolve_compile,
-    resolve_device,
-    resolve_precision,
     synchronizer,
 )
 from harness.schedule import lr_at
@@ -108,7 +101,7 @@ class Trainer:
         return self.result
 
     def _run(self) -> None:
-        recipe, cfg, summary = self.recipe, self.cfg, self.result.summary
+        cfg = self.cfg
         missing = self.spec.missing_libraries()
         if missing:
             raise UserError(
@@ -117,41 +110,23 @@ class Trainer:
             )
         setup0 = time.perf_counter()
         self.sink.emit("phase", phase="setup")
-        device = self.device = resolve_device(cfg.device)
-        if device.type == "cpu" and not self.spec.runs_on_cpu:
-            raise UserError(f"strategy {self.spec.name} needs a CUDA device")
-        precision = resolve_precision(recipe.precision, device)
-        compile_switch = resolve_compile(recipe.compile, device)
-        self.recipe = recipe = replace(recipe, precision=precision, compile=compile_switch)
-        self.result.recipe = to_dict(recipe)
-        self.result.environment = environment.capture(device, seed=recipe.seed, command=cfg.command)
-
-        self.data = open_source(
-            recipe, progress=lambda text: self.sink.emit("phase", phase="data", detail=text)
+        resolved = identity.resolve_run(
+            cfg,
+            self.spec.runs_on_cpu,
+            self.result,
+            lambda text: self.sink.emit("phase", phase="data", detail=text),
         )
-        self.result.data = self.data.describe()
-        # Paths are not identity: a corpus and a tokenizer are fingerprinted by content in the data facts.
-        identity = {k: v for k, v in asdict(recipe).items() if k not in ("data", "tokenizer")}
-        self.result.recipe_fingerprint = fingerprint(
-            {"recipe": identity, "data": self.result.data.get("fingerprint", self.result.data)}
-        )
-        model_cfg = recipe.model
-        self.val_tokens = self.data.val_tokens(recipe.eval_seqs, model_cfg.seq_len + 1)
-        summary.floor_loss = self.data.floor_loss(self.val_tokens)
-        summary.params = param_count(model_cfg)
-        summary.flops_per_token = flops_per_token(model_cfg)
-        summary.budget_s = recipe.budget_s
-        summary.peak_tflops, summary.peak_tflops_source = metrics.peak_tflops(
-            self.result.environment.get("gpu_name") or ""
-        )
+        device, self.device = resolved.device, resolved.device
+        self.recipe = recipe = resolved.recipe
+        self.data, self.val_tokens = resolved.data, resolved.val_tokens
 
         micro_batch, fit_s = self._choose_micro_batch()
         grad_accum = recipe.global_batch_seqs // micro_batch
-        compiled = compile_switch and self.spec.executor.supports_compile
+        compiled = recipe.compile and self.spec.executor.supports_compile
         self.ctx = self._context(micro_batch, grad_accum, compiled)
         self.result.settings.update(
             device=str(device),
-            precision=precision,
+            precision=recipe.precision,
             compile=compiled,
             micro_batch=micro_batch,
             grad_accum=grad_accum,
@@ -192,20 +167,20 @@ class Trainer:
             return GPT(self.recipe.model)
 
     def _choose_micro_batch(self) -> tuple[int, float]:
-        total = self.recipe.global_batch_seqs
-        if self.cfg.micro_batch is not None:
-            check_micro_batch(self.cfg.micro_batch, total)
-            return self.cfg.micro_batch, 0.0
-        if self.device.type != "cuda":
-            return divisors_at_most(total, PRESETS[self.recipe.preset].micro_batch)[0], 0.0
-        self.sink.emit("phase", phase="fit", detail="finding the largest micro-batch that fits")
+        """(micro-batch, seconds spent fitting it): as asked, else fitted on CUDA, else the preset's."""
         t0 = time.perf_counter()
-        budget = fit.memory_budget_bytes(self.device)
-        candidates = divisors_at_most(total, total)
-        report = fit.choose_micro_batch(fit.cuda_probe(self._probe_step, self.device), candidates, budget)
-        self.result.settings["fit_probes"] = report.probes
-        self.result.settings["fit_budget_gib"] = report.budget_gib
-        return report.micro_batch, time.perf_counter() - t0
+        if self.device.type == "cuda" and self.cfg.micro_batch is None:
+            self.sink.emit("phase", phase="fit", detail="finding the largest micro-batch that fits")
+        micro_batch, report = fit.micro_batch_for_run(
+            self.cfg.micro_batch,
+            self.device,
+            self.recipe.global_batch_seqs,
+            PRESETS[self.recipe.preset].micro_batch,
+            self._probe_step,
+        )
+        if report is not None:
+            self.result.settings.update(fit_probes=report.probes, fit_budget_gib=report.budget_gib)
+        return micro_batch, time.perf_counter() - t0
 
     def _probe_step(self, micro_batch: int) -> None:
         """One real step (two micro-batches, lr 0) of a fresh model at this micro-batch, then teardown."""
@@ -319,7 +294,8 @@ class Trainer:
                 self._checkpoint(state)
         elif not state.evals or state.evals[-1]["step"] != state.step:
             self._evaluate(state)
-        self._summarize(state)
+        summary.training_figures(self.result, state, self.recipe, self.step_times, self.clock, self.prefetch)
+        self._record_memory()
 
     def _log_train(self, state: TrainState) -> None:
         """One metrics row for the steps since the last: the only place losses leave the device."""
@@ -400,53 +376,8 @@ class Trainer:
         )
         return state
 
-    # ---- summary ------------------------------------------------------------------------------------
-
-    def _summarize(self, state: TrainState) -> None:
-        s, recipe = self.result.summary, self.recipe
-        s.steps, s.tokens, s.train_s = state.step, state.tokens, state.train_s
-        s.tokens_per_s = state.tokens / state.train_s if state.train_s > 0 else None
-        per_step = [recipe.global_batch_tokens / t for t in self.step_times if t > 0]
-        s.steady_tokens_per_s = metrics.steady_median(per_step)
-        s.mfu = metrics.mfu(s.flops_per_token, s.steady_tokens_per_s, s.peak_tflops)
-        excluded = self.clock.excluded_s
-        s.setup_s, s.fit_s, s.warmup_s = excluded.get("setup"), excluded.get("fit"), excluded.get("warmup")
-        s.eval_s, s.checkpoint_s = excluded.get("eval", 0.0), excluded.get("checkpoint", 0.0)
-        s.data_wait_s = self.prefetch.wait_s
-        s.data_tokens_per_s = self.prefetch.tokens_per_s
-        s.energy_j = self.clock.energy_j
-        s.joules_per_token = s.energy_j / state.tokens if s.energy_j is not None and state.tokens else None
-        s.final_train_loss = state.last_loss
-        if state.evals:
-            s.final_val_loss = state.evals[-1]["val_loss"]
-            s.gap_to_floor = state.evals[-1]["gap_to_floor"]
-        s.time_to_target_s = {
-            f"{target:g}": next((e["train_s"] for e in state.evals if e["val_loss"] <= target), None)
-            for target in recipe.targets
-        }
-        available = self.result.data.get("train_tokens")
-        s.epochs = state.tokens / available if available else None
-        self._record_memory()
-
     def _record_memory(self) -> None:
-        s = self.result.summary
-        device = getattr(self, "device", None)
-        if device is not None:
-            for key, value in metrics.torch_memory_gib(device).items():
-                setattr(s, key, value)
-        if self.sampler is not None:
-            self.sampler.stop()
-            if self.sampler.peak_nvml_used is not None:
-                s.peak_nvml_used_gib = self.sampler.peak_nvml_used / metrics.GIB
-        s.peak_host_rss_gib = metrics.peak_rss_gib()
-        if self.strategy is not None:
-            try:
-                facts = self.strategy.memory_facts()
-            except Exception as exc:  # facts are best effort; a failed step may leave no optimizer
-                facts = {"error": str(exc)}
-            self.result.memory_facts = facts
-            s.pinned_host_gib = facts.get("pinned_host_gib")
-            s.optimizer_state_gib = facts.get("optimizer_state_gib")
+        summary.memory_figures(self.result, getattr(self, "device", None), self.sampler, self.strategy)
 
     def _teardown(self) -> None:
         if self.prefetch is not None:

@@ -88,18 +88,23 @@ def killed_and_resumed(tmp_path, strategy, extra, kills, seed):
     return only_run(runs)
 
 
-STEP_BUDGET = [
-    "--max-steps",
-    "150",
-    "--budget",
-    "1h",
-    "--set",
-    "log_interval_s=0",
-    "--set",
-    "checkpoint_interval_s=0.3",
-    "--set",
-    "eval_points=1",
-]
+def step_budget(steps: int) -> list[str]:
+    """A step-budgeted run (the schedule follows steps, so it is repeatable), checkpointing often."""
+    return [
+        "--max-steps",
+        str(steps),
+        "--budget",
+        "1h",
+        "--set",
+        "log_interval_s=0",
+        "--set",
+        "checkpoint_interval_s=0.3",
+        "--set",
+        "eval_points=1",
+    ]
+
+
+STEP_BUDGET = step_budget(150)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -130,18 +135,7 @@ def test_time_budget_survives_kills_within_one_step(tmp_path):
 
 
 def test_zero_offload_resumes_through_deepspeed_checkpoints(tmp_path):
-    extra = [
-        "--max-steps",
-        "30",
-        "--budget",
-        "1h",
-        "--set",
-        "log_interval_s=0",
-        "--set",
-        "checkpoint_interval_s=0.3",
-        "--set",
-        "eval_points=1",
-    ]
+    extra = step_budget(30)
     reference = harness_cli(
         "bench", "--strategy", "zero_offload", "--runs-dir", str(tmp_path / "ref"), *QUIET, *extra
     )

@@ -1,0 +1,60 @@
+"""What a run is, before it trains: its recipe resolved against this machine, the environment, the data
+facts, and the recipe fingerprint that decides which runs may be compared with which."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from harness import environment, metrics
+from harness.config import Recipe, RunConfig, fingerprint, to_dict
+from harness.data import TokenSource, open_source
+from harness.errors import UserError
+from harness.model import flops_per_token, param_count
+from harness.results import RunResult
+from harness.runtime import resolve_compile, resolve_device, resolve_precision
+
+
+@dataclass
+class ResolvedRun:
+    device: torch.device
+    recipe: Recipe  # precision and compile made concrete
+    data: TokenSource
+    val_tokens: np.ndarray
+
+
+def recipe_fingerprint(recipe: Recipe, data_facts: dict) -> str:
+    # Paths are not identity: a corpus and a tokenizer are fingerprinted by content in the data facts.
+    identity = {k: v for k, v in asdict(recipe).items() if k not in ("data", "tokenizer")}
+    return fingerprint({"recipe": identity, "data": data_facts.get("fingerprint", data_facts)})
+
+
+def resolve_run(
+    cfg: RunConfig, runs_on_cpu: bool, result: RunResult, progress: Callable[[str], None]
+) -> ResolvedRun:
+    """Resolve the run and record in `result` everything known before training starts."""
+    device = resolve_device(cfg.device)
+    if device.type == "cpu" and not runs_on_cpu:
+        raise UserError(f"strategy {cfg.strategy} needs a CUDA device")
+    recipe = cfg.recipe
+    recipe = replace(
+        recipe,
+        precision=resolve_precision(recipe.precision, device),
+        compile=resolve_compile(recipe.compile, device),
+    )
+    result.recipe = to_dict(recipe)
+    result.environment = environment.capture(device, seed=recipe.seed, command=cfg.command)
+    data = open_source(recipe, progress=progress)
+    result.data = data.describe()
+    result.recipe_fingerprint = recipe_fingerprint(recipe, result.data)
+    val_tokens = data.val_tokens(recipe.eval_seqs, recipe.model.seq_len + 1)
+    s = result.summary
+    s.floor_loss = data.floor_loss(val_tokens)
+    s.params = param_count(recipe.model)
+    s.flops_per_token = flops_per_token(recipe.model)
+    s.budget_s = recipe.budget_s
+    s.peak_tflops, s.peak_tflops_source = metrics.peak_tflops(result.environment.get("gpu_name") or "")
+    return ResolvedRun(device, recipe, data, val_tokens)
