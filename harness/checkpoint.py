@@ -20,6 +20,7 @@ import torch
 from harness.errors import UserError
 from harness.results import write_json_atomic
 
+CHECKPOINT_DIR = "checkpoints"  # inside a run folder
 MANIFEST = "manifest.json"
 STATE = "train_state.json"
 RNG = "rng.pt"
@@ -107,8 +108,9 @@ class Checkpointer:
         return final
 
     @staticmethod
-    def verify(path: Path) -> None:
-        """Raise CorruptCheckpoint naming the first file that is missing, truncated or altered."""
+    def verify(path: Path, *, checksums: bool = True) -> None:
+        """Raise CorruptCheckpoint naming the first file that is missing, truncated or (with checksums)
+        altered. Without checksums it reads only the manifest and file sizes: cheap for huge checkpoints."""
         try:
             manifest = json.loads((path / MANIFEST).read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -121,8 +123,18 @@ class Checkpointer:
                 raise CorruptCheckpoint(f"{path.name}: {name} is missing")
             if file.stat().st_size != meta.get("bytes"):
                 raise CorruptCheckpoint(f"{path.name}: {name} is truncated or grown")
-            if _sha256(file) != meta.get("sha256"):
+            if checksums and _sha256(file) != meta.get("sha256"):
                 raise CorruptCheckpoint(f"{path.name}: {name} fails its checksum")
+
+    def any_intact(self) -> bool:
+        """Whether some checkpoint has its manifest and every file at its recorded size."""
+        for path in self.checkpoints():
+            try:
+                self.verify(path, checksums=False)
+                return True
+            except CorruptCheckpoint:
+                continue
+        return False
 
     def load_latest(self, strategy, warn: Callable[[str], None]) -> tuple[TrainState, Path]:
         """Restore the newest checkpoint that verifies; warn (one line each) about those skipped."""

@@ -50,6 +50,8 @@ def format_summary(result: RunResult, run_dir: Path | None = None) -> str:
 
 
 def _resume_dir(runs_dir: Path, which: str, strategy: str, preset: str) -> Path:
+    from harness.checkpoint import CHECKPOINT_DIR
+
     if which != "latest":
         run_dir = runs_dir / which
         if not (run_dir / CONFIG_FILE).is_file():
@@ -62,7 +64,7 @@ def _resume_dir(runs_dir: Path, which: str, strategy: str, preset: str) -> Path:
         except (OSError, json.JSONDecodeError):
             continue
         same_run = data.get("strategy") == strategy and data.get("recipe", {}).get("preset") == preset
-        if same_run and (config.parent / "checkpoints").is_dir():
+        if same_run and (config.parent / CHECKPOINT_DIR).is_dir():
             candidates.append(config.parent)
     if not candidates:
         raise UserError(f"nothing to resume: no {strategy}/{preset} run with checkpoints under {runs_dir}")
@@ -71,6 +73,7 @@ def _resume_dir(runs_dir: Path, which: str, strategy: str, preset: str) -> Path:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import strategies
+    from harness.checkpoint import CHECKPOINT_DIR, Checkpointer
     from harness.cli import EXIT_FOR_STATUS, prepare_data, run_config_from_args
     from harness.launcher import StopSignal, launch
     from harness.worker import load_run_config
@@ -86,6 +89,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             except CorruptResult:
                 pass
         cfg = load_run_config(run_dir)
+        checkpoints = Checkpointer(run_dir / CHECKPOINT_DIR)
+        if not checkpoints.any_intact():
+            raise UserError(
+                f"run {run_dir.name} has no intact checkpoint to resume from: start it again without --resume"
+            )
         print(
             f"resuming {run_dir.name} with its own recipe (budget {format_duration(cfg.recipe.budget_s)})",
             file=sys.stderr,

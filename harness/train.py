@@ -15,7 +15,7 @@ import torch
 
 import strategies
 from harness import fit, identity, metrics, summary
-from harness.checkpoint import Checkpointer, TrainState
+from harness.checkpoint import CHECKPOINT_DIR, Checkpointer, TrainState
 from harness.clock import TrainingClock
 from harness.config import PRESETS, RunConfig, to_dict
 from harness.data.prefetch import Prefetcher
@@ -30,7 +30,6 @@ from harness.schedule import lr_at
 from strategies.base import OptimizerSettings, StrategyContext
 
 log = logging.getLogger("harness.train")
-CHECKPOINT_DIR = "checkpoints"
 
 
 def _now() -> str:

@@ -241,8 +241,19 @@ def test_every_checkpoint_corrupt_is_a_clear_error(tmp_path):
         worker.kill()
     proc.communicate(timeout=60)
     run_dir = only_run(runs)
-    for name in checkpoints(run_dir):
-        (run_dir / "checkpoints" / name / "train_state.json").write_text("{}")
+    before = (run_dir / "result.json").read_text()
+    states = [run_dir / "checkpoints" / name / "train_state.json" for name in checkpoints(run_dir)]
+    originals = [p.read_bytes() for p in states]
+    # Truncated: found before any worker starts; one line, exit 2, the earlier result untouched.
+    for path in states:
+        path.write_text("{}")
+    resumed = harness_cli("bench", "--runs-dir", str(runs), "--resume", *QUIET)
+    assert resumed.returncode == 2 and resumed.stderr.count("\n") == 1
+    assert "no intact checkpoint" in resumed.stderr and "without --resume" in resumed.stderr
+    assert (run_dir / "result.json").read_text() == before
+    # Same sizes, altered bytes: only the checksums tell, in the worker; the run ends as a clear error.
+    for path, original in zip(states, originals, strict=True):
+        path.write_bytes(original.replace(b'"step"', b'"stEp"'))
     resumed = harness_cli("bench", "--runs-dir", str(runs), "--resume", *QUIET)
     assert resumed.returncode == 1
     result = load_result(run_dir / "result.json")
