@@ -88,7 +88,7 @@ class ProgressDisplay:
                 unit="s",
                 file=self.stream,
                 leave=True,
-                bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s train clock {postfix}",
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s of training clock{postfix}",
             )
         return self._bar
 

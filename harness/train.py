@@ -23,9 +23,7 @@ from harness.errors import UserError
 from harness.model import GPT
 from harness.progress import EventSink
 from harness.results import RunResult
-from harness.runtime import (
-    synchronizer,
-)
+from harness.runtime import synchronizer
 from harness.schedule import lr_at
 from strategies.base import OptimizerSettings, StrategyContext
 
@@ -57,15 +55,11 @@ class Trainer:
             recipe_fingerprint="",
             started_at=_now(),
         )
+        self.device: torch.device | None = None
+        self.strategy = self.model = self.prefetch = self.sampler = self.clock = None
+        self._last_step_s = 0.0  # the previous step's duration: predicts where the next step ends
 
     # ---- the run, end to end -----------------------------------------------------------------------
-
-    strategy = None
-    model = None
-    prefetch = None
-    sampler = None
-    clock = None
-    _last_step_s = 0.0  # the previous step's duration: predicts where the next step ends
 
     def run(self) -> RunResult:
         self._session_start = time.perf_counter()
@@ -115,7 +109,7 @@ class Trainer:
             self.result,
             lambda text: self.sink.emit("phase", phase="data", detail=text),
         )
-        device, self.device = resolved.device, resolved.device
+        device = self.device = resolved.device
         self.recipe = recipe = resolved.recipe
         self.data, self.val_tokens = resolved.data, resolved.val_tokens
 
@@ -376,7 +370,7 @@ class Trainer:
         return state
 
     def _record_memory(self) -> None:
-        summary.memory_figures(self.result, getattr(self, "device", None), self.sampler, self.strategy)
+        summary.memory_figures(self.result, self.device, self.sampler, self.strategy)
 
     def _teardown(self) -> None:
         if self.prefetch is not None:
