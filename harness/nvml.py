@@ -48,11 +48,6 @@ def memory_used_bytes(h) -> int | None:
     return None if info is None else int(info.used)
 
 
-def memory_total_bytes(h) -> int | None:
-    info = _call("nvmlDeviceGetMemoryInfo", h) if h is not None else None
-    return None if info is None else int(info.total)
-
-
 def energy_mj(h) -> float | None:
     """Total energy since the driver loaded, in millijoules (Volta and newer)."""
     value = _call("nvmlDeviceGetTotalEnergyConsumption", h) if h is not None else None
