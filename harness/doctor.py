@@ -109,8 +109,7 @@ def run_doctor(requested: str | None, as_json: bool = False) -> int:
     if not cuda:
         warnings.append("no CUDA device: runs use the CPU (fine for the tiny preset, not for the question)")
     blocked = {}
-    for name in (n.strip() for n in (requested or "").split(",") if n.strip()):
-        spec = strategies.resolve(name)
+    for spec in strategies.resolve_list(requested or ""):
         reasons = [readiness[p.name] for p in spec.parts if readiness[p.name] != "ready"]
         if reasons:
             blocked[spec.name] = "; ".join(reasons)

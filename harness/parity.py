@@ -54,7 +54,7 @@ def run_parity(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
-    names = [strategies.resolve(n).name for n in args.strategies.split(",") if n.strip()]
+    names = [spec.name for spec in strategies.resolve_list(args.strategies)]
     names = [strategies.BASELINE] + [n for n in names if n != strategies.BASELINE]
     args.overrides = [*args.overrides, "log_interval_s=0", "eval_points=1"]
     args.max_steps = args.steps

@@ -23,7 +23,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 
     if args.repeats < 1:
         raise UserError(f"--repeats must be >= 1, got {args.repeats}")
-    names = [strategies.resolve(n).name for n in args.strategies.split(",") if n.strip()]
+    names = [spec.name for spec in strategies.resolve_list(args.strategies)]
     if not names:
         raise UserError("--strategies is empty: name at least one, e.g. amp,adam8bit")
     configs = [run_config_from_args(args, name) for name in names for _ in range(args.repeats)]

@@ -95,6 +95,11 @@ def resolve(name: str) -> StrategySpec:
     return StrategySpec(canonical, executor, ordered)
 
 
+def resolve_list(text: str) -> list[StrategySpec]:
+    """'amp, adam8bit+act_ckpt' -> specs in the given order; blanks are skipped, bad names refused."""
+    return [resolve(name) for name in text.split(",") if name.strip()]
+
+
 def allowed_combinations() -> list[str]:
     """Every executor alone and with each compatible transform: what the contract test runs."""
     names = []
