@@ -51,6 +51,7 @@ def step_losses(run_dir) -> list[float]:
 def run_parity(args: argparse.Namespace) -> int:
     from harness.cli import prepare_data, run_config_from_args
     from harness.launcher import StopSignal, launch
+    from harness.sweep import watchdog_s
 
     if args.steps < 1:
         raise UserError(f"--steps must be >= 1, got {args.steps}")
@@ -66,7 +67,13 @@ def run_parity(args: argparse.Namespace) -> int:
         for cfg in configs:
             if stop.requested:
                 break
-            result = launch(cfg, args.runs_dir, stop=stop, show_progress=not args.quiet)
+            result = launch(
+                cfg,
+                args.runs_dir,
+                stop=stop,
+                show_progress=not args.quiet,
+                timeout_s=watchdog_s(cfg.recipe.budget_s),
+            )
             precision = precision or result.recipe.get("precision")
             losses = step_losses(args.runs_dir / cfg.run_id)
             rows.append(ParityRow(cfg.strategy, result.status, losses=losses, error=result.error))
