@@ -225,7 +225,14 @@ def test_repeats_median_spread_and_trimming(tmp_path):
     for i, tps in enumerate([100.0, 150.0, 110.0]):  # three amp runs: the fastest and slowest are dropped
         write_run(runs_dir, f"amp-{i}", "amp", tokens_per_s=tps, final_val_loss=3.0 + i / 10)
     for i, tps in enumerate([90.0, 80.0, 85.0, 120.0, 60.0]):  # five adam8bit runs
-        write_run(runs_dir, f"8bit-{i}", "adam8bit", tokens_per_s=tps, final_val_loss=3.5 - i / 10)
+        write_run(
+            runs_dir,
+            f"8bit-{i}",
+            "adam8bit",
+            tokens_per_s=tps,
+            final_val_loss=3.5 - i / 10,
+            changes_math="8-bit moments",
+        )
     write_run(runs_dir, "zero-0", "zero_offload", tokens_per_s=70.0)
     write_run(runs_dir, "zero-1", "zero_offload", tokens_per_s=75.0)  # two runs: nothing dropped
     loaded, _ = load_runs(runs_dir)
@@ -244,6 +251,7 @@ def test_repeats_median_spread_and_trimming(tmp_path):
     html = render_report(runs_dir, tmp_path / "site" / "index.html").read_text()
     assert "1 used (fastest and slowest dropped)" in html and "3 used (fastest and slowest dropped)" in html
     assert "100 – 150" in html and "60 – 120" in html
+    assert html.count("adam8bit: 8-bit moments.") == 1  # one note for five repeats
 
 
 def test_notes_for_repeated_data_slow_data_and_mixed_devices(tmp_path):

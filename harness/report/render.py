@@ -94,8 +94,9 @@ def _notes(group: Group) -> list[str]:
         )
     for run in group.runs:
         changes = run.result.strategy.get("changes_math")
-        if changes and f"{run.strategy}: {changes}" not in notes:
-            notes.append(f"{run.strategy}: {changes}.")
+        note = f"{run.strategy}: {changes}."
+        if changes and note not in notes:  # once per strategy, however many repeats
+            notes.append(note)
     for run in group.runs:
         s = run.result.summary
         if s.epochs is not None and s.epochs > 1:
