@@ -41,6 +41,12 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-steps", type=int, default=None, help="untimed warm-up steps (default 2)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument(
+        "--gpu-memory-gib",
+        type=float,
+        default=None,
+        help="cap the GPU memory the run may use, e.g. 24 to stand for a 24 GiB card",
+    )
+    p.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -115,6 +121,7 @@ def run_config_from_args(args: argparse.Namespace, strategy: str, **extra):
         "device": args.device,
         "micro_batch": micro,
         "max_steps": args.max_steps,
+        "gpu_memory_gib": args.gpu_memory_gib,
         "run_id": new_run_id(strategy, args.preset),
         "command": tuple(sys.argv),
         **extra,

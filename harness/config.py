@@ -103,6 +103,7 @@ class RunConfig:
     strategy: str
     device: str = "auto"
     micro_batch: int | None = None  # None: fitted on CUDA, the preset's default elsewhere
+    gpu_memory_gib: float | None = None  # cap on what the run may use on the GPU (emulates a smaller card)
     warmup_steps: int = 2  # compile/JIT warm-up steps, excluded from the clock and then undone
     max_steps: int | None = None  # a step-budgeted run (parity checks): the schedule follows steps
     log_interval_s: float | None = None  # None: derived from the budget
@@ -116,6 +117,8 @@ class RunConfig:
             raise UserError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.micro_batch is not None and self.micro_batch < 1:
             raise UserError(f"micro_batch must be >= 1, got {self.micro_batch}")
+        if self.gpu_memory_gib is not None and not (0 < self.gpu_memory_gib < 1e6):
+            raise UserError(f"--gpu-memory-gib must be a positive number of GiB, got {self.gpu_memory_gib}")
         if self.warmup_steps < 0:
             raise UserError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.max_steps is not None and self.max_steps < 1:

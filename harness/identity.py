@@ -15,7 +15,7 @@ from harness.data import TokenSource, open_source
 from harness.errors import UserError
 from harness.model import flops_per_token, param_count
 from harness.results import RunResult
-from harness.runtime import resolve_compile, resolve_device, resolve_precision
+from harness.runtime import apply_memory_cap, resolve_compile, resolve_device, resolve_precision
 
 
 @dataclass
@@ -26,10 +26,15 @@ class ResolvedRun:
     val_tokens: np.ndarray
 
 
-def recipe_fingerprint(recipe: Recipe, data_facts: dict) -> str:
-    # Paths are not identity: a corpus and a tokenizer are fingerprinted by content in the data facts.
+def recipe_fingerprint(recipe: Recipe, data_facts: dict, gpu_memory_gib: float | None = None) -> str:
+    """What decides comparability. Paths are not identity: a corpus and a tokenizer are fingerprinted by
+    content in the data facts. A GPU memory cap makes its own comparison group (a capped card is another
+    card), so it joins the fingerprint when set."""
     identity = {k: v for k, v in asdict(recipe).items() if k not in ("data", "tokenizer")}
-    return fingerprint({"recipe": identity, "data": data_facts.get("fingerprint", data_facts)})
+    payload = {"recipe": identity, "data": data_facts.get("fingerprint", data_facts)}
+    if gpu_memory_gib is not None:
+        payload["gpu_memory_gib"] = gpu_memory_gib
+    return fingerprint(payload)
 
 
 def resolve_run(
@@ -39,6 +44,7 @@ def resolve_run(
     device = resolve_device(cfg.device)
     if device.type == "cpu" and not runs_on_cpu:
         raise UserError(f"strategy {cfg.strategy} needs a CUDA device")
+    cap_gib = apply_memory_cap(device, cfg.gpu_memory_gib)
     recipe = cfg.recipe
     recipe = replace(
         recipe,
@@ -47,9 +53,10 @@ def resolve_run(
     )
     result.recipe = to_dict(recipe)
     result.environment = environment.capture(device, seed=recipe.seed, command=cfg.command)
+    result.environment["gpu_memory_cap_gib"] = cap_gib
     data = open_source(recipe, progress=progress)
     result.data = data.describe()
-    result.recipe_fingerprint = recipe_fingerprint(recipe, result.data)
+    result.recipe_fingerprint = recipe_fingerprint(recipe, result.data, cfg.gpu_memory_gib)
     val_tokens = data.val_tokens(recipe.eval_seqs, recipe.model.seq_len + 1)
     s = result.summary
     s.floor_loss = data.floor_loss(val_tokens)

@@ -32,7 +32,9 @@ class ParityRow:
 
 
 def parity_bound(strategy: str, precision: str) -> float:
-    table = CHANGED_MATH_BOUND if strategies.resolve(strategy).changes_math else EXACT_MATH_BOUND
+    table = (
+        CHANGED_MATH_BOUND if strategies.resolve(strategy).changes_math_at(precision) else EXACT_MATH_BOUND
+    )
     return table[precision]
 
 

@@ -46,6 +46,7 @@ class Summary:
     checkpoint_s: float | None = None
     wall_s: float | None = None
     data_wait_s: float | None = None
+    compiles_in_training: int | None = None  # graphs torch.compile built inside the training loop
     data_tokens_per_s: float | None = None
     peak_allocated_gib: float | None = None
     peak_reserved_gib: float | None = None

@@ -17,6 +17,20 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device("cpu")
 
 
+def apply_memory_cap(device: torch.device, cap_gib: float | None) -> float | None:
+    """Limit torch's allocator to `cap_gib` on this device (a smaller card emulated on a larger one).
+    Allocations outside torch's allocator (CUDA context, cuBLAS workspaces, NCCL) are not covered."""
+    if cap_gib is None:
+        return None
+    if device.type != "cuda":
+        raise UserError("--gpu-memory-gib caps a CUDA GPU: this run is on the CPU")
+    total = torch.cuda.get_device_properties(device).total_memory
+    if cap_gib * 2**30 > total:
+        raise UserError(f"--gpu-memory-gib {cap_gib:g} is more than this GPU has ({total / 2**30:.1f} GiB)")
+    torch.cuda.set_per_process_memory_fraction(cap_gib * 2**30 / total, device)
+    return cap_gib
+
+
 def resolve_precision(requested: str, device: torch.device) -> str:
     """auto: bf16 on GPUs that have it, fp16 (with loss scaling) on older GPUs, fp32 on the CPU."""
     if requested != "auto":
@@ -51,3 +65,37 @@ def check_micro_batch(micro_batch: int, global_batch_seqs: int) -> None:
             f"micro_batch={micro_batch} does not divide the global batch of {global_batch_seqs} sequences: "
             f"use one of {', '.join(map(str, sorted(valid)))}"
         )
+
+
+# Messages of out-of-memory failures that do not arrive as torch.OutOfMemoryError: cuBLAS / cuDNN handle
+# or workspace allocations, NCCL buffers, a library's own cudaMalloc, host allocations for pinned memory.
+_OOM_MARKERS = (
+    "out of memory",
+    "cublas_status_alloc_failed",
+    "cudnn_status_alloc_failed",
+    "cudaerrormemoryallocation",
+    "failed to allocate",
+    "cannot allocate memory",
+)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether a failure means "does not fit": torch's own OOM, or another library's, by its message,
+    also when it was re-raised wrapped in another exception (its cause or context)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, torch.OutOfMemoryError | MemoryError):
+            return True
+        if any(marker in str(current).lower() for marker in _OOM_MARKERS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def compiled_graph_count() -> int:
+    """Graphs torch.compile has built in this process so far: a rise inside the timed loop is a recompile."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])

@@ -4,6 +4,7 @@ owns HOW one optimizer step executes."""
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import time
@@ -23,7 +24,7 @@ from harness.errors import UserError
 from harness.model import GPT
 from harness.progress import EventSink
 from harness.results import RunResult
-from harness.runtime import synchronizer
+from harness.runtime import compiled_graph_count, is_out_of_memory, synchronizer
 from harness.schedule import lr_at
 from strategies.base import OptimizerSettings, StrategyContext
 
@@ -32,10 +33,6 @@ log = logging.getLogger("harness.train")
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 class Trainer:
@@ -57,6 +54,7 @@ class Trainer:
         )
         self.device: torch.device | None = None
         self.strategy = self.model = self.prefetch = self.sampler = self.clock = None
+        self._initial_model: GPT | None = None  # the seed's init, on the host: copied for every use
         self._last_step_s = 0.0  # the previous step's duration: predicts where the next step ends
 
     # ---- the run, end to end -----------------------------------------------------------------------
@@ -112,10 +110,11 @@ class Trainer:
         device = self.device = resolved.device
         self.recipe = recipe = resolved.recipe
         self.data, self.val_tokens = resolved.data, resolved.val_tokens
+        self.result.strategy = self.spec.info(recipe.precision)
 
-        micro_batch, fit_s = self._choose_micro_batch()
+        compiled = bool(recipe.compile and self.spec.executor.supports_compile)
+        micro_batch, fit_s = self._choose_micro_batch(compiled)
         grad_accum = recipe.global_batch_seqs // micro_batch
-        compiled = recipe.compile and self.spec.executor.supports_compile
         self.ctx = self._context(micro_batch, grad_accum, compiled)
         self.result.settings.update(
             device=str(device),
@@ -127,9 +126,10 @@ class Trainer:
             max_steps=cfg.max_steps,
         )
         self.sink.emit("started", result=self.result.to_dict())
-        self.model = self._build_model()
+        self.model = self._build_model(last_use=True)
         self.strategy = self.spec.build()
         self.strategy.setup(self.model, self.ctx)
+        self.result.settings.update(self.strategy.setup_facts())
         self.checkpointer = Checkpointer(self.run_dir / CHECKPOINT_DIR, keep=cfg.keep_checkpoints)
         setup_s = time.perf_counter() - setup0 - fit_s
         warmup_s = self._warm_up()
@@ -153,13 +153,20 @@ class Trainer:
             compile=compiled,
         )
 
-    def _build_model(self) -> GPT:
-        # Same seed, same init for every strategy; built on the device directly (no host copy).
-        torch.manual_seed(self.recipe.seed)
-        with torch.device(self.device):
-            return GPT(self.recipe.model)
+    def _build_model(self, *, last_use: bool = False) -> GPT:
+        """The seed's initial model, in fp32 on the host, the strategy then places it. Built once on the
+        host so that every strategy, device and session starts from bit-identical weights (CPU and CUDA
+        generators differ), and so that a strategy that keeps only 16-bit weights on the GPU never
+        needs room there for the fp32 copy."""
+        if self._initial_model is None:
+            torch.manual_seed(self.recipe.seed)
+            self._initial_model = GPT(self.recipe.model)
+        if last_use:
+            model, self._initial_model = self._initial_model, None
+            return model
+        return copy.deepcopy(self._initial_model)
 
-    def _choose_micro_batch(self) -> tuple[int, float]:
+    def _choose_micro_batch(self, compiled: bool) -> tuple[int, float]:
         """(micro-batch, seconds spent fitting it): as asked, else fitted on CUDA, else the preset's."""
         t0 = time.perf_counter()
         if self.device.type == "cuda" and self.cfg.micro_batch is None:
@@ -170,17 +177,20 @@ class Trainer:
             self.recipe.global_batch_seqs,
             PRESETS[self.recipe.preset].micro_batch,
             self._probe_step,
+            compiled=compiled,
+            cap_bytes=None if self.cfg.gpu_memory_gib is None else int(self.cfg.gpu_memory_gib * 2**30),
         )
         if report is not None:
             self.result.settings.update(fit_probes=report.probes, fit_budget_gib=report.budget_gib)
         return micro_batch, time.perf_counter() - t0
 
-    def _probe_step(self, micro_batch: int) -> None:
-        """One real step (two micro-batches, lr 0) of a fresh model at this micro-batch, then teardown."""
+    def _probe_step(self, micro_batch: int, compiled: bool) -> None:
+        """One real step (two micro-batches, lr 0) of a fresh model at this micro-batch, then teardown.
+        A compiled probe runs the same compiled program as the timed run."""
         model = self._build_model()
         strategy = self.spec.build()
         try:
-            strategy.setup(model, self._context(micro_batch, 2, compiled=False))
+            strategy.setup(model, self._context(micro_batch, 2, compiled=compiled))
             tokens = torch.from_numpy(
                 self.data.warmup_batch(0, 2 * micro_batch, self.recipe.model.seq_len + 1)
             )
@@ -189,6 +199,9 @@ class Trainer:
         finally:
             strategy.teardown()
             del strategy, model
+            if compiled:
+                # Forget the probe's graphs: a later shape would otherwise be compiled as dynamic.
+                torch._dynamo.reset()
 
     @staticmethod
     def _micro_batches(tokens: torch.Tensor, micro_batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -212,6 +225,11 @@ class Trainer:
             sync()
             self._last_step_s = time.perf_counter() - step0
         self.strategy.reset_optimizer_state()
+        # Evaluation's own programs (no gradients; each batch shape) are compiled here, not inside an eval.
+        batches = self._micro_batches(torch.from_numpy(self.val_tokens).long(), self.ctx.micro_batch)
+        for x, y in {x.shape[0]: (x, y) for x, y in batches}.values():
+            self.strategy.eval_loss(x.to(self.device), y.to(self.device))
+        sync()
         return time.perf_counter() - t0
 
     # ---- the loop -----------------------------------------------------------------------------------
@@ -243,6 +261,7 @@ class Trainer:
         self._last_log = (state.train_s, state.tokens, time.perf_counter())
         last_ckpt = state.train_s
         self.sink.emit("phase", phase="train")
+        graphs_before = compiled_graph_count()
         clock.start()
         while True:
             if clock.elapsed_s >= state.next_eval_s:
@@ -281,6 +300,7 @@ class Trainer:
                 self._checkpoint(state)
                 last_ckpt = state.train_s
         clock.stop()
+        self.result.summary.compiles_in_training = compiled_graph_count() - graphs_before
         self._log_train(state)
         if self.stop_requested:
             if state.step:

@@ -43,6 +43,12 @@ class StrategySpec:
     def changes_math(self) -> str | None:
         return next((p.changes_math for p in self.parts if p.changes_math), None)
 
+    def changes_math_at(self, precision: str) -> str | None:
+        """The math change that holds at this precision, if any."""
+        return next(
+            (p.changes_math for p in self.parts if p.changes_math and precision in p.changes_math_in), None
+        )
+
     @property
     def runs_on_cpu(self) -> bool:
         return all(p.runs_on_cpu for p in self.parts)
@@ -53,12 +59,13 @@ class StrategySpec:
     def build(self) -> Strategy:
         return Strategy(self.name, self.executor(), [t() for t in self.transforms])
 
-    def info(self) -> dict:
+    def info(self, precision: str | None = None) -> dict:
+        """What the result records about the strategy; the math change as it holds at `precision`."""
         return {
             "name": self.name,
             "parts": [p.name for p in self.parts],
             "description": self.description,
-            "changes_math": self.changes_math,
+            "changes_math": self.changes_math if precision is None else self.changes_math_at(precision),
             "requires": [m for p in self.parts for m in p.requires],
         }
 

@@ -27,7 +27,7 @@ class Adam8bitStrategy(AmpStrategy):
         s = ctx.optimizer
         manager = bnb.optim.GlobalOptimManager.get_instance()
         self._embedding_weights = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
-        for weight in self._embedding_weights:
+        for weight in getattr(self, "_embedding_weights", []):
             manager.override_config(weight, "optim_bits", 32)
         return bnb.optim.AdamW8bit(param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps)
 
@@ -37,6 +37,7 @@ class Adam8bitStrategy(AmpStrategy):
         # The manager is a process-wide singleton keyed by id(param): forget ours so a later model whose
         # parameters reuse those ids is not silently given 32-bit state.
         manager = bnb.optim.GlobalOptimManager.get_instance()
-        for weight in self._embedding_weights:
+        for weight in getattr(self, "_embedding_weights", []):
             manager.pid2config.pop(id(weight), None)
+        self._embedding_weights = []
         super().teardown()

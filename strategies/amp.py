@@ -26,7 +26,7 @@ class AmpStrategy(Executor):
 
     def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
         self.ctx = ctx
-        self.model = model
+        self.model = model.to(ctx.device)  # the model arrives on the host, in fp32
         self.forward = torch.compile(model) if ctx.compile else model
         self.optimizer = self.build_optimizer(model, ctx)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=ctx.precision == "fp16")
@@ -92,5 +92,8 @@ class AmpStrategy(Executor):
         self.scaler.load_state_dict(state["scaler"])
 
     def teardown(self) -> None:
-        self.optimizer.state.clear()
-        del self.optimizer, self.forward, self.model
+        # Idempotent, and safe after a setup that failed half-way (e.g. out of memory moving the model).
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None:
+            optimizer.state.clear()
+        self.optimizer = self.forward = self.model = None

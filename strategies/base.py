@@ -57,6 +57,8 @@ class Plugin:
     runs_on_cpu: ClassVar[bool] = True
     composes_with: ClassVar[frozenset[str]] = frozenset()
     changes_math: ClassVar[str | None] = None  # said in the report when the strategy alters the update
+    # The precisions in which `changes_math` holds (DeepSpeed's 16-bit modes change it; fp32 does not).
+    changes_math_in: ClassVar[frozenset[str]] = frozenset({"fp32", "bf16", "fp16"})
 
     @classmethod
     def missing_libraries(cls) -> list[str]:
@@ -104,21 +106,40 @@ class Executor(Plugin, ABC):
     def load(self, directory: Path) -> None:
         """Restore what `save` wrote."""
 
+    def master_tensors(self) -> list[torch.Tensor]:
+        """Master copies of the weights kept by the optimizer (none when it updates the weights in place)."""
+        return []
+
+    def gradient_buffer_tensors(self) -> list[torch.Tensor]:
+        """Gradient buffers the strategy keeps besides `param.grad` (accumulation, offload staging)."""
+        return []
+
     def memory_facts(self) -> dict[str, Any]:
-        tensors = self.optimizer_tensors()
-        devices = sorted({str(t.device) for t in tensors})
-        return {
-            "optimizer_state_gib": sum(t.numel() * t.element_size() for t in tensors) / 2**30,
-            "optimizer_state_devices": devices,
-            "optimizer_state_dtypes": sorted({str(t.dtype).removeprefix("torch.") for t in tensors}),
-            "pinned_host_gib": sum(
+        """Bytes the strategy holds beyond the model, by kind: each kind measured on its own tensors."""
+        facts: dict[str, Any] = {}
+        pinned = 0
+        kinds = (
+            ("optimizer_state", self.optimizer_tensors()),
+            ("master_weights", self.master_tensors()),
+            ("grad_buffers", self.gradient_buffer_tensors()),
+        )
+        for kind, tensors in kinds:
+            facts[f"{kind}_gib"] = sum(t.numel() * t.element_size() for t in tensors) / 2**30
+            facts[f"{kind}_devices"] = sorted({str(t.device) for t in tensors})
+            facts[f"{kind}_dtypes"] = sorted({str(t.dtype).removeprefix("torch.") for t in tensors})
+            pinned += sum(
                 t.numel() * t.element_size() for t in tensors if t.device.type == "cpu" and t.is_pinned()
             )
-            / 2**30,
-        }
+        facts["pinned_host_gib"] = pinned / 2**30
+        return facts
+
+    def setup_facts(self) -> dict[str, Any]:
+        """What setup measured about itself (e.g. a JIT build's seconds), recorded in the result."""
+        return dict(getattr(self, "facts", {}))
 
     def teardown(self) -> None:
-        """Release what setup built, so the next strategy in this process starts clean."""
+        """Release what setup built, so the next strategy in this process starts clean. Idempotent, and
+        safe after a setup that failed half-way."""
 
 
 class Strategy:
@@ -142,6 +163,9 @@ class Strategy:
 
     def memory_facts(self) -> dict[str, Any]:
         return self.executor.memory_facts()
+
+    def setup_facts(self) -> dict[str, Any]:
+        return self.executor.setup_facts()
 
     def reset_optimizer_state(self) -> None:
         self.executor.reset_optimizer_state()

@@ -17,9 +17,8 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 
 def tiny_config(strategy: str = "amp", budget: str = "3s", **overrides):
     """The tiny preset on the CPU; `overrides` are `--set` keys or RunConfig fields."""
-    run_fields = {
-        k: overrides.pop(k) for k in ("micro_batch", "max_steps", "device", "run_id") if k in overrides
-    }
+    fields = ("micro_batch", "max_steps", "device", "run_id", "gpu_memory_gib")
+    run_fields = {k: overrides.pop(k) for k in fields if k in overrides}
     run_fields.setdefault("device", "cpu")
     return build_run_config(
         strategy=strategy,

@@ -150,3 +150,42 @@ def test_declared_facts():
     assert spec.info()["requires"] == ["bitsandbytes"]
     assert strategies.resolve("act_ckpt").changes_math is None
     assert strategies.resolve("zero_offload").executor.optimizer_state_device == "cpu"
+
+
+def test_zero_offload_in_bf16_keeps_the_fp32_init_as_master_and_accumulates_in_fp32():
+    # DeepSpeed casts the model to bf16 and would clone its masters from the rounded copy.
+    spec = strategies.resolve("zero_offload")
+    strategy = spec.build()
+    model = tiny_model()
+    init = {name: p.detach().clone() for name, p in model.named_parameters()}
+    ctx = replace(context(), precision="bf16")
+    strategy.setup(model, ctx)
+    from deepspeed.utils import safe_get_full_fp32_param
+
+    try:
+        for name, param in model.named_parameters():
+            assert param.dtype == torch.bfloat16
+            assert torch.equal(safe_get_full_fp32_param(param).cpu(), init[name]), name
+        tokens = torch.randint(1, 512, (8, 65), generator=torch.Generator().manual_seed(3))
+        engine = strategy.executor.engine
+        loss = engine(tokens[:4, :-1], tokens[:4, 1:])
+        engine.backward(loss)
+        engine.step()  # not a boundary: the first micro-batch's gradients wait in the accumulation buffer
+        facts = strategy.memory_facts()
+        assert facts["grad_buffers_dtypes"] == ["float32"] and facts["grad_buffers_gib"] > 0
+        assert facts["master_weights_dtypes"] == ["float32"] and facts["master_weights_devices"] == ["cpu"]
+    finally:
+        strategy.teardown()
+    assert spec.changes_math_at("bf16") and "16-bit" in spec.changes_math_at("bf16")
+    assert spec.changes_math_at("fp32") is None
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_teardown_is_idempotent_and_safe_after_a_failed_setup(name):
+    spec = strategies.resolve(name)
+    never_set_up = spec.build()
+    never_set_up.teardown()
+    strategy = spec.build()
+    strategy.setup(tiny_model(), context())
+    strategy.teardown()
+    strategy.teardown()

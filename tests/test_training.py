@@ -1,6 +1,7 @@
 """The budgeted loop on the tiny preset, in-process (the CLI tests run it in a child process)."""
 
 import pytest
+import torch
 
 from harness.results import read_metrics
 from tests.conftest import run_inprocess, tiny_config
@@ -92,3 +93,24 @@ def test_out_of_memory_is_a_result(tmp_path, monkeypatch):
     assert result.status == "oom"
     assert "out of memory" in result.error
     assert result.summary.peak_host_rss_gib > 0
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+        RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"),
+    ],
+    ids=["torch", "cublas"],
+)
+def test_out_of_memory_in_strategy_setup_is_an_oom_result(tmp_path, monkeypatch, failure):
+    from strategies.amp import AmpStrategy
+
+    def setup_that_runs_out(self, model, ctx):
+        self.ctx = ctx
+        raise failure
+
+    monkeypatch.setattr(AmpStrategy, "setup", setup_that_runs_out)
+    result = run_inprocess(tiny_config("amp", budget="2s"), tmp_path / "run")
+    assert result.status == "oom", result.error
+    assert "out of memory" in result.error

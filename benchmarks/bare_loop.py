@@ -1,0 +1,141 @@
+"""The bare-loop reference: the floor of what the `amp` strategy can cost.
+
+The same model from `harness/` (same preset, same init), the same fused AdamW with the recipe's groups,
+bf16 autocast, torch.compile, the same micro-batch and gradient accumulation over the same global batch,
+gradient clipping; and nothing else: no training clock, no prefetch thread, no metrics, no evaluation.
+One batch of the synthetic corpus is generated up front and reused. Each step is timed with CUDA events
+(no host synchronization between steps); the figure is the median per-step throughput after warm-up.
+
+    python benchmarks/bare_loop.py --preset gpt2-124m --micro-batch 32 --steps 40 --json out.json
+
+Compare its `tokens_per_s` with the harness's `steady_tokens_per_s` for `amp` at the same micro-batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness.config import build_run_config
+from harness.data import open_source
+from harness.metrics import mfu, peak_tflops
+from harness.model import GPT, flops_per_token, param_groups
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="gpt2-124m")
+    p.add_argument("--micro-batch", type=int, required=True, help="sequences per micro-batch")
+    p.add_argument("--steps", type=int, default=40, help="timed optimizer steps")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compile, allocator)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--json", type=Path, default=None, help="write the figures here too")
+    return p.parse_args(argv)
+
+
+def build(args: argparse.Namespace):
+    """Model, optimizer and one global batch, exactly as the recipe and `amp` define them."""
+    recipe = build_run_config(strategy="amp", preset=args.preset).recipe
+    seqs = recipe.global_batch_seqs
+    if seqs % args.micro_batch:
+        raise SystemExit(f"--micro-batch {args.micro_batch} does not divide the global batch of {seqs}")
+    torch.manual_seed(recipe.seed)
+    model = GPT(recipe.model).cuda()
+    optimizer = torch.optim.AdamW(
+        param_groups(model, recipe.weight_decay),
+        lr=recipe.lr,
+        betas=(recipe.beta1, recipe.beta2),
+        eps=recipe.eps,
+        fused=True,
+    )
+    tokens = open_source(recipe).train_batch(0, seqs, recipe.model.seq_len + 1)
+    tokens = torch.from_numpy(tokens).long().cuda()
+    x, y = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+    batches = list(zip(x.split(args.micro_batch), y.split(args.micro_batch), strict=True))
+    return recipe, model, optimizer, batches
+
+
+def train_step(forward, model, optimizer, batches, grad_clip: float) -> None:
+    for x, y in batches:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = forward(x, y)
+        (loss / len(batches)).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not torch.cuda.is_available():
+        print("error: the bare loop measures a CUDA GPU and none is visible", file=sys.stderr)
+        return 2
+    recipe, model, optimizer, batches = build(args)
+    forward = torch.compile(model) if args.compile else model
+    t0 = time.perf_counter()
+    for _ in range(args.warmup):
+        train_step(forward, model, optimizer, batches, recipe.grad_clip)
+    torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - t0
+
+    events = [
+        (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+        for _ in range(args.steps)
+    ]
+    wall0 = time.perf_counter()
+    for start, end in events:
+        start.record()
+        train_step(forward, model, optimizer, batches, recipe.grad_clip)
+        end.record()
+    torch.cuda.synchronize()
+    wall_s = time.perf_counter() - wall0
+
+    step_s = [start.elapsed_time(end) / 1000 for start, end in events]
+    tokens_per_step = recipe.global_batch_tokens
+    median_tps = tokens_per_step / statistics.median(step_s)
+    name = torch.cuda.get_device_name()
+    peak, source = peak_tflops(name)
+    figures = {
+        "preset": args.preset,
+        "device": name,
+        "torch": torch.__version__,
+        "compile": args.compile,
+        "micro_batch": args.micro_batch,
+        "grad_accum": len(batches),
+        "steps": args.steps,
+        "warmup_steps": args.warmup,
+        "warmup_s": warmup_s,
+        "tokens_per_s": median_tps,  # median of per-step throughput
+        "overall_tokens_per_s": tokens_per_step * args.steps / wall_s,
+        "step_s_min": min(step_s),
+        "step_s_median": statistics.median(step_s),
+        "step_s_max": max(step_s),
+        "mfu": mfu(flops_per_token(recipe.model), median_tps, peak),
+        "peak_tflops": peak,
+        "peak_tflops_source": source,
+        "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30,
+    }
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    mfu_text = (
+        "n/a" if figures["mfu"] is None or math.isnan(figures["mfu"]) else f"{100 * figures['mfu']:.1f}%"
+    )
+    print(
+        f"bare loop {args.preset} on {name}: {median_tps:,.0f} tokens/s (median of {args.steps} steps), "
+        f"MFU {mfu_text}, micro-batch {args.micro_batch} x {len(batches)}, compile {args.compile}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
