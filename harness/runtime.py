@@ -18,16 +18,18 @@ def resolve_device(requested: str) -> torch.device:
 
 
 def apply_memory_cap(device: torch.device, cap_gib: float | None) -> float | None:
-    """Limit torch's allocator to `cap_gib` on this device (a smaller card emulated on a larger one).
-    Allocations outside torch's allocator (CUDA context, cuBLAS workspaces, NCCL) are not covered."""
-    if cap_gib is None:
-        return None
+    """Limit torch's allocator to `cap_gib` on this device (a smaller card emulated on a larger one);
+    no cap lifts any earlier one in this process. Allocations outside torch's allocator (CUDA context,
+    cuBLAS workspaces, NCCL) are not covered."""
     if device.type != "cuda":
-        raise UserError("--gpu-memory-gib caps a CUDA GPU: this run is on the CPU")
+        if cap_gib is not None:
+            raise UserError("--gpu-memory-gib caps a CUDA GPU: this run is on the CPU")
+        return None
     total = torch.cuda.get_device_properties(device).total_memory
-    if cap_gib * 2**30 > total:
+    if cap_gib is not None and cap_gib * 2**30 > total:
         raise UserError(f"--gpu-memory-gib {cap_gib:g} is more than this GPU has ({total / 2**30:.1f} GiB)")
-    torch.cuda.set_per_process_memory_fraction(cap_gib * 2**30 / total, device)
+    fraction = 1.0 if cap_gib is None else cap_gib * 2**30 / total
+    torch.cuda.set_per_process_memory_fraction(fraction, device)
     return cap_gib
 
 

@@ -12,7 +12,7 @@ import torch
 from harness.config import build_run_config
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("DS_ACCELERATOR", "cpu")
+os.environ.setdefault("DS_ACCELERATOR", "cuda" if torch.cuda.is_available() else "cpu")
 
 
 def tiny_config(strategy: str = "amp", budget: str = "3s", **overrides):

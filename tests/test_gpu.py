@@ -17,7 +17,8 @@ from harness.parity import compare, parity_bound
 from harness.results import read_metrics
 from tests.conftest import run_inprocess, tiny_config
 
-STRATEGIES = ["amp", "adam8bit", "zero_offload", "act_ckpt", "adam8bit+act_ckpt", "zero_offload+act_ckpt"]
+# The combinations run on the GPU in the reference sweep (gpt2-124m); here, each part once.
+STRATEGIES = ["amp", "adam8bit", "zero_offload", "act_ckpt"]
 
 
 def keep_evidence(name: str, payload: dict) -> None:
@@ -72,7 +73,7 @@ def test_gpu_run_fits_compiles_and_measures(tmp_path, strategy):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("strategy", ["amp", "zero_offload"])
+@pytest.mark.parametrize("strategy", ["amp"])
 def test_fit_finds_the_boundary_under_a_memory_cap(tmp_path, strategy):
     # gpt2-124m's width and vocabulary, 4 layers, capped at 6 GiB: activations, not the cap, decide.
     cfg = build_run_config(
