@@ -13,9 +13,14 @@ from pathlib import Path
 import pytest
 
 from harness.config import build_run_config
-from harness.parity import compare, parity_bound
+from harness.parity import compare
 from harness.results import read_metrics
 from tests.conftest import run_inprocess, tiny_config
+
+# Largest relative loss difference from amp over 200 bf16 steps. Each bound sits above what an H100
+# measured on 2026-11-24 (docs/results/h100/gpu-tests/bf16-parity.json): act_ckpt 0 (recomputation is
+# bit-exact), zero_offload 1.8e-3 (16-bit weights, fp32 accumulation), adam8bit 1.1e-2 (8-bit moments).
+BF16_PARITY_BOUND = {"act_ckpt": 1e-3, "zero_offload": 1e-2, "adam8bit": 5e-2}
 
 # The combinations run on the GPU in the reference sweep (gpt2-124m); here, each part once.
 STRATEGIES = ["amp", "adam8bit", "zero_offload", "act_ckpt"]
@@ -141,7 +146,7 @@ def test_bf16_parity_with_amp_over_200_steps(tmp_path):
         table[strategy] = {
             "max_rel_diff": largest,
             "final_rel_diff": final,
-            "bound": parity_bound(strategy, "bf16"),
+            "bound": BF16_PARITY_BOUND[strategy],
         }
     keep_evidence("bf16-parity", {"steps": steps, "rows": table, "losses": losses})
     for strategy, row in table.items():
