@@ -3,7 +3,7 @@ PYTHON     ?= python3
 VENV       ?= .venv
 PY         := $(VENV)/bin/python
 STRATEGY   ?= amp
-STRATEGIES ?= amp,adam8bit,zero_offload,act_ckpt
+STRATEGIES ?=
 PRESET     ?= gpt2-124m
 BUDGET     ?= 24h
 DATA       ?= synthetic
@@ -14,6 +14,8 @@ ARGS       ?=
 IMAGE      ?= harness
 TORCH_VERSION := 2.13.0
 RUN_FLAGS   = --preset $(PRESET) --budget $(BUDGET) --data $(DATA) $(ARGS)
+# Empty STRATEGIES: the harness's default set (the mission's four, from the strategy registry).
+STRATEGY_FLAG = $(if $(STRATEGIES),--strategies $(STRATEGIES))
 
 .PHONY: setup bench sweep parity report env test test-gpu lint lock docker-build docker-run clean
 
@@ -32,10 +34,10 @@ bench: setup
 	$(PY) -m harness bench --strategy $(STRATEGY) $(RUN_FLAGS) $(if $(RESUME),--resume)
 
 sweep: setup
-	$(PY) -m harness sweep --strategies $(STRATEGIES) --repeats $(REPEATS) $(RUN_FLAGS)
+	$(PY) -m harness sweep $(STRATEGY_FLAG) --repeats $(REPEATS) $(RUN_FLAGS)
 
 parity: setup
-	$(PY) -m harness parity --strategies $(STRATEGIES) --steps $(STEPS) $(RUN_FLAGS)
+	$(PY) -m harness parity $(STRATEGY_FLAG) --steps $(STEPS) $(RUN_FLAGS)
 
 report: setup
 	$(PY) -m harness report

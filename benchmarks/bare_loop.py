@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.config import build_run_config
+from harness.core.overrides import build_run_config
 from harness.data import open_source
-from harness.metrics import mfu, peak_tflops
+from harness.metrics.peaks import mfu, peak_tflops
 from harness.model import GPT, flops_per_token, param_groups
 
 

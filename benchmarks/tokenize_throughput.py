@@ -38,8 +38,8 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=50)
     parser.add_argument("--preset", default="gpt2-124m")
     args = parser.parse_args()
-    from harness.config import build_run_config
-    from harness.data.corpus import open_corpus
+    from harness.core.overrides import build_run_config
+    from harness.data import open_source
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["HARNESS_CACHE_DIR"] = str(Path(tmp) / "cache")
@@ -47,7 +47,7 @@ def main() -> None:
         write_corpus(corpus_path, args.megabytes)
         recipe = build_run_config(strategy="amp", preset=args.preset, data=str(corpus_path)).recipe
         t0 = time.perf_counter()
-        facts = open_corpus(recipe, progress=lambda text: print(text, flush=True)).describe()
+        facts = open_source(recipe, progress=lambda text: print(text, flush=True)).describe()
         total = time.perf_counter() - t0
     tokens = facts["train_tokens"] + facts["val_tokens"]
     print(

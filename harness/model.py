@@ -7,12 +7,21 @@ but never change its math.
 from __future__ import annotations
 
 import math
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.config import ModelConfig
+from harness.core.presets import ModelConfig
+
+
+@runtime_checkable
+class Transformer(Protocol):
+    """What model transforms may rely on: a list of residual blocks, each mapping (B, T, d) to (B, T, d),
+    applied in order. Checkpointing and activation offload wrap these blocks."""
+
+    blocks: nn.ModuleList
 
 
 class CausalSelfAttention(nn.Module):

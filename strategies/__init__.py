@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.core.recipe import BASELINE
 from strategies.act_ckpt import ActivationCheckpointing
 from strategies.adam8bit import Adam8bitStrategy
 from strategies.amp import AmpStrategy
@@ -18,9 +19,20 @@ REGISTRY: dict[str, type[Plugin]] = {
     "act_ckpt": ActivationCheckpointing,
 }
 
-BASELINE = "amp"
+__all__ = ["BASELINE", "REGISTRY", "Strategy", "StrategyContext", "StrategySpec", "default_sweep", "resolve"]
 
-__all__ = ["BASELINE", "REGISTRY", "Strategy", "StrategyContext", "StrategySpec", "resolve"]
+
+def register(plugin: type[Plugin]) -> type[Plugin]:
+    """Add a plug-in (for plug-in modules named by HARNESS_PLUGINS; built-ins are the lines above)."""
+    if plugin.name in REGISTRY:
+        raise ValueError(f"strategy {plugin.name!r} is registered twice")
+    REGISTRY[plugin.name] = plugin
+    return plugin
+
+
+def default_sweep() -> list[str]:
+    """The strategies `harness sweep` runs when none are named: the mission's, never experimental ones."""
+    return [name for name, p in REGISTRY.items() if p.default_sweep and not p.experimental]
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,13 @@ class StrategySpec:
 
     def missing_libraries(self) -> list[str]:
         return [m for p in self.parts for m in p.missing_libraries()]
+
+    def require_libraries(self) -> None:
+        missing = self.missing_libraries()
+        if missing:
+            raise UserError(
+                f"strategy {self.name} needs {', '.join(missing)}, which is not installed: run `make setup`"
+            )
 
     def build(self) -> Strategy:
         return Strategy(self.name, self.executor(), [t() for t in self.transforms])
@@ -100,11 +119,6 @@ def resolve(name: str) -> StrategySpec:
         [executor.name] * (executor is not AmpStrategy or not ordered) + [t.name for t in ordered]
     )
     return StrategySpec(canonical, executor, ordered)
-
-
-def resolve_list(text: str) -> list[StrategySpec]:
-    """'amp, adam8bit+act_ckpt' -> specs in the given order; blanks are skipped, bad names refused."""
-    return [resolve(name) for name in text.split(",") if name.strip()]
 
 
 def allowed_combinations() -> list[str]:

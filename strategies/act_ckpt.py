@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from torch import nn
 
-from strategies.base import ModelTransform, StrategyContext
+from harness.core.errors import UserError
+from harness.model import Transformer
+from strategies.base import ModelTransform, Strategy, StrategyContext
 
 
 class ActivationCheckpointing(ModelTransform):
     name = "act_ckpt"
     description = "activation checkpointing of every transformer block (recompute in backward)"
     composes_with = frozenset({"amp", "adam8bit", "zero_offload"})
+    default_sweep = True
 
     def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
+        if not isinstance(model, Transformer):
+            raise UserError(f"{self.name} wraps a model's blocks; {type(model).__name__} exposes none")
         # torch's wrapper keeps state_dict keys unchanged, so checkpoints move freely between strategies.
         from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
             CheckpointImpl,
@@ -27,3 +32,10 @@ class ActivationCheckpointing(ModelTransform):
         for index, block in enumerate(blocks):
             blocks[index] = checkpoint_wrapper(block, checkpoint_impl=CheckpointImpl.NO_REENTRANT)
         return model
+
+    @classmethod
+    def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:
+        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
+
+        assert all(isinstance(block, CheckpointWrapper) for block in model.blocks)
+        assert "blocks.0.attn.qkv.weight" in model.state_dict()  # keys unchanged by the wrapper

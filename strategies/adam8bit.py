@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from harness.core.checks import Check
 from harness.model import param_groups
 from strategies.amp import AmpStrategy
-from strategies.base import StrategyContext
+from strategies.base import Strategy, StrategyContext
 
 
 class Adam8bitStrategy(AmpStrategy):
@@ -20,6 +21,27 @@ class Adam8bitStrategy(AmpStrategy):
     requires = ("bitsandbytes",)
     composes_with = frozenset({"act_ckpt"})
     changes_math = "optimizer moments are stored block-wise quantized in 8 bits, so updates differ slightly"
+    default_sweep = True
+
+    @classmethod
+    def doctor(cls, cuda: bool) -> list[Check]:
+        """bitsandbytes imports even when its native library is missing: check that the library loaded."""
+        name = "bitsandbytes native library"
+        try:
+            from bitsandbytes.cextension import ErrorHandlerMockBNBNativeLibrary, lib
+        except Exception as exc:
+            return [Check(name, False, f"import fails: {type(exc).__name__}: {exc}"[:300])]
+        if isinstance(lib, ErrorHandlerMockBNBNativeLibrary):
+            return [Check(name, False, "no native library was found")]
+        if cuda and not lib.compiled_with_cuda:
+            return [Check(name, False, "loaded the CPU library, not the CUDA one")]
+        return [Check(name, True, "CUDA library" if lib.compiled_with_cuda else "CPU library")]
+
+    @classmethod
+    def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:
+        state = strategy.executor.optimizer.state
+        assert state[model.blocks[0].mlp.fc.weight]["state1"].dtype == torch.uint8
+        assert state[model.wte.weight]["state1"].dtype == torch.float32  # embeddings keep 32-bit state
 
     def build_optimizer(self, model: nn.Module, ctx: StrategyContext) -> torch.optim.Optimizer:
         import bitsandbytes as bnb

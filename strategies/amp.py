@@ -23,6 +23,7 @@ class AmpStrategy(Executor):
     name = "amp"
     description = "bf16 autocast, fused AdamW, SDPA flash attention: the baseline"
     composes_with = frozenset({"act_ckpt"})
+    default_sweep = True
 
     def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
         self.ctx = ctx

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from harness.core.checks import Check
+
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -48,7 +50,8 @@ class StepResult:
 
 
 class Plugin:
-    """What every registered part declares about itself."""
+    """What every registered part declares about itself: everything the harness, the doctor, the sweep
+    and the contract test need to know lives here, on the class."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -56,6 +59,8 @@ class Plugin:
     requires: ClassVar[tuple[str, ...]] = ()  # importable module names
     runs_on_cpu: ClassVar[bool] = True
     composes_with: ClassVar[frozenset[str]] = frozenset()
+    default_sweep: ClassVar[bool] = False  # one of the strategies `harness sweep` runs by default
+    experimental: ClassVar[bool] = False  # its CUDA path has not yet passed its GPU tests on a real GPU
     changes_math: ClassVar[str | None] = None  # said in the report when the strategy alters the update
     # The precisions in which `changes_math` holds (DeepSpeed's 16-bit modes change it; fp32 does not).
     changes_math_in: ClassVar[frozenset[str]] = frozenset({"fp32", "bf16", "fp16"})
@@ -64,9 +69,20 @@ class Plugin:
     def missing_libraries(cls) -> list[str]:
         return [m for m in cls.requires if importlib.util.find_spec(m) is None]
 
+    @classmethod
+    def doctor(cls, cuda: bool) -> list[Check]:
+        """Checks that the libraries behind this plug-in really work here (not only that they import)."""
+        return []
+
+    @classmethod
+    def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:
+        """Assertions of the plug-in contract test specific to this plug-in, after a few training steps:
+        that its state is where and in the form it declares."""
+
 
 class ModelTransform(Plugin, ABC):
     role = "transform"
+    needs_blocks: ClassVar[bool] = True  # relies on the model's `blocks` (harness.model.Transformer)
 
     @abstractmethod
     def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:

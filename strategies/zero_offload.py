@@ -8,6 +8,7 @@ Adam moments on the CPU, which is the point of offloading; the loss is still com
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import time
@@ -17,8 +18,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from harness.core.checks import Check
 from harness.model import param_groups
-from strategies.base import Batch, Executor, StepResult, StrategyContext
+from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext
 
 CHECKPOINT_TAG = "zero"
 
@@ -53,6 +55,55 @@ def single_rank_environment(device: torch.device) -> None:
     os.environ.setdefault("WORLD_SIZE", "1")
 
 
+def check_cpu_adam(cuda: bool) -> Check:
+    """DeepSpeed's CPU-Adam op: prebuilt (as in the image), or built now by JIT (slow the first time)."""
+    name = "deepspeed cpu_adam op"
+    os.environ.setdefault("DS_ACCELERATOR", "cuda" if cuda else "cpu")
+    try:
+        importlib.import_module("deepspeed.ops.adam.cpu_adam_op")
+        return Check(name, True, "prebuilt")
+    except ImportError:
+        pass
+    try:
+        from deepspeed.ops.op_builder import CPUAdamBuilder
+
+        t0 = time.perf_counter()
+        CPUAdamBuilder().load(verbose=False)
+        seconds = time.perf_counter() - t0
+        return Check(name, True, f"JIT-built or loaded from its build cache in {seconds:.0f}s")
+    except Exception as exc:
+        return Check(name, False, f"does not load: {type(exc).__name__}: {exc}"[:300])
+
+
+def deepspeed_config(model: nn.Module, ctx: StrategyContext) -> dict:
+    """ZeRO stage 2 with the optimizer on the CPU, in DeepSpeed's 16-bit mode, accumulating in fp32."""
+    # Buckets no larger than the model: DeepSpeed's default (5e8 elements) would allocate ~1.9 GiB of
+    # 16-bit buckets for a 124M model, and the memory column would measure a default, not offload.
+    n_params = sum(p.numel() for p in model.parameters())
+    bucket = int(min(5e8, n_params))
+    bucket += bucket % 2  # DeepSpeed aligns all-gather buckets to 4 bytes (2 elements)
+    return {
+        "train_micro_batch_size_per_gpu": ctx.micro_batch,
+        "gradient_accumulation_steps": ctx.grad_accum,
+        "gradient_clipping": ctx.optimizer.grad_clip,
+        "bf16": {"enabled": ctx.precision == "bf16"},
+        "fp16": {"enabled": ctx.precision == "fp16", "initial_scale_power": 16},
+        "zero_optimization": {
+            "stage": 2,
+            "offload_optimizer": {"device": "cpu", "pin_memory": True},
+            "overlap_comm": True,
+            "contiguous_gradients": True,
+            "reduce_scatter": True,
+            "reduce_bucket_size": bucket,
+            "allgather_bucket_size": bucket,
+        },
+        # fp32 gradient accumulation over the micro-batches, as amp does (the default would be bf16).
+        "data_types": {"grad_accum_dtype": "fp32"},
+        "steps_per_print": 2**31 - 1,
+        "wall_clock_breakdown": False,
+    }
+
+
 class ZeroOffloadStrategy(Executor):
     name = "zero_offload"
     description = "DeepSpeed ZeRO-2, optimizer state and step on the CPU (DeepSpeedCPUAdam), pinned memory"
@@ -65,6 +116,20 @@ class ZeroOffloadStrategy(Executor):
         "master weights on the host start from the same fp32 init as amp)"
     )
     changes_math_in = frozenset({"bf16", "fp16"})
+    default_sweep = True
+
+    @classmethod
+    def doctor(cls, cuda: bool) -> list[Check]:
+        return [check_cpu_adam(cuda)]
+
+    @classmethod
+    def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+        executor = strategy.executor
+        assert isinstance(executor.optimizer.optimizer, DeepSpeedCPUAdam)
+        masters = executor.optimizer.single_partition_of_fp32_groups
+        assert sum(m.numel() for m in masters) == sum(p.numel() for p in model.parameters())
 
     def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
         single_rank_environment(ctx.device)
@@ -82,39 +147,11 @@ class ZeroOffloadStrategy(Executor):
         )
         self.facts = {"cpu_adam_load_s": time.perf_counter() - t0}  # the op's JIT build on first use
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, config=self.config(model, ctx), dist_init_required=True
+            model=model, optimizer=optimizer, config=deepspeed_config(model, ctx), dist_init_required=True
         )
         self._seed_master_weights(fp32_init)
         if ctx.compile:
             self.engine.compile()
-
-    @staticmethod
-    def config(model: nn.Module, ctx: StrategyContext) -> dict:
-        # Buckets no larger than the model: DeepSpeed's default (5e8 elements) would allocate ~1.9 GiB of
-        # 16-bit buckets for a 124M model, and the memory column would measure a default, not offload.
-        n_params = sum(p.numel() for p in model.parameters())
-        bucket = int(min(5e8, n_params))
-        bucket += bucket % 2  # DeepSpeed aligns all-gather buckets to 4 bytes (2 elements)
-        return {
-            "train_micro_batch_size_per_gpu": ctx.micro_batch,
-            "gradient_accumulation_steps": ctx.grad_accum,
-            "gradient_clipping": ctx.optimizer.grad_clip,
-            "bf16": {"enabled": ctx.precision == "bf16"},
-            "fp16": {"enabled": ctx.precision == "fp16", "initial_scale_power": 16},
-            "zero_optimization": {
-                "stage": 2,
-                "offload_optimizer": {"device": "cpu", "pin_memory": True},
-                "overlap_comm": True,
-                "contiguous_gradients": True,
-                "reduce_scatter": True,
-                "reduce_bucket_size": bucket,
-                "allgather_bucket_size": bucket,
-            },
-            # fp32 gradient accumulation over the micro-batches, as amp does (the default would be bf16).
-            "data_types": {"grad_accum_dtype": "fp32"},
-            "steps_per_print": 2**31 - 1,
-            "wall_clock_breakdown": False,
-        }
 
     def _seed_master_weights(self, fp32_init: list[tuple[nn.Parameter, torch.Tensor]]) -> None:
         """DeepSpeed clones its fp32 masters from the 16-bit weights (rounded); give them the fp32 init."""

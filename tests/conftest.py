@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.config import build_run_config
+from harness.core.overrides import build_run_config
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("DS_ACCELERATOR", "cuda" if torch.cuda.is_available() else "cpu")
@@ -17,7 +17,7 @@ os.environ.setdefault("DS_ACCELERATOR", "cuda" if torch.cuda.is_available() else
 
 def tiny_config(strategy: str = "amp", budget: str = "3s", **overrides):
     """The tiny preset on the CPU; `overrides` are `--set` keys or RunConfig fields."""
-    fields = ("micro_batch", "max_steps", "device", "run_id", "gpu_memory_gib")
+    fields = ("micro_batch", "max_steps", "device", "run_id", "gpu_memory_gib", "trackers")
     run_fields = {k: overrides.pop(k) for k in fields if k in overrides}
     run_fields.setdefault("device", "cpu")
     return build_run_config(
@@ -30,16 +30,15 @@ def tiny_config(strategy: str = "amp", budget: str = "3s", **overrides):
 
 
 def run_inprocess(cfg, run_dir: Path, *, resume: bool = False):
-    from harness.progress import EventSink
-    from harness.results import METRICS_FILE
-    from harness.train import Trainer
+    from harness.engine.events import EventPipe
+    from harness.engine.trainer import Trainer
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    sink = EventSink(run_dir / METRICS_FILE, fd=None)
+    events = EventPipe(fd=None)
     try:
-        return Trainer(cfg, run_dir, sink, resume=resume).run()
+        return Trainer(cfg, run_dir, events, resume=resume).run()
     finally:
-        sink.close()
+        events.close()
 
 
 def harness_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):

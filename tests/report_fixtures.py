@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.results import RunResult, Summary, write_result
+from harness.core.results import RunResult, Summary, write_result
 
 
 def write_run(

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from harness.results import load_result, read_metrics
+from harness.core.results import load_result, read_metrics
 from tests.conftest import ROOT, harness_cli
 
 
@@ -63,8 +63,8 @@ def test_env_is_a_doctor():
     assert payload["machine"]["cpu_cores"] >= 1
     assert payload["machine"]["libraries"]["torch"].startswith("2.13.0")
     assert payload["strategies"] == dict.fromkeys(("amp", "adam8bit", "zero_offload", "act_ckpt"), "ready")
-    assert payload["checks"]["zero_offload"]["ok"] and payload["checks"]["adam8bit"]["ok"]
-    assert payload["checks"]["adam8bit"]["detail"] == "CPU library"  # no GPU here
+    assert payload["checks"]["zero_offload"][0]["ok"] and payload["checks"]["adam8bit"][0]["ok"]
+    assert payload["checks"]["adam8bit"][0]["detail"] == "CPU library"  # no GPU here
     text = harness_cli("env", "--strategies", "amp,adam8bit+act_ckpt")
     assert text.returncode == 0 and "deepspeed cpu_adam op" in text.stdout and "no CUDA device" in text.stdout
 

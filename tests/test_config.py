@@ -1,17 +1,11 @@
 import pytest
 
-from harness.config import (
-    PRESETS,
-    RunConfig,
-    build_run_config,
-    fingerprint,
-    format_duration,
-    from_dict,
-    parse_duration,
-    parse_overrides,
-    to_dict,
-)
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.core.overrides import build_run_config, parse_overrides
+from harness.core.presets import PRESETS
+from harness.core.recipe import RunConfig
+from harness.core.serialize import fingerprint, from_dict, to_dict
+from harness.core.units import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

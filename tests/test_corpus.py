@@ -6,10 +6,10 @@ import random
 import numpy as np
 import pytest
 
-from harness.config import build_run_config
+from harness.core.errors import DataError
+from harness.core.overrides import build_run_config
 from harness.data import corpus as corpus_module
-from harness.data.corpus import open_corpus
-from harness.errors import DataError
+from harness.data import open_source as open_corpus
 from tests.conftest import harness_cli, run_inprocess
 
 WORDS = [

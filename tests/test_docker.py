@@ -104,7 +104,9 @@ def test_default_command_maps_the_documented_variables_onto_the_cli(tmp_path):
     (cmd,) = [json.loads(rest) for word, rest in instructions() if word == "CMD"]
     assert cmd[:2] == ["sh", "-c"] and cmd[2].startswith("exec harness sweep")
     env = env_defaults()
-    assert env["STRATEGIES"] == "amp,adam8bit,zero_offload,act_ckpt" and env["PRESET"] == "gpt2-124m"
+    # No list of its own: an empty STRATEGIES passes no --strategies, and the registry's default set runs.
+    assert env["STRATEGIES"] == "" and '${STRATEGIES:+--strategies "$STRATEGIES"}' in cmd[2]
+    assert env["PRESET"] == "gpt2-124m"
     assert env["BUDGET"] == "24h" and env["DATA"] == "synthetic" and env["REPEATS"] == "1"
     harness_bin = shutil.which("harness") or str(ROOT / ".venv" / "bin" / "harness")
     if not os.path.exists(harness_bin):

@@ -4,8 +4,9 @@ classification against a fake allocator (the real CUDA path is covered by gpu te
 import pytest
 import torch
 
-from harness.fit import DoesNotFit, choose_micro_batch, device_probe
-from harness.runtime import divisors_at_most, is_out_of_memory
+from harness.core.recipe import divisors_at_most
+from harness.engine.fit import DoesNotFit, choose_micro_batch, device_probe
+from harness.engine.runtime import is_out_of_memory
 
 GIB = 2**30
 

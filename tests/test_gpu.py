@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import build_run_config
-from harness.parity import compare
-from harness.results import read_metrics
+from harness.core.overrides import build_run_config
+from harness.core.results import read_metrics
+from harness.orchestrate.parity import compare
 from tests.conftest import run_inprocess, tiny_config
 
 # Largest relative loss difference from amp over 200 bf16 steps. Each bound sits above what an H100

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from harness.config import PRESETS, ModelConfig
+from harness.core.presets import PRESETS, ModelConfig
 from harness.model import GPT, flops_per_token, param_count, param_groups
 
 

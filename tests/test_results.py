@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from harness import results
-from harness.results import CorruptResult, RunResult, Summary, load_result, read_metrics, write_result
+from harness.core import results
+from harness.core.results import CorruptResult, RunResult, Summary, load_result, read_metrics, write_result
 
 
 def make_result(**summary) -> RunResult:

@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from harness.results import load_result, read_metrics
+from harness.core.results import load_result, read_metrics
 from tests.conftest import ROOT, harness_cli
 
 QUIET = ["--quiet", "--device", "cpu", "--preset", "tiny"]
@@ -251,19 +251,21 @@ def test_every_checkpoint_corrupt_is_a_clear_error(tmp_path):
     assert resumed.returncode == 2 and resumed.stderr.count("\n") == 1
     assert "no intact checkpoint" in resumed.stderr and "without --resume" in resumed.stderr
     assert (run_dir / "result.json").read_text() == before
-    # Same sizes, altered bytes: only the checksums tell, in the worker; the run ends as a clear error.
+    # Same sizes, altered bytes: the parent verifies the checksums before any worker starts, so a failed
+    # resume never replaces the interrupted run's result.
     for path, original in zip(states, originals, strict=True):
         path.write_bytes(original.replace(b'"step"', b'"stEp"'))
     resumed = harness_cli("bench", "--runs-dir", str(runs), "--resume", *QUIET)
-    assert resumed.returncode == 1
-    result = load_result(run_dir / "result.json")
-    assert result.status == "error" and "every checkpoint" in result.error and "corrupt" in result.error
+    assert resumed.returncode == 2 and resumed.stderr.count("\n") == 1
+    assert "no intact checkpoint" in resumed.stderr
+    assert (run_dir / "result.json").read_text() == before
 
 
 def test_full_disk_while_writing_the_result_keeps_the_earlier_one(tmp_path, monkeypatch):
-    from harness import results, worker
-    from harness.config import to_dict
-    from harness.results import write_json_atomic
+    from harness.core import results
+    from harness.core.results import write_json_atomic
+    from harness.core.serialize import to_dict
+    from harness.engine import worker
     from tests.conftest import tiny_config
 
     run_dir = tmp_path / "run"
@@ -286,7 +288,7 @@ def test_full_disk_while_writing_the_result_keeps_the_earlier_one(tmp_path, monk
 
 
 def test_full_disk_while_checkpointing_keeps_training(tmp_path, monkeypatch):
-    from harness.checkpoint import Checkpointer
+    from harness.engine.checkpoint import Checkpointer
     from tests.conftest import run_inprocess, tiny_config
 
     real_save = Checkpointer.save

@@ -3,9 +3,10 @@ import time
 
 import pytest
 
-from harness.clock import TrainingClock
-from harness.metrics import mfu, peak_tflops, steady_median
-from harness.schedule import lr_at
+from harness.engine.clock import TrainingClock
+from harness.engine.schedule import lr_at
+from harness.metrics.definitions import steady_median
+from harness.metrics.peaks import mfu, peak_tflops
 
 
 def test_lr_warms_up_to_peak_then_decays_to_its_floor_at_the_deadline():

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from harness.parity import compare, parity_bound
+from harness.orchestrate.parity import compare, parity_bound
 from harness.report.load import load_runs
 from tests.conftest import ROOT, harness_cli
 

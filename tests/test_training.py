@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from harness.results import read_metrics
+from harness.core.results import read_metrics
 from tests.conftest import run_inprocess, tiny_config
 
 

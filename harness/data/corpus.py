@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.config import Recipe
-from harness.data.sources import resolve_source
+from harness.core.errors import DataError
+from harness.core.recipe import Recipe
+from harness.data.text import CorpusSource
 from harness.data.tokenize import (
     CACHE_VERSION,
     build_cache,
@@ -23,7 +24,6 @@ from harness.data.tokenize import (
     read_meta,
     train_tokenizer,
 )
-from harness.errors import DataError
 
 TOKENIZER_TRAIN_CHARS = 200_000_000  # the BPE learns its merges from at most this much training text
 _TRAIN, _WARMUP = 0, 1
@@ -106,10 +106,9 @@ def _stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def open_corpus(recipe: Recipe, *, progress=None) -> TokenCorpus:
-    """Resolve, tokenize once (cached) and open the recipe's corpus."""
+def open_corpus(recipe: Recipe, source: CorpusSource, *, progress=None) -> TokenCorpus:
+    """Tokenize once (cached) and open the recipe's corpus."""
     progress = progress or _stderr
-    source = resolve_source(recipe.data, recipe.text_field)
     progress(f"fingerprinting {source.spec}")
     corpus_fp = source.fingerprint()
     if recipe.tokenizer:

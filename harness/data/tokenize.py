@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.sources import CorpusSource
-from harness.errors import DataError
-from harness.results import write_json_atomic
+from harness.core.errors import DataError
+from harness.core.results import write_json_atomic
+from harness.data.text import CorpusSource
 
 CACHE_VERSION = 1
 META = "meta.json"
@@ -144,6 +144,96 @@ class _ShardWriter:
             self._file = None
 
 
+class _Tokenizing:
+    """One pass over the documents: encode in batches, route each document to the train or validation
+    shards, stop at the token limit, report progress every few seconds."""
+
+    def __init__(
+        self,
+        folder: Path,
+        tokenizer: TokenizerInfo,
+        flags: Iterator[bool],
+        limit: int | None,
+        shard_tokens: int,
+        progress: Progress,
+    ) -> None:
+        dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32)
+        self.tokenizer, self.tok, self.flags, self.limit = tokenizer, tokenizer.load(), flags, limit
+        self.train = _ShardWriter(folder, "train", dtype, shard_tokens)
+        self.val = _ShardWriter(folder, "val", dtype, shard_tokens)
+        self.dtype, self.progress = dtype, progress
+        self.docs = {"train": 0, "val": 0}
+        self.t0 = self._last_report = time.perf_counter()
+
+    @property
+    def tokens(self) -> int:
+        return self.train.tokens + self.val.tokens
+
+    def run(self, documents: Iterator[str]) -> None:
+        batch: list[str] = []
+        for doc in documents:
+            batch.append(doc)
+            if len(batch) >= ENCODE_BATCH:
+                more = self._flush(batch)
+                self._report()
+                if not more:
+                    return
+        if batch:
+            self._flush(batch)
+
+    def _flush(self, batch: list[str]) -> bool:
+        """Write the batch; False once the training split reached the token limit."""
+        for encoding in self.tok.encode_batch_fast(batch, add_special_tokens=False):
+            ids = np.fromiter(encoding.ids, dtype=np.int64, count=len(encoding.ids))
+            held_out = next(self.flags)
+            (self.val if held_out else self.train).write(np.append(ids, self.tokenizer.eot_id))
+            self.docs["val" if held_out else "train"] += 1
+            if self.limit and self.train.tokens >= self.limit:
+                return False
+        batch.clear()
+        return True
+
+    def _report(self) -> None:
+        now = time.perf_counter()
+        if now - self._last_report >= 2.0:
+            self._last_report = now
+            self.progress(
+                f"tokenizing: {self.tokens / 1e6:,.1f}M tokens, {sum(self.docs.values()):,} documents, "
+                f"{self.tokens / (now - self.t0):,.0f} tokens/s"
+            )
+
+    def close(self) -> None:
+        self.train.close()
+        self.val.close()
+
+
+def _meta(
+    run: _Tokenizing, source: CorpusSource, corpus_fp: str, settings: dict, key: str, elapsed: float
+) -> dict:
+    tokenizer = run.tokenizer
+    return {
+        "version": CACHE_VERSION,
+        "key": key,
+        "dtype": run.dtype.name,
+        "eot_id": tokenizer.eot_id,
+        "tokenizer": {
+            "path": tokenizer.path,
+            "fingerprint": tokenizer.fingerprint,
+            "vocab_size": tokenizer.vocab_size,
+            "trained": tokenizer.trained,
+        },
+        "corpus": {**source.describe(), "fingerprint": corpus_fp},
+        "settings": settings,
+        "documents": run.docs,
+        "train_shards": run.train.shards,
+        "val_shards": run.val.shards,
+        "train_tokens": run.train.tokens,
+        "val_tokens": run.val.tokens,
+        "prepare_s": elapsed,
+        "tokenize_tokens_per_s": run.tokens / elapsed if elapsed > 0 else None,
+    }
+
+
 def build_cache(
     source: CorpusSource,
     corpus_fp: str,
@@ -154,89 +244,29 @@ def build_cache(
     shard_tokens: int = SHARD_TOKENS,
 ) -> dict:
     """Tokenize the corpus into dest (atomically: a temporary folder renamed at the end)."""
-    tok = tokenizer.load()
-    dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= 2**16 else np.uint32)
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    train, val = (
-        _ShardWriter(tmp, "train", dtype, shard_tokens),
-        _ShardWriter(tmp, "val", dtype, shard_tokens),
-    )
-    docs = {"train": 0, "val": 0}
-    limit = settings.get("max_corpus_tokens")
-    t0 = last_report = time.perf_counter()
     flags = split_flags(corpus_fp, settings["val_fraction"])
-    batch: list[str] = []
-
-    def flush() -> bool:
-        """Write the batch; False once the training split reached the token limit."""
-        for encoding in tok.encode_batch_fast(batch, add_special_tokens=False):
-            ids = np.fromiter(encoding.ids, dtype=np.int64, count=len(encoding.ids))
-            held_out = next(flags)
-            (val if held_out else train).write(np.append(ids, tokenizer.eot_id))
-            docs["val" if held_out else "train"] += 1
-            if limit and train.tokens >= limit:
-                return False
-        batch.clear()
-        return True
-
+    run = _Tokenizing(tmp, tokenizer, flags, settings.get("max_corpus_tokens"), shard_tokens, progress)
     try:
-        more = True
-        for doc in source.documents():
-            batch.append(doc)
-            if len(batch) >= ENCODE_BATCH:
-                more = flush()
-                now = time.perf_counter()
-                if now - last_report >= 2.0:
-                    last_report = now
-                    tokens = train.tokens + val.tokens
-                    progress(
-                        f"tokenizing: {tokens / 1e6:,.1f}M tokens, {sum(docs.values()):,} documents, "
-                        f"{tokens / (now - t0):,.0f} tokens/s"
-                    )
-            if not more:
-                break
-        if batch and more:
-            flush()
-        train.close()
-        val.close()
-        elapsed = time.perf_counter() - t0
-        if train.tokens == 0 and val.tokens == 0:
+        run.run(source.documents())
+        run.close()
+        elapsed = time.perf_counter() - run.t0
+        if run.tokens == 0:
             raise DataError(
                 f"corpus {source.spec!r} is empty: it holds no text in field {source.text_field!r}"
             )
-        meta = {
-            "version": CACHE_VERSION,
-            "key": dest.name,
-            "dtype": dtype.name,
-            "eot_id": tokenizer.eot_id,
-            "tokenizer": {
-                "path": tokenizer.path,
-                "fingerprint": tokenizer.fingerprint,
-                "vocab_size": tokenizer.vocab_size,
-                "trained": tokenizer.trained,
-            },
-            "corpus": {**source.describe(), "fingerprint": corpus_fp},
-            "settings": settings,
-            "documents": docs,
-            "train_shards": train.shards,
-            "val_shards": val.shards,
-            "train_tokens": train.tokens,
-            "val_tokens": val.tokens,
-            "prepare_s": elapsed,
-            "tokenize_tokens_per_s": (train.tokens + val.tokens) / elapsed if elapsed > 0 else None,
-        }
+        meta = _meta(run, source, corpus_fp, settings, dest.name, elapsed)
         write_json_atomic(tmp / META, meta)
         if dest.exists():  # built meanwhile by another process: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             os.replace(tmp, dest)
-        progress(f"tokenized {train.tokens + val.tokens:,} tokens in {elapsed:.1f}s into {dest}")
+        progress(f"tokenized {run.tokens:,} tokens in {elapsed:.1f}s into {dest}")
         return meta
     except BaseException:
-        train.close()
-        val.close()
+        run.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -59,8 +61,43 @@ def _curves(runs: list[LoadedRun], kind: str, x: str, y: str, palette: dict[str,
         )
 
 
-def loss_curves(runs: list[LoadedRun], floor: float | None, palette: dict[str, str]) -> str:
+@dataclass
+class ChartInput:
+    """What a comparison chart may draw from: one recipe fingerprint's runs and its comparison table."""
+
+    runs: list[LoadedRun]  # every run of the group
+    ok_runs: list[LoadedRun]
+    table: pd.DataFrame  # one row per strategy (medians, spreads, best marks, ratios)
+    palette: dict[str, str]  # one color per strategy, the same on every chart
+    floor: float | None  # the Bayes-optimal loss, where the data has one
+
+
+ChartFn = Callable[[ChartInput], str | None]  # a data URI, or None when there is nothing to draw
+CHARTS: dict[str, ChartFn] = {}
+
+
+def chart(name: str) -> Callable[[ChartFn], ChartFn]:
+    """Register a comparison chart (drawn for each recipe group, in registration order)."""
+
+    def add(fn: ChartFn) -> ChartFn:
+        if name in CHARTS:
+            raise ValueError(f"chart {name!r} is registered twice")
+        CHARTS[name] = fn
+        return fn
+
+    return add
+
+
+def draw_all(data: ChartInput) -> dict[str, str | None]:
+    return {name: fn(data) for name, fn in CHARTS.items()}
+
+
+@chart("loss")
+def loss_curves(data: ChartInput) -> str | None:
     """Validation loss vs training time, and training loss vs tokens, every strategy on one chart each."""
+    if not data.ok_runs:
+        return None
+    runs, floor, palette = data.ok_runs, data.floor, data.palette
     fig = Figure(figsize=(11, 4))
     left, right = fig.subplots(1, 2)
     _curves(runs, "eval", "train_s", "val_loss", palette, left)
@@ -90,8 +127,10 @@ def _gap(table: pd.DataFrame, strategy: str, key: str, side: str) -> float:
     return abs(float(table.loc[strategy, key]) - float(bound))
 
 
-def throughput_bars(table: pd.DataFrame, palette: dict[str, str]) -> str | None:
-    if "tokens_per_s" not in table or table["tokens_per_s"].isna().all():
+@chart("throughput")
+def throughput_bars(data: ChartInput) -> str | None:
+    table, palette = data.table, data.palette
+    if table.empty or "tokens_per_s" not in table or table["tokens_per_s"].isna().all():
         return None
     fig = Figure(figsize=(5.5, 3.8))
     ax = fig.subplots()
@@ -107,7 +146,11 @@ GPU_LAYERS = (
 )
 
 
-def memory_bars(table: pd.DataFrame, palette: dict[str, str]) -> str | None:
+@chart("memory")
+def memory_bars(data: ChartInput) -> str | None:
+    table, palette = data.table, data.palette
+    if table.empty:
+        return None
     has_gpu = any(k in table and table[k].notna().any() for k, _ in GPU_LAYERS)
     has_host = "peak_host_rss_gib" in table and table["peak_host_rss_gib"].notna().any()
     if not (has_gpu or has_host):

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.results import METRICS_FILE, RESULT_FILE, CorruptResult, RunResult, load_result, read_metrics
+from harness.core.results import (
+    METRICS_FILE,
+    RESULT_FILE,
+    CorruptResult,
+    RunResult,
+    load_result,
+    read_metrics,
+)
 
 
 @dataclass

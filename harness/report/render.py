@@ -16,12 +16,12 @@ import jinja2
 import pandas as pd
 
 from harness import __version__
-from harness.config import format_duration
-from harness.errors import UserError
+from harness.core.errors import UserError
+from harness.core.results import write_atomic
+from harness.core.units import format_duration
 from harness.report import charts
 from harness.report.load import LoadedRun, load_runs
-from harness.report.table import COLUMNS, Column, comparison, run_frame, target_columns
-from harness.results import write_atomic
+from harness.report.table import Column, base_columns, comparison, run_frame, target_columns
 
 ONE_DAY_S = 86400.0
 RUN_PAGES = "run_pages"
@@ -123,8 +123,8 @@ def build_groups(runs: list[LoadedRun]) -> list[Group]:
     groups = []
     for fingerprint, members in by_fingerprint.items():
         members.sort(key=lambda r: r.result.started_at or "")
-        columns = [*COLUMNS, *target_columns(members)]
-        table = comparison(run_frame(members), columns)
+        columns = [*base_columns(), *target_columns(members)]
+        table = comparison(run_frame(members, columns), columns)
         floors = [r.result.summary.floor_loss for r in members if r.result.summary.floor_loss is not None]
         group = Group(fingerprint, members, table, columns, members[-1].result.recipe)
         group.failures = [r for r in members if r.result.status != "ok"]
@@ -132,11 +132,9 @@ def build_groups(runs: list[LoadedRun]) -> list[Group]:
         group.environment = _environment(members)
         ok_runs = [r for r in members if r.result.status == "ok"]
         palette = charts.colors([*table.index, *(r.strategy for r in members)])  # one color per strategy
-        group.charts = {
-            "loss": charts.loss_curves(ok_runs, floors[0] if floors else None, palette) if ok_runs else None,
-            "throughput": charts.throughput_bars(table, palette) if not table.empty else None,
-            "memory": charts.memory_bars(table, palette) if not table.empty else None,
-        }
+        group.charts = charts.draw_all(
+            charts.ChartInput(members, ok_runs, table, palette, floors[0] if floors else None)
+        )
         groups.append(group)
     groups.sort(key=lambda g: max(r.result.finished_at or "" for r in g.runs), reverse=True)
     return groups

@@ -1,7 +1,7 @@
-"""The comparison table: one row per strategy within one recipe fingerprint. Repeats are aggregated: the
-median (with three or more runs, after dropping the fastest and the slowest, as MLPerf does) and the spread
-(min - max over all runs, so a reader sees what is noise). The best value of each column is marked and
-every figure is also given as a ratio to the `amp` baseline."""
+"""The comparison table: one row per strategy within one recipe fingerprint, its columns the metric
+registry's. Repeats are aggregated: the median (with three or more runs, after dropping the fastest and
+the slowest, as MLPerf does) and the spread (min - max over all runs, so a reader sees what is noise). The
+best value of each column is marked and every figure is also given as a ratio to the baseline."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from harness.core.recipe import BASELINE
+from harness.metrics.definitions import table_metrics
 from harness.report.load import LoadedRun
-
-BASELINE = "amp"
 
 
 @dataclass(frozen=True)
@@ -23,28 +23,30 @@ class Column:
     ratio: bool = True
 
 
-COLUMNS = (
-    Column("tokens_per_s", "tokens/s", "high", ",.0f"),
-    Column("mfu", "MFU", "high", ".1%"),
-    Column("micro_batch", "micro-batch", None, ".0f", ratio=False),
-    Column("peak_allocated_gib", "GPU allocated GiB", "low", ".2f"),
-    Column("peak_reserved_gib", "GPU reserved GiB", "low", ".2f"),
-    Column("peak_nvml_used_gib", "GPU NVML GiB", "low", ".2f"),
-    Column("peak_host_rss_gib", "host RAM GiB", "low", ".2f"),
-    Column("joules_per_token", "J/token", "low", ".3g"),
-    Column("final_val_loss", "val loss", "low", ".4f"),
-    Column("gap_to_floor", "gap to floor", "low", ".4f", ratio=False),
-)
+def base_columns() -> list[Column]:
+    """The table's columns: every metric the registry marks as a table column (one per-target metric
+    becomes a column per target, see `target_columns`)."""
+    return [Column(m.key, m.label, m.better, m.fmt, m.ratio) for m in table_metrics() if m.kind is not dict]
 
 
 def target_columns(runs: list[LoadedRun]) -> list[Column]:
-    targets = sorted(
-        {t for run in runs for t in run.result.summary.time_to_target_s}, key=float, reverse=True
-    )
-    return [Column(f"time_to_{t}", f"time to loss {t} (s)", "low", ".1f") for t in targets]
+    columns = []
+    for metric in (m for m in table_metrics() if m.kind is dict):
+        names = {t for run in runs for t in (run.result.summary.get(metric.key) or {})}
+        for name in sorted(names, key=_number_first, reverse=True):
+            label = metric.label.format(target=name)
+            columns.append(Column(f"{metric.key}:{name}", label, metric.better, metric.fmt, metric.ratio))
+    return columns
 
 
-def run_frame(runs: list[LoadedRun]) -> pd.DataFrame:
+def _number_first(name: str) -> tuple[int, float, str]:
+    try:
+        return (1, float(name), name)
+    except ValueError:
+        return (0, 0.0, name)
+
+
+def run_frame(runs: list[LoadedRun], columns: list[Column]) -> pd.DataFrame:
     """One row per run: identity, status and every figure of the table."""
     records = []
     for run in runs:
@@ -55,24 +57,21 @@ def run_frame(runs: list[LoadedRun]) -> pd.DataFrame:
             "status": r.status,
             "fingerprint": r.recipe_fingerprint,
             "error": r.error,
-            "micro_batch": r.settings.get("micro_batch"),
-            "epochs": s.epochs,
-            "data_tokens_per_s": s.data_tokens_per_s,
-            "train_s": s.train_s,
+            "epochs": s.get("epochs"),
+            "data_tokens_per_s": s.get("data_tokens_per_s"),
+            "train_s": s.get("train_s"),
             "finished_at": r.finished_at,
         }
-        for col in COLUMNS:
-            if col.key != "micro_batch":
-                record[col.key] = getattr(s, col.key)
-        for target, seconds in s.time_to_target_s.items():
-            record[f"time_to_{target}"] = seconds
+        for col in columns:
+            key, _, name = col.key.partition(":")
+            value = s.get(key)
+            if key == "micro_batch" and value is None:  # results written before micro_batch was a metric
+                value = r.settings.get("micro_batch")
+            record[col.key] = (value or {}).get(name) if name else value
         records.append(record)
     frame = pd.DataFrame.from_records(records)
-    numeric = [
-        c
-        for c in frame.columns
-        if c not in ("run_id", "strategy", "status", "fingerprint", "error", "finished_at")
-    ]
+    text = ("run_id", "strategy", "status", "fingerprint", "error", "finished_at")
+    numeric = [c for c in frame.columns if c not in text]
     return frame.astype({c: "float64" for c in numeric}) if len(frame) else frame
 
 

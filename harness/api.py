@@ -1,0 +1,69 @@
+"""The harness from Python: everything the command line does, with typed arguments.
+
+from harness.api import Plan, sweep
+outcome = sweep(Plan(strategies=("amp", "adam8bit"), preset="tiny", budget="20s", report=Path("r.html")))
+for result in outcome.results:
+    print(result.strategy["name"], result.status, result.summary.tokens_per_s)
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from harness.core.plugins import load_plugins
+from harness.core.results import RunResult
+from harness.orchestrate.parity import ParityOutcome, run_parity
+from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
+from harness.orchestrate.resume import resume_run
+from harness.orchestrate.sweep import Outcome, run_plan
+
+__all__ = [
+    "DEFAULT_REPORT",
+    "DEFAULT_RUNS_DIR",
+    "Outcome",
+    "ParityOutcome",
+    "Plan",
+    "bench",
+    "parity",
+    "report",
+    "resume",
+    "sweep",
+]
+
+
+def bench(plan: Plan) -> RunResult:
+    """One run of the plan's (first) strategy; its result, whatever its status."""
+    load_plugins()
+    outcome = run_plan(replace(plan, strategies=plan.strategies[:1], repeats=1, report=None))
+    return outcome.results[0]
+
+
+def resume(
+    runs_dir: Path, which: str, strategy: str, preset: str, *, quiet: bool = False
+) -> tuple[RunResult, Path]:
+    """Continue an interrupted run ('latest' of this strategy and preset, or a run id)."""
+    load_plugins()
+    return resume_run(runs_dir, which, strategy, preset, quiet=quiet)
+
+
+def sweep(plan: Plan) -> Outcome:
+    """Every strategy of the plan (each `repeats` times), one child process per run, then the report."""
+    load_plugins()
+    return run_plan(plan)
+
+
+def parity(plan: Plan, steps: int = 20, out: Path = Path("reports/parity")) -> ParityOutcome:
+    """Each strategy trains `steps` steps from the baseline's init on its data; losses compared."""
+    load_plugins()
+    return run_parity(plan, steps, out)
+
+
+def report(runs_dir: Path = DEFAULT_RUNS_DIR, out: Path = DEFAULT_REPORT) -> Path:
+    """The HTML comparison (and its CSV/JSON exports) from the result files under `runs_dir`."""
+    load_plugins()
+    from harness.orchestrate.preflight import check_file
+    from harness.report import render_report
+
+    check_file(out, "--out")
+    return render_report(runs_dir, out)

@@ -1,0 +1,159 @@
+"""The command line's grammar, and its translation into a typed `Plan`: nothing here runs anything."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.core.errors import UserError
+from harness.core.overrides import OVERRIDE_KEYS
+from harness.core.presets import PRESETS
+from harness.core.recipe import DEFAULT_BUDGET
+from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="gpt2-124m", help=f"model size: {', '.join(PRESETS)}")
+    p.add_argument("--budget", default=DEFAULT_BUDGET, help="training-clock budget, e.g. 30s, 10m, 2h, 24h")
+    p.add_argument(
+        "--data", default="synthetic", help="synthetic, a local file/folder, or hf:<id>[:<config>]"
+    )
+    p.add_argument(
+        "--tokenizer", default=None, help="tokenizer.json for a real corpus (else a BPE is trained)"
+    )
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    p.add_argument("--micro-batch", default="auto", help="sequences per micro-batch, or auto (fit on CUDA)")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile for every strategy that supports it (default: on for CUDA)",
+    )
+    p.add_argument("--warmup-steps", type=int, default=None, help="untimed warm-up steps (default 2)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
+    p.add_argument(
+        "--gpu-memory-gib",
+        type=float,
+        default=None,
+        help="cap the GPU memory the run may use, e.g. 24 to stand for a 24 GiB card",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe field (strict): " + ", ".join(OVERRIDE_KEYS),
+    )
+    p.add_argument(
+        "--tracker", dest="trackers", action="append", default=[], help="also log to a tracker: tensorboard"
+    )
+    p.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, help="where run folders go")
+    p.add_argument("--quiet", action="store_true", help="no live progress display")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="harness", description=sys.modules["harness.cli"].__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    bench = sub.add_parser("bench", help="train one strategy within the budget; write its run folder")
+    bench.add_argument("--strategy", default="amp", help="a strategy or a + combination (see `harness list`)")
+    bench.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="RUN_ID",
+        help="continue an interrupted run from its latest good checkpoint",
+    )
+    _run_options(bench)
+
+    sweep = sub.add_parser("sweep", help="run several strategies one after another, then render the report")
+    sweep.add_argument("--strategies", default=None, help="comma-separated (default: the mission's four)")
+    sweep.add_argument(
+        "--repeats", type=int, default=1, help="runs per strategy (the report shows the spread)"
+    )
+    sweep.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    _run_options(sweep)
+
+    parity = sub.add_parser("parity", help="train N steps per strategy from one init; compare with amp")
+    parity.add_argument("--strategies", default=None, help="comma-separated (default: the mission's four)")
+    parity.add_argument("--steps", type=int, default=20)
+    parity.add_argument("--out", type=Path, default=Path("reports/parity"))
+    _run_options(parity)
+
+    report = sub.add_parser("report", help="render the HTML comparison from saved result files")
+    report.add_argument("--runs", type=Path, default=DEFAULT_RUNS_DIR)
+    report.add_argument("--out", type=Path, default=DEFAULT_REPORT)
+
+    sub.add_parser("list", help="strategies and presets")
+
+    env = sub.add_parser("env", help="what this machine has, and which strategies can run here")
+    env.add_argument("--strategies", default=None, help="exit 1 if any of these cannot run here")
+    env.add_argument("--json", action="store_true", help="machine-readable output")
+
+    prepare = sub.add_parser("prepare", help="tokenize and cache a real corpus (outside any training clock)")
+    prepare.add_argument("--data", required=True)
+    prepare.add_argument("--preset", default="gpt2-124m")
+    prepare.add_argument("--tokenizer", default=None)
+    prepare.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def strategy_list(text: str | None) -> tuple[str, ...]:
+    """'amp, adam8bit+act_ckpt' -> names; None -> the default sweep. Blank entries are refused, so every
+    command answers one list the same way."""
+    if text is None:
+        import strategies
+
+        return tuple(strategies.default_sweep())
+    names = [n.strip() for n in text.split(",")]
+    if not any(names):
+        raise UserError("--strategies is empty: name at least one, e.g. amp,adam8bit")
+    if not all(names):
+        raise UserError(f"--strategies {text!r} has an empty entry: write names separated by single commas")
+    return tuple(names)
+
+
+def _micro_batch(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"--micro-batch must be a positive integer or auto, got {text!r}") from None
+    if value < 1:
+        raise UserError(f"--micro-batch must be a positive integer or auto, got {text!r}")
+    return value
+
+
+def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
+    """The run options of bench, sweep and parity, as a Plan."""
+    return Plan(
+        strategies=names,
+        preset=args.preset,
+        budget=args.budget,
+        data=args.data,
+        tokenizer=args.tokenizer,
+        seed=args.seed,
+        device=args.device,
+        micro_batch=_micro_batch(args.micro_batch),
+        compile=args.compile,
+        warmup_steps=args.warmup_steps,
+        max_steps=args.max_steps,
+        gpu_memory_gib=args.gpu_memory_gib,
+        overrides=tuple(args.overrides),
+        repeats=getattr(args, "repeats", 1),
+        trackers=tuple(args.trackers),
+        runs_dir=args.runs_dir,
+        report=getattr(args, "report", None),
+        quiet=args.quiet,
+        command=tuple(sys.argv),
+    )

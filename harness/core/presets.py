@@ -1,0 +1,109 @@
+"""The GPT family's named sizes: one recipe, several shapes (tiny for tests, GPT-2 small as the reference,
+larger members for capacity work)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from harness.core.errors import UserError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of one member of the GPT family (GPT-2 style pre-LN decoder, tied embeddings)."""
+
+    n_layer: int
+    n_head: int
+    d_model: int
+    seq_len: int
+    vocab_size: int
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if getattr(self, f.name) < 1:
+                raise UserError(f"model {f.name} must be >= 1, got {getattr(self, f.name)}")
+        if self.d_model % self.n_head:
+            raise UserError(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    model: ModelConfig
+    global_batch_tokens: int
+    lr: float
+    eval_tokens: int
+    micro_batch: int  # used where no fitting happens (CPU) and no override is given
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_GPT2_VOCAB = 50304  # GPT-2's 50257 padded to a multiple of 128, as nanoGPT and llm.c do
+_HALF_MILLION = 524_288
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "tiny",
+            "2 layers, d=64, seq 64: tests and CPU demos (seconds)",
+            ModelConfig(2, 4, 64, 64, 512),
+            4096,
+            3e-3,
+            8192,
+            16,
+        ),
+        Preset(
+            "gpt2-124m",
+            "GPT-2 small, the reference recipe (llm.c / nanoGPT)",
+            ModelConfig(12, 12, 768, 1024, _GPT2_VOCAB),
+            _HALF_MILLION,
+            6e-4,
+            131_072,
+            16,
+        ),
+        Preset(
+            "gpt-350m",
+            "GPT-2 medium shape: 24 layers, d=1024",
+            ModelConfig(24, 16, 1024, 1024, _GPT2_VOCAB),
+            _HALF_MILLION,
+            3e-4,
+            131_072,
+            8,
+        ),
+        Preset(
+            "gpt-1.3b",
+            "GPT-3 XL shape: 24 layers, d=2048",
+            ModelConfig(24, 16, 2048, 1024, _GPT2_VOCAB),
+            _HALF_MILLION,
+            2e-4,
+            131_072,
+            4,
+        ),
+        Preset(
+            "gpt-2.7b",
+            "GPT-3 2.7B shape: 32 layers, d=2560",
+            ModelConfig(32, 32, 2560, 1024, _GPT2_VOCAB),
+            _HALF_MILLION,
+            1.6e-4,
+            131_072,
+            2,
+        ),
+        Preset(
+            "gpt-6.7b",
+            "GPT-3 6.7B shape: 32 layers, d=4096",
+            ModelConfig(32, 32, 4096, 1024, _GPT2_VOCAB),
+            _HALF_MILLION,
+            1.2e-4,
+            131_072,
+            1,
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,38 @@
+"""Units: durations as people write them ('30s', '2h', '1h30m') and as the harness prints them."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from harness.core.errors import UserError
+
+GIB = 2**30
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'30s', '10m', '2h', '24h', '1h30m' -> seconds."""
+    cleaned = text.strip().lower()
+    parts = _DURATION_PART.findall(cleaned)
+    if not parts or "".join(n + u for n, u in parts) != cleaned:
+        raise UserError(
+            f"malformed budget {text!r}: use a number with a unit, e.g. 30s, 10m, 2h, 24h or 1h30m"
+        )
+    seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
+    if seconds <= 0:
+        raise UserError(f"budget {text!r} is zero: give a positive duration such as 30s")
+    if not math.isfinite(seconds):
+        raise UserError(f"budget {text!r} is not a finite duration: give one such as 24h")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{sec:02d}s" if hours else f"{minutes}m{sec:02d}s"

@@ -1,0 +1,111 @@
+"""Real text, read through `datasets`: a hub dataset (streamed), local .txt/.jsonl/.parquet files or
+folders, or a dataset saved with `save_to_disk`. No remote code is ever run (the library no longer supports
+dataset scripts at all). The data sources (`harness.data.sources`) resolve a `--data` value into one."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.core.errors import DataError
+
+# .txt: one document per paragraph (documents separated by a blank line).
+BUILDERS = {".txt": "text", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+SAVED_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+@dataclass(frozen=True)
+class CorpusSource:
+    spec: str  # what the user passed to --data
+    kind: str  # hub | files | saved
+    text_field: str
+    location: str  # hub id, or resolved path
+    config: str | None = None
+    files: tuple[str, ...] = ()
+
+    def describe(self) -> dict:
+        return {
+            "source": self.spec,
+            "source_kind": self.kind,
+            "text_field": self.text_field,
+            **({"files": len(self.files)} if self.files else {}),
+        }
+
+    def fingerprint(self) -> str:
+        """Content identity: file bytes for local corpora, id and config for the hub."""
+        digest = hashlib.sha256(f"{self.kind}\0{self.text_field}\0{self.config}".encode())
+        if self.kind == "hub":
+            digest.update(self.location.encode())
+        else:
+            root = Path(self.location)
+            for name in self.files or saved_files(root):
+                path = Path(name)
+                digest.update(
+                    str(path.relative_to(root) if path.is_relative_to(root) else path.name).encode()
+                )
+                with open(path, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 22), b""):
+                        digest.update(chunk)
+        return digest.hexdigest()[:16]
+
+    def documents(self) -> Iterator[str]:
+        """The corpus as a stream of document texts, in a fixed order."""
+        for row in self._rows():
+            if self.text_field not in row:
+                raise DataError(
+                    f"{self.spec}: no field {self.text_field!r} in the records (fields: "
+                    f"{', '.join(sorted(row))}); choose one with --set text_field=NAME"
+                )
+            text = row[self.text_field]
+            if not isinstance(text, str):
+                raise DataError(
+                    f"{self.spec}: field {self.text_field!r} holds {type(text).__name__}, not text"
+                )
+            if text.strip():  # whitespace alone is no document
+                yield text
+
+    def _rows(self) -> Iterator[dict]:
+        import datasets
+
+        datasets.disable_progress_bars()
+        try:
+            if self.kind == "hub":
+                rows = datasets.load_dataset(self.location, self.config, split="train", streaming=True)
+            elif self.kind == "saved":
+                rows = datasets.load_from_disk(self.location)
+                if isinstance(rows, datasets.DatasetDict):
+                    if "train" not in rows:
+                        raise DataError(
+                            f"{self.spec}: the saved dataset has no 'train' split (splits: {', '.join(rows)})"
+                        )
+                    rows = rows["train"]
+            else:
+                builder = BUILDERS[Path(self.files[0]).suffix]
+                options = {"sample_by": "paragraph"} if builder == "text" else {}
+                rows = datasets.load_dataset(
+                    builder, data_files=list(self.files), split="train", streaming=True, **options
+                )
+            yield from rows
+        except DataError:
+            raise
+        except (ConnectionError, TimeoutError) as exc:
+            raise DataError(
+                f"cannot reach hub dataset {self.location!r} ({_first_line(exc)}): check the "
+                "network, or prepare the data where there is one"
+            ) from None
+        except Exception as exc:
+            where = "hub dataset" if self.kind == "hub" else "corpus"
+            raise DataError(
+                f"cannot read {where} {self.spec!r}: {type(exc).__name__}: {_first_line(exc)}"
+            ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def saved_files(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*") if p.is_file())

@@ -1,0 +1,70 @@
+"""What a run is, before it trains: its recipe resolved against this machine, the environment, the data
+facts, and the recipe fingerprint that decides which runs may be compared with which."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+
+from harness.core.errors import UserError
+from harness.core.recipe import Recipe, RunConfig
+from harness.core.results import RunResult
+from harness.core.serialize import fingerprint, to_dict
+from harness.data import TokenSource, open_source
+from harness.engine.runtime import apply_memory_cap, resolve_compile, resolve_device, resolve_precision
+from harness.metrics import environment
+from harness.metrics.definitions import RunFacts
+from harness.model import flops_per_token, param_count
+
+
+@dataclass
+class ResolvedRun:
+    device: torch.device
+    recipe: Recipe  # precision and compile made concrete
+    data: TokenSource
+    val_tokens: np.ndarray
+
+
+def recipe_fingerprint(recipe: Recipe, data_facts: dict, gpu_memory_gib: float | None = None) -> str:
+    """What decides comparability. Paths are not identity: a corpus and a tokenizer are fingerprinted by
+    content in the data facts. A GPU memory cap makes its own comparison group (a capped card is another
+    card), so it joins the fingerprint when set."""
+    identity = {k: v for k, v in asdict(recipe).items() if k not in ("data", "tokenizer")}
+    payload = {"recipe": identity, "data": data_facts.get("fingerprint", data_facts)}
+    if gpu_memory_gib is not None:
+        payload["gpu_memory_gib"] = gpu_memory_gib
+    return fingerprint(payload)
+
+
+def resolve_run(
+    cfg: RunConfig, runs_on_cpu: bool, result: RunResult, facts: RunFacts, progress: Callable[[str], None]
+) -> ResolvedRun:
+    """Resolve the run; record in `result` and `facts` everything known before training starts."""
+    device = resolve_device(cfg.device)
+    if device.type == "cpu" and not runs_on_cpu:
+        raise UserError(f"strategy {cfg.strategy} needs a CUDA device")
+    cap_gib = apply_memory_cap(device, cfg.gpu_memory_gib)
+    recipe = replace(
+        cfg.recipe,
+        precision=resolve_precision(cfg.recipe.precision, device),
+        compile=resolve_compile(cfg.recipe.compile, device),
+    )
+    result.recipe = to_dict(recipe)
+    result.environment = environment.capture(device, seed=recipe.seed, command=cfg.command)
+    result.environment["gpu_memory_cap_gib"] = cap_gib
+    data = open_source(recipe, progress=progress)
+    result.data = data.describe()
+    result.recipe_fingerprint = recipe_fingerprint(recipe, result.data, cfg.gpu_memory_gib)
+    val_tokens = data.val_tokens(recipe.eval_seqs, recipe.model.seq_len + 1)
+    facts.floor_loss = data.floor_loss(val_tokens)
+    facts.params = param_count(recipe.model)
+    facts.flops_per_token = flops_per_token(recipe.model)
+    facts.budget_s = recipe.budget_s
+    facts.global_batch_tokens = recipe.global_batch_tokens
+    facts.targets = recipe.targets
+    facts.device_name = result.environment.get("gpu_name")
+    facts.train_tokens_available = result.data.get("train_tokens")
+    return ResolvedRun(device, recipe, data, val_tokens)

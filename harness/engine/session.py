@@ -1,0 +1,178 @@
+"""A run's setup, before its clock starts: the recipe resolved against this machine, the token source,
+the micro-batch (fitted on CUDA), and the strategy built around the seed's initial model. Every second
+spent here is reported, none counts against the budget."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+import strategies
+from harness.core.presets import PRESETS
+from harness.core.recipe import Recipe, RunConfig
+from harness.core.results import RunResult, Summary
+from harness.data import TokenSource
+from harness.engine import fit, identity
+from harness.engine.events import EventPipe
+from harness.engine.runtime import synchronizer
+from harness.metrics.definitions import RunFacts, compute_summary
+from harness.model import GPT
+from strategies.base import OptimizerSettings, Strategy, StrategyContext
+
+
+def micro_batches(tokens: torch.Tensor, micro_batch: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Sequences of length T+1 -> (input, target) pairs of `micro_batch` sequences each."""
+    x, y = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+    return list(zip(x.split(micro_batch), y.split(micro_batch), strict=True))
+
+
+class InitialModel:
+    """The seed's initial model, built once in fp32 on the host and copied for every use. On the host, so
+    that every strategy, device and session starts from bit-identical weights (CPU and CUDA generators
+    differ), and so that a strategy that keeps only 16-bit weights on the GPU never needs room there for
+    the fp32 copy. The strategy places the model where it wants it."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+        self._model: GPT | None = None
+
+    def copy(self) -> GPT:
+        if self._model is None:
+            torch.manual_seed(self.recipe.seed)
+            self._model = GPT(self.recipe.model)
+        return copy.deepcopy(self._model)
+
+    def take(self) -> GPT:
+        """The model itself, for its last use: the template is then dropped (no host copy lingers)."""
+        model = self.copy() if self._model is None else self._model
+        self._model = None
+        return model
+
+
+@dataclass
+class Session:
+    cfg: RunConfig
+    spec: strategies.StrategySpec
+    device: torch.device
+    recipe: Recipe  # precision and compile made concrete
+    data: TokenSource
+    val_tokens: np.ndarray
+    ctx: StrategyContext
+    strategy: Strategy
+    setup_s: float
+    fit_s: float
+
+    def batches(self, tokens: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return micro_batches(tokens.to(self.device, non_blocking=True), self.ctx.micro_batch)
+
+    def warm_up(self, events: EventPipe) -> float:
+        """Compile/JIT warm-up on a separate data stream at lr 0, then the optimizer forgets it; evaluation's
+        own programs (no gradients, each batch shape) are compiled here too, not inside an eval."""
+        steps = self.cfg.warmup_steps
+        if not steps:
+            return 0.0
+        events.emit("phase", phase="warmup", detail=f"{steps} steps (not timed)")
+        sync = synchronizer(self.device)
+        t0 = time.perf_counter()
+        length = self.recipe.model.seq_len + 1
+        for i in range(steps):
+            tokens = torch.from_numpy(self.data.warmup_batch(i, self.recipe.global_batch_seqs, length))
+            self.strategy.train_step(self.batches(tokens.long()), 0.0)
+            sync()
+        self.strategy.reset_optimizer_state()
+        val = micro_batches(torch.from_numpy(self.val_tokens).long(), self.ctx.micro_batch)
+        for x, y in {x.shape[0]: (x, y) for x, y in val}.values():
+            self.strategy.eval_loss(x.to(self.device), y.to(self.device))
+        sync()
+        return time.perf_counter() - t0
+
+
+def context(recipe: Recipe, device: torch.device, micro_batch: int, compiled: bool) -> StrategyContext:
+    return StrategyContext(
+        device=device,
+        precision=recipe.precision,
+        optimizer=OptimizerSettings(
+            (recipe.beta1, recipe.beta2), recipe.eps, recipe.weight_decay, recipe.grad_clip
+        ),
+        micro_batch=micro_batch,
+        grad_accum=recipe.global_batch_seqs // micro_batch,
+        compile=compiled,
+    )
+
+
+def open_session(
+    cfg: RunConfig, spec: strategies.StrategySpec, result: RunResult, facts: RunFacts, events: EventPipe
+) -> Session:
+    """Resolve, fit and build; record in `result` and `facts` what is known before training."""
+    t0 = time.perf_counter()
+    events.emit("phase", phase="setup")
+    resolved = identity.resolve_run(
+        cfg, spec.runs_on_cpu, result, facts, lambda text: events.emit("phase", phase="data", detail=text)
+    )
+    result.strategy = spec.info(resolved.recipe.precision)
+    recipe, device = resolved.recipe, resolved.device
+    initial = InitialModel(recipe)
+    compiled = bool(recipe.compile and spec.executor.supports_compile)
+    t_fit = time.perf_counter()
+    micro_batch = _choose_micro_batch(cfg, spec, resolved, initial, compiled, result, events)
+    fit_s = time.perf_counter() - t_fit
+    ctx = context(recipe, device, micro_batch, compiled)
+    result.settings.update(
+        device=str(device),
+        precision=recipe.precision,
+        compile=compiled,
+        micro_batch=micro_batch,
+        grad_accum=ctx.grad_accum,
+        warmup_steps=cfg.warmup_steps,
+        max_steps=cfg.max_steps,
+    )
+    facts.settings = result.settings
+    result.summary = Summary(compute_summary(facts))
+    events.emit("started", result=result.to_dict())
+    strategy = spec.build()
+    strategy.setup(initial.take(), ctx)
+    result.settings.update(strategy.setup_facts())
+    setup_s = time.perf_counter() - t0 - fit_s
+    return Session(
+        cfg, spec, device, recipe, resolved.data, resolved.val_tokens, ctx, strategy, setup_s, fit_s
+    )
+
+
+def _choose_micro_batch(cfg, spec, resolved, initial: InitialModel, compiled: bool, result, events) -> int:
+    """As asked; else fitted on CUDA (the probes and the budget go into the result); else the preset's."""
+    recipe, device = resolved.recipe, resolved.device
+    if device.type == "cuda" and cfg.micro_batch is None:
+        events.emit("phase", phase="fit", detail="finding the largest micro-batch that fits")
+
+    def probe_step(micro_batch: int, probe_compiled: bool) -> None:
+        """One real step (two micro-batches, lr 0) of a fresh model at this micro-batch, then teardown."""
+        strategy = spec.build()
+        try:
+            strategy.setup(initial.copy(), context(recipe, device, micro_batch, probe_compiled))
+            length = recipe.model.seq_len + 1
+            tokens = torch.from_numpy(resolved.data.warmup_batch(0, 2 * micro_batch, length)).long()
+            strategy.train_step(micro_batches(tokens.to(device), micro_batch), 0.0)
+            torch.cuda.synchronize(device)
+        finally:
+            strategy.teardown()
+            del strategy
+            if probe_compiled:
+                torch._dynamo.reset()  # forget the probe's graphs: a later shape would compile as dynamic
+
+    cap = None if cfg.gpu_memory_gib is None else int(cfg.gpu_memory_gib * 2**30)
+    micro_batch, report = fit.micro_batch_for_run(
+        cfg.micro_batch,
+        device,
+        recipe.global_batch_seqs,
+        PRESETS[recipe.preset].micro_batch if recipe.preset in PRESETS else 1,
+        probe_step,
+        compiled=compiled,
+        cap_bytes=cap,
+    )
+    if report is not None:
+        result.settings.update(fit_probes=report.probes, fit_budget_gib=report.budget_gib)
+    return micro_batch

@@ -1,0 +1,88 @@
+"""The child process of one run: reads config.json from its run folder, trains, writes result.json.
+
+Runs as `python -m harness.engine.worker RUN_DIR [--resume]`. Its stdout and stderr go to run.log; progress
+events go to the parent over the pipe named by HARNESS_EVENT_FD.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+# A stop that arrives while torch is still importing must still end the run as `interrupted`: the handler
+# is installed before anything heavy is imported, and the trainer reads the flag once it exists.
+_STOP = {"requested": False, "trainer": None}
+
+
+def _request_stop(signum: int, _frame) -> None:
+    _STOP["requested"] = True
+    if _STOP["trainer"] is not None:
+        _STOP["trainer"].stop_requested = True
+
+
+signal.signal(signal.SIGTERM, _request_stop)
+signal.signal(signal.SIGINT, _request_stop)
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from harness.core.errors import UserError  # noqa: E402
+from harness.core.plugins import load_plugins  # noqa: E402
+from harness.core.results import read_run_config  # noqa: E402
+
+log = logging.getLogger("harness.worker")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="harness.engine.worker")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    load_plugins()
+    from harness.core.results import write_result
+    from harness.engine.events import EventPipe
+    from harness.engine.trainer import Trainer  # torch and friends load after logging is set up
+
+    cfg = read_run_config(args.run_dir)
+    events = EventPipe()
+    trainer = Trainer(cfg, args.run_dir, events, resume=args.resume)
+    _STOP["trainer"] = trainer
+    if _STOP["requested"]:
+        log.warning("a stop was requested while starting: the run ends as interrupted")
+        trainer.stop_requested = True
+    budget = cfg.recipe.budget_s
+    log.info(
+        "run %s: strategy %s, preset %s, budget %.0fs%s",
+        cfg.run_id,
+        cfg.strategy,
+        cfg.recipe.preset,
+        budget,
+        " (resume)" if args.resume else "",
+    )
+    result = trainer.run()
+    log.info("run %s ended: %s%s", cfg.run_id, result.status, f" ({result.error})" if result.error else "")
+    try:
+        write_result(args.run_dir, result)
+    except OSError as exc:
+        log.error("could not write the result file: %s", exc)
+        events.emit("message", text=f"could not write result.json: {exc}")
+        return 3
+    finally:
+        events.emit("result", status=result.status, error=result.error)
+        events.close()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Measurement: metric definitions (no torch), resource samplers, NVML, the environment, metric sinks."""

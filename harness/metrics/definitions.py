@@ -1,0 +1,273 @@
+"""Every figure of a result, defined once. A `Metric` record says what a figure is (its key, which carries
+its unit), how it reads (label, format, whether higher or lower is better) and how it is computed from
+the facts a run gathered (`RunFacts`). The same records drive the result's summary, the report's
+comparison columns, the CSV/JSON exports and the terminal summary.
+
+Adding a metric is one `register(Metric(...))` call: in this file, or in a plugin module named by
+HARNESS_PLUGINS. No torch here: the report reads these definitions too.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.metrics.peaks import mfu, peak_tflops
+
+
+@dataclass
+class RunFacts:
+    """What a run knows at its end (or at its failure): the raw material of every metric."""
+
+    budget_s: float | None = None
+    global_batch_tokens: int | None = None
+    params: int | None = None
+    flops_per_token: int | None = None
+    device_name: str | None = None
+    steps: int = 0
+    tokens: int = 0
+    train_s: float = 0.0
+    step_times_s: list[float] = field(default_factory=list)
+    excluded_s: dict[str, float] = field(default_factory=dict)  # setup, fit, warmup, eval, checkpoint
+    wall_s: float | None = None
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    last_loss: float | None = None
+    floor_loss: float | None = None
+    targets: tuple[float, ...] = ()
+    energy_j: float | None = None
+    data_wait_s: float | None = None
+    data_tokens_per_s: float | None = None
+    train_tokens_available: int | None = None
+    compiles_in_training: int | None = None
+    memory: dict[str, float | None] = field(default_factory=dict)  # peaks measured by the harness
+    strategy_memory: dict[str, Any] = field(default_factory=dict)  # the strategy's own memory facts
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # carries its unit: tokens_per_s, peak_reserved_gib, joules_per_token
+    label: str  # column header and terminal label
+    compute: Callable[[RunFacts], Any]
+    fmt: str = ".4g"
+    better: str | None = None  # "high", "low", or None (no best mark)
+    table: bool = False  # a column of the comparison table (and of the exports)
+    ratio: bool = True  # shown as a ratio to the baseline in the table
+    terminal: str | None = None  # the line of the terminal summary it is printed on
+    kind: type = float  # float, int, str, or dict (a figure per name, e.g. per target loss)
+    description: str = ""
+
+
+METRICS: dict[str, Metric] = {}
+
+# The lines of the terminal summary, in order.
+TERMINAL_LINES = ("run", "speed", "loss", "memory", "energy", "outside the budget")
+
+
+def register(metric: Metric) -> Metric:
+    if metric.key in METRICS:
+        raise ValueError(f"metric {metric.key!r} is registered twice")
+    if metric.better not in (None, "high", "low"):
+        raise ValueError(f"metric {metric.key!r}: better must be 'high', 'low' or None")
+    METRICS[metric.key] = metric
+    return metric
+
+
+def compute_summary(facts: RunFacts) -> dict[str, Any]:
+    """Every registered metric computed from the facts; a metric that cannot be computed is None."""
+    return {key: metric.compute(facts) for key, metric in METRICS.items()}
+
+
+def table_metrics() -> list[Metric]:
+    return [m for m in METRICS.values() if m.table]
+
+
+# ---- helpers -------------------------------------------------------------------------------------------
+
+
+def steady_median(values: list[float], skip_frac: float = 0.1, min_skip: int = 1) -> float | None:
+    """Median after dropping the first steps (warm caches, allocator growth); None with no steps left."""
+    skip = max(min_skip, int(len(values) * skip_frac)) if len(values) > min_skip else 0
+    steady = values[skip:]
+    return statistics.median(steady) if steady else None
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    return num / den if num is not None and den else None
+
+
+def _steady_tokens_per_s(f: RunFacts) -> float | None:
+    if not f.global_batch_tokens:
+        return None
+    return steady_median([f.global_batch_tokens / t for t in f.step_times_s if t > 0])
+
+
+def _peak(f: RunFacts) -> tuple[float | None, str | None]:
+    return peak_tflops(f.device_name or "") if f.device_name else (None, None)
+
+
+def _last_eval(f: RunFacts, key: str) -> float | None:
+    return f.evals[-1].get(key) if f.evals else None
+
+
+def _excluded(f: RunFacts, what: str) -> float | None:
+    """Seconds spent on `what` outside the budget; eval and checkpoints are 0 in a run that trained."""
+    if what in f.excluded_s:
+        return f.excluded_s[what]
+    return 0.0 if what in ("eval", "checkpoint") and f.steps else None
+
+
+def _time_to_targets(f: RunFacts) -> dict[str, float | None]:
+    return {
+        f"{target:g}": next((e["train_s"] for e in f.evals if e["val_loss"] <= target), None)
+        for target in f.targets
+    }
+
+
+# ---- the built-in metrics ------------------------------------------------------------------------------
+
+BUILTIN = (
+    Metric("steps", "steps", lambda f: f.steps, ",d", terminal="run", kind=int),
+    Metric("tokens", "tokens", lambda f: f.tokens, ",d", terminal="run", kind=int),
+    Metric("train_s", "training clock s", lambda f: f.train_s, ".1f", terminal="run"),
+    Metric("budget_s", "budget s", lambda f: f.budget_s, ".0f", terminal="run"),
+    Metric("params", "parameters", lambda f: f.params, ",d", kind=int),
+    Metric("flops_per_token", "FLOPs/token", lambda f: f.flops_per_token, ",d", kind=int),
+    Metric(
+        "tokens_per_s",
+        "tokens/s",
+        lambda f: _ratio(f.tokens, f.train_s),
+        ",.0f",
+        better="high",
+        table=True,
+        terminal="speed",
+        description="training tokens / training-clock seconds",
+    ),
+    Metric(
+        "steady_tokens_per_s",
+        "steady tokens/s",
+        _steady_tokens_per_s,
+        ",.0f",
+        terminal="speed",
+        description="median per-step throughput after the first 10% of steps",
+    ),
+    Metric(
+        "mfu",
+        "MFU",
+        lambda f: mfu(f.flops_per_token or 0, _steady_tokens_per_s(f), _peak(f)[0]),
+        ".1%",
+        better="high",
+        table=True,
+        terminal="speed",
+        description="model FLOPs (6N + attention, no recomputation) x steady tokens/s / peak bf16 FLOP/s",
+    ),
+    Metric("peak_tflops", "peak TFLOP/s", lambda f: _peak(f)[0], "g", terminal="speed"),
+    Metric("peak_tflops_source", "peak from", lambda f: _peak(f)[1], "", kind=str),
+    Metric(
+        "micro_batch",
+        "micro-batch",
+        lambda f: f.settings.get("micro_batch"),
+        ".0f",
+        table=True,
+        ratio=False,
+        kind=int,
+    ),
+    *(
+        Metric(
+            key, label, lambda f, k=key: f.memory.get(k), ".2f", better="low", table=True, terminal="memory"
+        )
+        for key, label in (
+            ("peak_allocated_gib", "GPU allocated GiB"),
+            ("peak_reserved_gib", "GPU reserved GiB"),
+            ("peak_nvml_used_gib", "GPU NVML GiB"),
+            ("peak_host_rss_gib", "host RAM GiB"),
+        )
+    ),
+    Metric(
+        "lifetime_host_rss_gib",
+        "host RAM incl. setup GiB",
+        lambda f: f.memory.get("lifetime_host_rss_gib"),
+        ".2f",
+        description="the process's peak resident memory over its life: setup and fit included",
+    ),
+    Metric(
+        "pinned_host_gib",
+        "pinned host GiB",
+        lambda f: f.strategy_memory.get("pinned_host_gib"),
+        ".2f",
+        terminal="memory",
+    ),
+    Metric(
+        "optimizer_state_gib",
+        "optimizer state GiB",
+        lambda f: f.strategy_memory.get("optimizer_state_gib"),
+        ".2f",
+        terminal="memory",
+    ),
+    Metric("energy_j", "energy J", lambda f: f.energy_j, ",.0f", terminal="energy"),
+    Metric(
+        "joules_per_token",
+        "J/token",
+        lambda f: _ratio(f.energy_j, f.tokens),
+        ".3g",
+        better="low",
+        table=True,
+        terminal="energy",
+    ),
+    Metric("final_train_loss", "train loss", lambda f: f.last_loss, ".4f"),
+    Metric(
+        "final_val_loss",
+        "val loss",
+        lambda f: _last_eval(f, "val_loss"),
+        ".4f",
+        better="low",
+        table=True,
+        terminal="loss",
+    ),
+    Metric("floor_loss", "floor", lambda f: f.floor_loss, ".4f", terminal="loss"),
+    Metric(
+        "gap_to_floor",
+        "gap to floor",
+        lambda f: _last_eval(f, "gap_to_floor"),
+        ".4f",
+        better="low",
+        table=True,
+        ratio=False,
+        terminal="loss",
+    ),
+    Metric(
+        "time_to_target_s",
+        "time to loss {target} (s)",
+        _time_to_targets,
+        ".1f",
+        better="low",
+        table=True,
+        kind=dict,
+    ),
+    Metric(
+        "epochs",
+        "epochs",
+        lambda f: _ratio(f.tokens, f.train_tokens_available),
+        ".2f",
+        description="passes over a real corpus",
+    ),
+    *(
+        Metric(f"{what}_s", label, lambda f, w=what: _excluded(f, w), ".1f", terminal="outside the budget")
+        for what, label in (
+            ("setup", "setup"),
+            ("fit", "fit"),
+            ("warmup", "warm-up"),
+            ("eval", "eval"),
+            ("checkpoint", "checkpoints"),
+        )
+    ),
+    Metric("wall_s", "wall s", lambda f: f.wall_s, ".1f"),
+    Metric("data_wait_s", "data wait s", lambda f: f.data_wait_s, ".2f"),
+    Metric("data_tokens_per_s", "data tokens/s", lambda f: f.data_tokens_per_s, ",.0f"),
+    Metric("compiles_in_training", "compiles in training", lambda f: f.compiles_in_training, "d", kind=int),
+)
+
+for _metric in BUILTIN:
+    register(_metric)

@@ -1,0 +1,96 @@
+"""Resource peaks: GPU memory by torch's allocator and by NVML (sampled on a background thread), and the
+process's resident memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+
+import psutil
+import torch
+
+from harness.core.units import GIB
+from harness.metrics import nvml
+
+
+def peak_rss_gib() -> float:
+    """Peak resident set size of this process over its lifetime."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / (2**30 if sys.platform == "darwin" else 2**20)
+
+
+class ResourceSampler:
+    """Samples NVML device memory and process RSS on a background thread; keeps the peaks."""
+
+    def __init__(self, interval_s: float = 0.1) -> None:
+        self._interval_s = interval_s
+        self._handle = nvml.handle()
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.peak_nvml_used: int | None = None
+        self.peak_rss: int = 0
+
+    def _sample(self) -> None:
+        used = nvml.memory_used_bytes(self._handle)
+        if used is not None:
+            self.peak_nvml_used = max(self.peak_nvml_used or 0, used)
+        self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._sample()
+
+    def start(self) -> ResourceSampler:
+        self._sample()
+        self._thread = threading.Thread(target=self._run, name="resource-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling, with one last sample; idempotent."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self._sample()
+
+    def energy_mj(self) -> float | None:
+        return nvml.energy_mj(self._handle)
+
+
+def torch_memory_gib(device: torch.device | None) -> dict[str, float | None]:
+    if device is None or device.type != "cuda":
+        return {"peak_allocated_gib": None, "peak_reserved_gib": None}
+    return {
+        "peak_allocated_gib": torch.cuda.max_memory_allocated(device) / GIB,
+        "peak_reserved_gib": torch.cuda.max_memory_reserved(device) / GIB,
+    }
+
+
+def memory_peaks(device: torch.device | None, sampler: ResourceSampler | None) -> dict[str, float | None]:
+    """The run's memory peaks since training began (torch's counters are reset after warm-up; the sampler
+    starts with the training loop). Also called after an out-of-memory, for the figures at failure. Host
+    RSS during training comes from the sampler; the process's lifetime peak (setup and fit included) is
+    kept beside it."""
+    peaks = torch_memory_gib(device)
+    if sampler is not None:
+        sampler.stop()
+    nvml_used = None if sampler is None else sampler.peak_nvml_used
+    peaks["peak_nvml_used_gib"] = None if nvml_used is None else nvml_used / GIB
+    peaks["peak_host_rss_gib"] = sampler.peak_rss / GIB if sampler is not None else peak_rss_gib()
+    peaks["lifetime_host_rss_gib"] = peak_rss_gib()
+    return peaks
+
+
+def strategy_memory(strategy) -> dict:
+    """The strategy's own memory facts (optimizer state, masters, buffers, pinned bytes); best effort, since
+    a failed step may have left no optimizer behind."""
+    if strategy is None:
+        return {}
+    try:
+        return strategy.memory_facts()
+    except Exception as exc:
+        return {"error": str(exc)}

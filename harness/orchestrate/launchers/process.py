@@ -1,0 +1,200 @@
+"""One isolated child process per run: a crash, an OOM or a hung library cannot take the sweep down, and
+GPU memory is truly released between runs. The result comes back as data (result.json); if the child
+dies without writing one, the launcher records the death as an `error` result with the log's last lines."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.core.events import EVENT_FD_ENV
+from harness.core.recipe import RunConfig
+from harness.core.results import (
+    CONFIG_FILE,
+    LOG_FILE,
+    RESULT_FILE,
+    CorruptResult,
+    RunResult,
+    load_result,
+    parse_result,
+    write_json_atomic,
+    write_result,
+)
+from harness.core.serialize import to_dict
+from harness.orchestrate.progress import ProgressDisplay
+
+LOG_TAIL_LINES = 20
+
+
+def log_tail(run_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = (run_dir / LOG_FILE).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class StopSignal:
+    """Parent-side signal handling: forward the first SIGINT/SIGTERM as SIGTERM (the child checkpoints and
+    stops), a second as SIGKILL; remember that a stop was asked so a sweep ends after this run."""
+
+    requested: bool = False
+    child: subprocess.Popen | None = None
+    count: int = 0
+    _previous: dict = field(default_factory=dict)
+
+    def __enter__(self) -> StopSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, _frame) -> None:
+        self.requested = True
+        self.count += 1
+        if self.child is not None and self.child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.child.send_signal(signal.SIGTERM if self.count == 1 else signal.SIGKILL)
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with status {returncode}"
+
+
+def launch_one(
+    cfg: RunConfig,
+    runs_root: Path,
+    *,
+    resume_dir: Path | None = None,
+    stop: StopSignal | None = None,
+    show_progress: bool = True,
+    timeout_s: float | None = None,
+    env: dict[str, str] | None = None,
+) -> RunResult:
+    """Run one configuration in a child process; return its result (never raises for a failed run).
+    `env` adds to the child's environment (e.g. CUDA_VISIBLE_DEVICES for a launcher that places runs)."""
+    if resume_dir is not None:
+        run_dir = resume_dir
+    else:
+        run_dir = Path(runs_root) / cfg.run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+        write_json_atomic(run_dir / CONFIG_FILE, to_dict(cfg))
+    stop = stop or StopSignal()
+    display = (
+        ProgressDisplay(f"{cfg.strategy}/{cfg.recipe.preset}", cfg.recipe.budget_s) if show_progress else None
+    )
+    started = time.time()
+    read_fd, child = _start_child(run_dir, resume_dir is not None, env or {})
+    stop.child = child
+    # A hung library must not hang the sweep: past the deadline the child is killed and recorded as an error.
+    watchdog = threading.Timer(timeout_s, child.kill) if timeout_s else None
+    if watchdog is not None:
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        identity = _follow(read_fd, cfg.strategy, display)
+        returncode = child.wait()
+    finally:
+        stop.child = None
+        if watchdog is not None:
+            watchdog.cancel()
+        if display is not None:
+            display.close()
+    timed_out = watchdog is not None and time.time() - started >= timeout_s
+    return _collect(run_dir, cfg, returncode, started, identity, timed_out)
+
+
+def _start_child(run_dir: Path, resume: bool, extra_env: dict[str, str]) -> tuple[int, subprocess.Popen]:
+    """The worker, in its own session (a terminal's Ctrl-C reaches the parent, which forwards it), its
+    output into run.log, progress events on a pipe."""
+    read_fd, write_fd = os.pipe()
+    command = [sys.executable, "-m", "harness.engine.worker", str(run_dir), *(["--resume"] if resume else [])]
+    env = {**os.environ, **extra_env, EVENT_FD_ENV: str(write_fd), "PYTHONUNBUFFERED": "1"}
+    with open(run_dir / LOG_FILE, "ab") as log:
+        child = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(write_fd,),
+            env=env,
+            start_new_session=True,
+        )
+    os.close(write_fd)
+    return read_fd, child
+
+
+def _follow(read_fd: int, label: str, display: ProgressDisplay | None) -> dict:
+    """Read the child's events until it closes the pipe; return the identity it announced (if any)."""
+    identity: dict = {}
+    with os.fdopen(read_fd, "r", encoding="utf-8", errors="replace") as events:
+        for line in events:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(event, dict):
+                continue
+            if event.get("event") == "started":
+                identity = event.get("result") or {}
+            if display is not None:
+                display.handle(event)
+            elif event.get("event") == "message":  # warnings show even without a progress display
+                print(f"{label}: {event.get('text', '')}", file=sys.stderr, flush=True)
+    return identity
+
+
+def _collect(
+    run_dir: Path, cfg: RunConfig, returncode: int, started: float, identity: dict, timed_out: bool = False
+) -> RunResult:
+    path = run_dir / RESULT_FILE
+    fresh = path.exists() and path.stat().st_mtime >= started - 1
+    if fresh:
+        try:
+            return load_result(path)
+        except CorruptResult as exc:
+            reason = f"the worker wrote an unreadable result ({exc})"
+    elif timed_out:
+        reason = "the worker hung past its time limit and was killed"
+    else:
+        reason = f"the worker process {_describe_exit(returncode)} before writing a result"
+    tail = log_tail(run_dir)
+    base = identity or {
+        "run_id": cfg.run_id or run_dir.name,
+        "status": "error",
+        "strategy": {"name": cfg.strategy},
+        "recipe": to_dict(cfg.recipe),
+        "recipe_fingerprint": "",
+    }
+    try:
+        result = parse_result({**base, "schema_version": base.get("schema_version", 1)}, "started event")
+    except CorruptResult:
+        result = RunResult(
+            run_id=cfg.run_id or run_dir.name,
+            status="error",
+            strategy={"name": cfg.strategy},
+            recipe=to_dict(cfg.recipe),
+            recipe_fingerprint="",
+        )
+    result.status = "error"
+    result.error = f"{reason}; last log lines:\n{tail}" if tail else reason
+    result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    with contextlib.suppress(OSError):
+        write_result(run_dir, result)
+    return result

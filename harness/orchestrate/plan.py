@@ -1,0 +1,105 @@
+"""What a user asks for, typed: a `Plan` (built by the CLI from its arguments, or by hand through the
+Python API), and its expansion into one validated `RunConfig` per run. Every check of the user's input
+happens here, in the parent, before any run starts."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import strategies
+from harness.core.errors import UserError
+from harness.core.overrides import build_run_config, parse_overrides
+from harness.core.recipe import DEFAULT_BUDGET, RunConfig, check_micro_batch
+from harness.data import validate_source
+from harness.metrics.sinks import check_trackers
+
+DEFAULT_RUNS_DIR = Path("reports/runs")
+DEFAULT_REPORT = Path("reports/index.html")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A bench (one strategy), a sweep (several, with repeats) or the runs of a parity check."""
+
+    strategies: tuple[str, ...] = ("amp",)
+    preset: str = "gpt2-124m"
+    budget: str = DEFAULT_BUDGET
+    data: str = "synthetic"
+    tokenizer: str | None = None
+    seed: int | None = None
+    device: str = "auto"
+    micro_batch: int | None = None  # None: fitted on CUDA
+    compile: bool | None = None  # None: on for CUDA
+    warmup_steps: int | None = None
+    max_steps: int | None = None
+    gpu_memory_gib: float | None = None
+    overrides: tuple[str, ...] = ()  # KEY=VALUE, strict
+    repeats: int = 1
+    trackers: tuple[str, ...] = ()
+    runs_dir: Path = DEFAULT_RUNS_DIR
+    report: Path | None = None  # where a sweep renders its report (None: no report)
+    quiet: bool = False  # no live progress display
+    command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
+
+
+def new_run_id(strategy: str, preset: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{strategy.replace('+', '-')}-{preset}-{secrets.token_hex(2)}"
+
+
+def expand(plan: Plan) -> list[RunConfig]:
+    """One RunConfig per run, in the order they run (each strategy `repeats` times); UserError (one line)
+    for anything that cannot work, before anything starts."""
+    if plan.repeats < 1:
+        raise UserError(f"--repeats must be >= 1, got {plan.repeats}")
+    names = [strategies.resolve(name).name for name in plan.strategies if name.strip()]
+    if not names:
+        raise UserError("no strategy named: give at least one, e.g. amp,adam8bit")
+    check_trackers(plan.trackers)
+    configs = [_config(plan, name) for name in names for _ in range(plan.repeats)]
+    recipe = configs[0].recipe
+    validate_source(recipe)
+    if configs[0].micro_batch is not None:
+        check_micro_batch(configs[0].micro_batch, recipe.global_batch_seqs)
+    return configs
+
+
+def _config(plan: Plan, strategy: str) -> RunConfig:
+    overrides = parse_overrides(list(plan.overrides))
+    for key, value in (("seed", plan.seed), ("tokenizer", plan.tokenizer), ("compile", plan.compile)):
+        if value is not None:
+            overrides.setdefault(key, str(value))
+    run_fields = {
+        "device": plan.device,
+        "micro_batch": plan.micro_batch,
+        "max_steps": plan.max_steps,
+        "gpu_memory_gib": plan.gpu_memory_gib,
+        "trackers": tuple(plan.trackers),
+        "run_id": new_run_id(strategy, plan.preset),
+        "command": tuple(plan.command),
+    }
+    if plan.warmup_steps is not None:
+        run_fields["warmup_steps"] = plan.warmup_steps
+    return build_run_config(
+        strategy=strategy,
+        preset=plan.preset,
+        budget=plan.budget,
+        data=plan.data,
+        overrides=overrides,
+        **run_fields,
+    )
+
+
+def prepare_data(cfg: RunConfig) -> None:
+    """Tokenize a real corpus here, before any run starts: outside every clock, with progress on the
+    terminal, and a bad corpus is a one-line error rather than a failed run."""
+    if cfg.recipe.data != "synthetic":
+        from harness.data import open_source
+
+        recipe = cfg.recipe
+        source = open_source(recipe, progress=lambda text: print(text, file=sys.stderr, flush=True))
+        source.val_tokens(recipe.eval_seqs, recipe.model.seq_len + 1)  # enough held out?

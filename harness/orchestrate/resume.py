@@ -1,0 +1,77 @@
+"""Continuing an interrupted run: which run folder, whether it can be resumed, and the resumed run itself
+(in a child process, with its own recipe and the remaining budget)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from harness.core.checkpoint_files import CHECKPOINT_DIR, newest_intact
+from harness.core.errors import UserError
+from harness.core.results import (
+    CONFIG_FILE,
+    RESULT_FILE,
+    CorruptResult,
+    RunResult,
+    load_result,
+    read_run_config,
+)
+from harness.core.units import format_duration
+from harness.orchestrate.launchers.process import StopSignal, launch_one
+from harness.orchestrate.preflight import check_folder
+
+
+def _status(run_dir: Path) -> str | None:
+    try:
+        return load_result(run_dir / RESULT_FILE).status
+    except CorruptResult:
+        return None
+
+
+def find_run(runs_dir: Path, which: str, strategy: str, preset: str) -> Path:
+    """A run id, or 'latest': the newest unfinished run of this strategy and preset with checkpoints."""
+    if which != "latest":
+        run_dir = runs_dir / which
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise UserError(f"no run {which!r} under {runs_dir}: pass a run id from `ls {runs_dir}`")
+        return run_dir
+    candidates = []
+    for config in sorted(runs_dir.glob(f"*/{CONFIG_FILE}")):
+        try:
+            data = json.loads(config.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        same = data.get("strategy") == strategy and data.get("recipe", {}).get("preset") == preset
+        if same and (config.parent / CHECKPOINT_DIR).is_dir() and _status(config.parent) != "ok":
+            candidates.append(config.parent)
+    if not candidates:
+        raise UserError(
+            f"nothing to resume: no unfinished {strategy}/{preset} run with checkpoints under {runs_dir}"
+        )
+    return max(candidates, key=lambda p: p.stat().st_mtime)
+
+
+def resume_run(
+    runs_dir: Path, which: str, strategy: str, preset: str, *, quiet: bool
+) -> tuple[RunResult, Path]:
+    check_folder(runs_dir, "--runs-dir")
+    run_dir = find_run(runs_dir, which, strategy, preset)
+    if _status(run_dir) == "ok":
+        raise UserError(f"run {run_dir.name} already finished (status ok): nothing to resume")
+    cfg = read_run_config(run_dir)
+    if cfg.strategy != strategy:
+        raise UserError(
+            f"run {run_dir.name} is a {cfg.strategy} run, not {strategy}: "
+            f"resume it with --strategy {cfg.strategy}"
+        )
+    if newest_intact(run_dir / CHECKPOINT_DIR) is None:
+        raise UserError(
+            f"run {run_dir.name} has no intact checkpoint to resume from: start it again without --resume"
+        )
+    print(
+        f"resuming {run_dir.name} with its own recipe (budget {format_duration(cfg.recipe.budget_s)})",
+        file=sys.stderr,
+    )
+    with StopSignal() as stop:
+        return launch_one(cfg, runs_dir, resume_dir=run_dir, stop=stop, show_progress=not quiet), run_dir

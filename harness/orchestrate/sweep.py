@@ -1,0 +1,56 @@
+"""Running a plan: its runs through a launcher (one child process each), then, for a sweep, the report.
+`bench` is a plan of one run; `parity` a plan of step-budgeted runs plus a comparison."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.core.errors import UserError
+from harness.core.results import RunResult
+from harness.core.units import format_duration
+from harness.orchestrate.launchers import get_launcher
+from harness.orchestrate.launchers.process import StopSignal
+from harness.orchestrate.plan import Plan, expand, prepare_data
+from harness.orchestrate.preflight import check_outputs
+
+
+@dataclass
+class Outcome:
+    results: list[RunResult] = field(default_factory=list)
+    report: Path | None = None
+    stopped: bool = False  # an interrupt ended it early
+
+
+def run_plan(plan: Plan, launcher: str = "local", extra_outputs: tuple[Path, ...] = ()) -> Outcome:
+    """Expand, check every output location, prepare the data once, then run everything; a sweep's report
+    is rendered at the end even when some runs failed."""
+    configs = expand(plan)
+    check_outputs(plan.runs_dir, plan.report, *extra_outputs)
+    runner = get_launcher(launcher)
+    prepare_data(configs[0])  # one recipe for all: tokenized once, before the first run
+    if len(configs) > 1:
+        names = list(dict.fromkeys(c.strategy for c in configs))
+        print(
+            f"sweep: {len(configs)} runs ({', '.join(names)}; {plan.repeats} each), preset {plan.preset}, "
+            f"budget {format_duration(configs[0].recipe.budget_s)} each",
+            file=sys.stderr,
+        )
+    outcome = Outcome()
+    with StopSignal() as stop:
+        outcome.results = runner.run(configs, plan.runs_dir, stop, quiet=plan.quiet)
+        outcome.stopped = stop.requested
+    if plan.report is not None:
+        outcome.report = render(plan.runs_dir, plan.report)
+    return outcome
+
+
+def render(runs_dir: Path, out: Path) -> Path | None:
+    from harness.report import render_report
+
+    try:
+        return render_report(runs_dir, out)
+    except UserError as exc:
+        print(f"sweep: report not rendered: {exc}", file=sys.stderr)
+        return None
