@@ -86,6 +86,7 @@ class StrategySpec:
             "description": self.description,
             "changes_math": self.changes_math if precision is None else self.changes_math_at(precision),
             "requires": [m for p in self.parts for m in p.requires],
+            "notes": [p.report_note for p in self.parts if p.report_note],
         }
 
 

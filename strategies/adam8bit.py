@@ -21,6 +21,10 @@ class Adam8bitStrategy(AmpStrategy):
     requires = ("bitsandbytes",)
     composes_with = frozenset({"act_ckpt"})
     changes_math = "optimizer moments are stored block-wise quantized in 8 bits, so updates differ slightly"
+    report_note = (
+        "bitsandbytes synchronizes the GPU once per parameter tensor in its optimizer step (a library cost, "
+        "included in its figures)"
+    )
     default_sweep = True
 
     @classmethod

@@ -62,6 +62,9 @@ class Plugin:
     default_sweep: ClassVar[bool] = False  # one of the strategies `harness sweep` runs by default
     experimental: ClassVar[bool] = False  # its CUDA path has not yet passed its GPU tests on a real GPU
     changes_math: ClassVar[str | None] = None  # said in the report when the strategy alters the update
+    report_note: ClassVar[str | None] = (
+        None  # a cost of its library that its figures include, said in the report
+    )
     # The precisions in which `changes_math` holds (DeepSpeed's 16-bit modes change it; fp32 does not).
     changes_math_in: ClassVar[frozenset[str]] = frozenset({"fp32", "bf16", "fp16"})
 

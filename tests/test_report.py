@@ -220,9 +220,9 @@ def test_hostile_strings_are_shown_not_executed(tmp_path):
     assert pwned is None and "<b>bold</b>" in text
 
 
-def test_repeats_median_spread_and_trimming(tmp_path):
+def test_repeats_are_aggregated_column_by_column(tmp_path):
     runs_dir = tmp_path / "runs"
-    for i, tps in enumerate([100.0, 150.0, 110.0]):  # three amp runs: the fastest and slowest are dropped
+    for i, tps in enumerate([100.0, 150.0, 110.0]):  # three amp runs
         write_run(runs_dir, f"amp-{i}", "amp", tokens_per_s=tps, final_val_loss=3.0 + i / 10)
     for i, tps in enumerate([90.0, 80.0, 85.0, 120.0, 60.0]):  # five adam8bit runs
         write_run(
@@ -234,24 +234,30 @@ def test_repeats_median_spread_and_trimming(tmp_path):
             changes_math="8-bit moments",
         )
     write_run(runs_dir, "zero-0", "zero_offload", tokens_per_s=70.0)
-    write_run(runs_dir, "zero-1", "zero_offload", tokens_per_s=75.0)  # two runs: nothing dropped
+    write_run(runs_dir, "zero-1", "zero_offload", tokens_per_s=75.0)
     loaded, _ = load_runs(runs_dir)
     (group,) = build_groups(loaded)
     t = group.table
-    assert (t.loc["amp", "runs"], t.loc["amp", "runs_used"]) == (3, 1)
-    assert t.loc["amp", "tokens_per_s"] == 110.0  # the middle run
+    assert t.loc["amp", "runs"] == 3
+    assert t.loc["amp", "tokens_per_s"] == 110.0  # median of 100, 150, 110
     assert (t.loc["amp", "tokens_per_s_min"], t.loc["amp", "tokens_per_s_max"]) == (100.0, 150.0)
-    assert t.loc["amp", "final_val_loss"] == pytest.approx(3.2)  # the kept run's own figures
-    assert (t.loc["adam8bit", "runs"], t.loc["adam8bit", "runs_used"]) == (5, 3)
-    assert t.loc["adam8bit", "tokens_per_s"] == 85.0  # median of 80, 85, 90
+    # Each column is its own median, not the figures of the run in the middle by speed (run 2: 3.2).
+    assert t.loc["amp", "final_val_loss"] == pytest.approx(3.1)  # median of 3.0, 3.1, 3.2
+    assert t.loc["amp", "tokens_per_s_trimmed_mean"] == 110.0  # MLPerf's rule: drop 100 and 150
+    assert t.loc["adam8bit", "runs"] == 5
+    assert t.loc["adam8bit", "tokens_per_s"] == 85.0  # median of 60, 80, 85, 90, 120
+    assert t.loc["adam8bit", "tokens_per_s_trimmed_mean"] == pytest.approx(85.0)  # mean of 80, 85, 90
     assert (t.loc["adam8bit", "tokens_per_s_min"], t.loc["adam8bit", "tokens_per_s_max"]) == (60.0, 120.0)
-    assert t.loc["adam8bit", "final_val_loss"] == pytest.approx(3.4)  # median over runs 0, 1, 2
+    assert t.loc["adam8bit", "final_val_loss"] == pytest.approx(3.3)  # median of 3.5 ... 3.1
     assert t.loc["adam8bit", "tokens_per_s_ratio"] == pytest.approx(85.0 / 110.0)
-    assert (t.loc["zero_offload", "runs_used"], t.loc["zero_offload", "tokens_per_s"]) == (2, 72.5)
+    assert t.loc["zero_offload", "tokens_per_s"] == 72.5  # two runs: their median
+    assert pd.isna(t.loc["zero_offload", "tokens_per_s_trimmed_mean"])  # fewer than three runs
     html = render_report(runs_dir, tmp_path / "site" / "index.html").read_text()
-    assert "1 used (fastest and slowest dropped)" in html and "3 used (fastest and slowest dropped)" in html
+    assert "fastest and slowest dropped" not in html and "median of that column" in html
     assert "100 – 150" in html and "60 – 120" in html
     assert html.count("adam8bit: 8-bit moments.") == 1  # one note for five repeats
+    csv = (tmp_path / "site" / "comparison.csv").read_text().splitlines()[0]
+    assert "tokens_per_s_trimmed_mean" in csv
 
 
 def test_notes_for_repeated_data_slow_data_and_mixed_devices(tmp_path):

@@ -330,3 +330,42 @@ def test_a_strategy_failing_mid_step_keeps_what_came_before(tmp_path, monkeypatc
     assert resumed.status == "ok"
     assert_steps_once_each(train_rows(tmp_path), 60)
     json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+
+
+def test_a_resumed_run_reports_the_whole_run_not_its_last_session(tmp_path):
+    import json
+    import shutil
+
+    from tests.conftest import run_inprocess, tiny_config
+
+    cfg = tiny_config(
+        budget="1h", max_steps=30, checkpoint_interval_s=1e-9, keep_checkpoints=40, log_interval_s=0
+    )
+    whole = run_inprocess(cfg, tmp_path / "whole")
+    assert whole.status == "ok" and whole.summary.timed_steps == 30
+    run_dir = tmp_path / "resumed"
+    assert run_inprocess(cfg, run_dir).status == "ok"
+    checkpoints = sorted((run_dir / "checkpoints").iterdir())
+    for newer in checkpoints[15:]:  # the run died after its checkpoint at step 15
+        shutil.rmtree(newer)
+    saved = json.loads((checkpoints[14] / "train_state.json").read_text())
+    assert saved["step"] == 15 and len(saved["step_times_s"]) == 15 and saved["data_tokens"] > 0
+    assert saved["peaks"]["peak_host_rss_gib"] > 0
+    resumed = run_inprocess(cfg, run_dir, resume=True)
+    s = resumed.summary
+    assert resumed.status == "ok" and s.steps == 30
+    assert s.timed_steps == 30  # the first session's 15 step times are in the median too
+    assert s.compiles_in_training == 0 and s.data_tokens_per_s > 0
+    assert s.peak_host_rss_gib >= saved["peaks"]["peak_host_rss_gib"]  # the highest of both sessions
+    # Same steps, same machine: the whole-run figures agree with an uninterrupted run within noise.
+    assert s.steady_tokens_per_s == pytest.approx(whole.summary.steady_tokens_per_s, rel=0.5)
+
+
+def test_energy_is_carried_across_sessions():
+    from harness.engine.clock import TrainingClock
+
+    readings = iter([1000.0, 4000.0])  # mJ: this session's start and stop
+    clock = TrainingClock(lambda: None, energy_mj=lambda: next(readings), energy_j=10.0)  # 10 J before
+    clock.start()
+    clock.stop()
+    assert clock.energy_j == pytest.approx(13.0)

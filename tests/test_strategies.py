@@ -137,6 +137,8 @@ def test_declared_facts():
     assert spec.changes_math and "8 bits" in spec.changes_math
     assert spec.info()["requires"] == ["bitsandbytes"]
     assert strategies.resolve("act_ckpt").changes_math is None
+    assert "synchronizes the GPU once per parameter" in spec.info()["notes"][0]  # said in the report
+    assert strategies.resolve("amp").info()["notes"] == []
     assert strategies.resolve("zero_offload").executor.optimizer_state_device == "cpu"
 
 

@@ -82,3 +82,39 @@ def test_compare_and_bounds():
         compare([1.0, 2.0], [1.0])
     assert parity_bound("act_ckpt", "fp32") < parity_bound("adam8bit", "fp32")
     assert parity_bound("adam8bit+act_ckpt", "bf16") == 5e-2
+
+
+def test_a_sweep_with_repeats_reports_each_columns_own_median(tmp_path):
+    import statistics
+
+    proc = harness_cli(
+        "sweep",
+        "--strategies",
+        "amp",
+        "--repeats",
+        "3",
+        "--preset",
+        "tiny",
+        "--budget",
+        "10s",
+        "--device",
+        "cpu",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--report",
+        str(tmp_path / "index.html"),
+        "--quiet",
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    runs, _ = load_runs(tmp_path / "runs")
+    assert len(runs) == 3 and all(r.result.status == "ok" for r in runs)
+    (row,) = json.loads((tmp_path / "comparison.json").read_text())
+    assert row["strategy"] == "amp" and row["runs"] == 3
+    for key in ("tokens_per_s", "steady_tokens_per_s", "final_val_loss", "val_ppl", "peak_host_rss_gib"):
+        values = [r.result.summary[key] for r in runs]
+        assert row[key] == pytest.approx(statistics.median(values)), key
+        assert (row[f"{key}_min"], row[f"{key}_max"]) == (
+            pytest.approx(min(values)),
+            pytest.approx(max(values)),
+        )

@@ -59,8 +59,17 @@ def test_time_to_target_and_recorded_settings(tmp_path):
     result = run_inprocess(tiny_config(budget="2s", targets="5.0,0.1"), tmp_path)
     assert result.status == "ok"
     evals = rows(tmp_path, "eval")
-    first_below = next(e["train_s"] for e in evals if e["val_loss"] <= 5.0)
-    assert result.summary.time_to_target_s == {"5": first_below, "0.1": None}
+    i = next(i for i, e in enumerate(evals) if e["val_loss"] <= 5.0)
+    assert i > 0  # the run starts above 5 nats (log 512 = 6.2) and crosses it between two evaluations
+    (v0, t0), (v1, t1) = (
+        (evals[i - 1]["val_loss"], evals[i - 1]["train_s"]),
+        (evals[i]["val_loss"], evals[i]["train_s"]),
+    )
+    crossing = t0 + (v0 - 5.0) / (v0 - v1) * (t1 - t0)  # linear between the bracketing evaluations
+    assert t0 < crossing <= t1
+    assert result.summary.time_to_target_s == {"5": pytest.approx(crossing), "0.1": None}
+    assert result.summary.time_to_target_bracket_s == {"5": [t0, t1], "0.1": None}
+    assert len(evals) >= 40  # 50 evaluations over the budget by default, none of them on its clock
     assert result.settings["micro_batch"] * result.settings["grad_accum"] == 64
     assert result.settings["precision"] == "fp32" and result.settings["compile"] is False
     env = result.environment

@@ -39,7 +39,7 @@ class Recipe:
     grad_clip: float = 1.0
     precision: str = "auto"
     compile: bool | None = None
-    eval_points: int = 10
+    eval_points: int = 50  # evaluations over the budget (outside its clock): time-to-target resolution
     targets: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:

@@ -145,8 +145,9 @@ READS_VERSIONS = (SCHEMA_VERSION,)
 
 def _figure(value: Any, where: str, dropped: list[str]) -> Any:
     """A summary figure as this version reads it: a finite number, a short text (e.g. which peak table
-    entry was used) or None; a mapping of those. A non-finite number is dropped (None) and named; anything
-    else is a corrupt file. Whether a figure has the kind its metric declares is the readers' check."""
+    entry was used) or None; a mapping or a list of those. A non-finite number is dropped (None) and named;
+    anything else is a corrupt file. Whether a figure has the kind its metric declares is the readers'
+    check."""
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int | float):
@@ -156,6 +157,8 @@ def _figure(value: Any, where: str, dropped: list[str]) -> Any:
         return None
     if isinstance(value, dict):
         return {str(k): _figure(v, f"{where}.{k}", dropped) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_figure(v, f"{where}[{i}]", dropped) for i, v in enumerate(value)]
     raise CorruptResult(f"{where} is {type(value).__name__}, not a number")
 
 

@@ -39,9 +39,9 @@ class DataSource(ABC):
     example: ClassVar[str]
 
     @classmethod
-    @abstractmethod
     def claims(cls, spec: str) -> bool:
-        """Whether this `--data` value is this source's."""
+        """Whether this `--data` value is this source's: the scheme alone, or `scheme:...`."""
+        return spec == cls.scheme or spec.startswith(f"{cls.scheme}:")
 
     @classmethod
     def validate(cls, spec: str, recipe: Recipe) -> None:

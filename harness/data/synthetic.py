@@ -48,6 +48,9 @@ class SyntheticSpec:
 class SyntheticProcess:
     """The generating process, its tables fixed by (spec, seed)."""
 
+    # Its batches are computed (a Python loop over positions): generate them in a process of their own.
+    generate_in_process = True
+
     def __init__(self, spec: SyntheticSpec, seed: int) -> None:
         if spec.vocab_size < 3:
             raise ValueError("synthetic corpus needs a vocabulary of at least 3 tokens")

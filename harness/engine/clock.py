@@ -22,6 +22,7 @@ class TrainingClock:
         *,
         elapsed_s: float = 0.0,
         energy_mj: Callable[[], float | None] | None = None,
+        energy_j: float | None = None,
     ) -> None:
         self._sync = sync
         self._banked_s = elapsed_s
@@ -29,7 +30,7 @@ class TrainingClock:
         self._last_lap: float | None = None
         self._energy_mj = energy_mj or (lambda: None)
         self._energy_mark: float | None = None
-        self.energy_j: float | None = None
+        self.energy_j: float | None = energy_j  # carried from earlier sessions of a resumed run
         self.excluded_s: dict[str, float] = defaultdict(float)
 
     @property

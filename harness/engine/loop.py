@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from harness.data.prefetch import Prefetcher
+from harness.data.prefetch import Prefetcher, ProcessPrefetcher
 from harness.engine.checkpoint import Checkpointer
 from harness.engine.clock import TrainingClock
 from harness.engine.events import EventPipe
@@ -55,9 +55,15 @@ class CheckpointPolicy:
     goes on, because the previous checkpoint stays."""
 
     def __init__(
-        self, checkpointer: Checkpointer, every_s: float, clock: TrainingClock, wall_s: Callable[[], float]
+        self,
+        checkpointer: Checkpointer,
+        every_s: float,
+        clock: TrainingClock,
+        wall_s: Callable[[], float],
+        carry: Callable[[TrainState], None],
     ):
         self.checkpointer, self.every_s, self.clock, self.wall_s = checkpointer, every_s, clock, wall_s
+        self.carry = carry  # brings the state's whole-run figures up to date before it is saved
         self.last_s = 0.0
         self.failures: list[str] = []
 
@@ -67,9 +73,9 @@ class CheckpointPolicy:
     def save(self, state: TrainState, strategy, logger: MetricLogger, events: EventPipe) -> None:
         events.emit("phase", phase="checkpoint")
         with self.clock.excluded("checkpoint"):
-            state.excluded_s = dict(self.clock.excluded_s)
             state.metrics_rows = logger.rows
             state.wall_s = self.wall_s()
+            self.carry(state)
             try:
                 self.checkpointer.save(strategy, state)
             except OSError as exc:
@@ -92,14 +98,13 @@ class TrainingLoop:
         checkpoints: CheckpointPolicy,
         evaluator: Evaluator,
         clock: TrainingClock,
-        prefetch: Prefetcher,
+        prefetch: Prefetcher | ProcessPrefetcher,
         events: EventPipe,
     ) -> None:
         self.session, self.logger, self.checkpoints = session, logger, checkpoints
         self.evaluator, self.clock, self.prefetch, self.events = evaluator, clock, prefetch, events
         self.stop_requested = False
-        self.step_times_s: list[float] = []
-        self.compiles = 0
+        self._graphs_before = compiled_graph_count()
         self._last_step_s = 0.0
 
     def run(self, state: TrainState, last_step_s: float) -> None:
@@ -107,7 +112,7 @@ class TrainingLoop:
         budget, tokens_per_step = session.recipe.budget_s, session.recipe.global_batch_tokens
         self._last_step_s = last_step_s  # predicts where the next step ends, for its LR
         logger.start_window(state.train_s, state.tokens)
-        graphs_before = compiled_graph_count()
+        self._graphs_before = compiled_graph_count()
         self.events.emit("phase", phase="train")
         clock.start()
         while True:
@@ -121,7 +126,7 @@ class TrainingLoop:
                 raise RuntimeError(f"data position {index} does not match step {state.step}")
             out = session.strategy.train_step(session.batches(tokens), lr)
             self._last_step_s = clock.lap()
-            self.step_times_s.append(self._last_step_s)
+            state.step_times_s.append(self._last_step_s)
             state.step += 1
             state.tokens += tokens_per_step
             state.train_s = clock.elapsed_s
@@ -132,9 +137,12 @@ class TrainingLoop:
                 self._log(state)  # the metrics file then holds exactly the steps the checkpoint holds
                 self.checkpoints.save(state, session.strategy, logger, self.events)
         clock.stop()
-        self.compiles = compiled_graph_count() - graphs_before
         self._log(state)
         self._finish(state)
+
+    def compiles_so_far(self) -> int:
+        """Graphs torch.compile built since the loop started (0 when warm-up compiled everything)."""
+        return compiled_graph_count() - self._graphs_before
 
     def _should_stop(self, state: TrainState) -> bool:
         max_steps = self.session.cfg.max_steps

@@ -21,8 +21,60 @@ class TrainState:
     wall_s: float = 0.0  # wall seconds of earlier sessions, up to their last checkpoint
     metrics_rows: int = 0  # metrics.jsonl lines that belong to the run up to this checkpoint
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    # Figures of every session so far, so that a resumed run reports the whole run, not its last session:
+    step_times_s: list[float] = field(default_factory=list)  # every timed step
+    energy_j: float | None = None  # over the training clock
+    data_produce_s: float = 0.0  # the data source's own work, and what it produced
+    data_tokens: int = 0
+    data_wait_s: float = 0.0  # the training loop's wait for its next batch
+    peaks: dict[str, float | None] = field(default_factory=dict)  # memory peaks: the highest of any session
+    compiles_in_training: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainState:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _higher(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What earlier sessions of the run contributed (taken when this session starts), so that this
+    session's figures are added to them (time, data) or compared with them (peaks), never double-counted
+    however often the state is saved."""
+
+    data_produce_s: float
+    data_tokens: int
+    data_wait_s: float
+    peaks: dict[str, float | None]
+    compiles: int
+
+    @classmethod
+    def of(cls, state: TrainState) -> Carried:
+        return cls(
+            state.data_produce_s,
+            state.data_tokens,
+            state.data_wait_s,
+            dict(state.peaks),
+            state.compiles_in_training,
+        )
+
+    def into(
+        self,
+        state: TrainState,
+        *,
+        produce_s: float,
+        tokens: int,
+        wait_s: float,
+        peaks: dict[str, float | None],
+        compiles: int,
+    ) -> None:
+        """Set the state's whole-run figures from this session's so far."""
+        state.data_produce_s = self.data_produce_s + produce_s
+        state.data_tokens = self.data_tokens + tokens
+        state.data_wait_s = self.data_wait_s + wait_s
+        state.peaks = {k: _higher(self.peaks.get(k), peaks.get(k)) for k in {*self.peaks, *peaks}}
+        state.compiles_in_training = self.compiles + compiles

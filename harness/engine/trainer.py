@@ -20,7 +20,7 @@ from harness.core.errors import UserError
 from harness.core.recipe import RunConfig
 from harness.core.results import RunResult, Summary
 from harness.core.serialize import to_dict
-from harness.data.prefetch import Prefetcher
+from harness.data.prefetch import Prefetcher, ProcessPrefetcher, prefetcher_for
 from harness.engine import facts, fit
 from harness.engine.checkpoint import Checkpointer
 from harness.engine.clock import TrainingClock
@@ -29,7 +29,7 @@ from harness.engine.loop import CheckpointPolicy, Evaluator, TrainingLoop, wall_
 from harness.engine.metric_log import MetricLogger
 from harness.engine.runtime import is_out_of_memory, synchronizer
 from harness.engine.session import Session, open_session
-from harness.engine.state import TrainState
+from harness.engine.state import Carried, TrainState
 from harness.metrics import resources
 from harness.metrics.definitions import RunFacts, compute_summary
 
@@ -61,7 +61,7 @@ class Trainer:
         self.logger: MetricLogger | None = None
         self.loop: TrainingLoop | None = None
         self.sampler: resources.ResourceSampler | None = None
-        self.prefetch: Prefetcher | None = None
+        self.prefetch: Prefetcher | ProcessPrefetcher | None = None
         self.clock: TrainingClock | None = None
         self._stop = False
 
@@ -123,16 +123,22 @@ class Trainer:
             torch.cuda.reset_peak_memory_stats(session.device)
         self.sampler = resources.ResourceSampler().start()
         clock = TrainingClock(
-            synchronizer(session.device), elapsed_s=state.train_s, energy_mj=self.sampler.energy_mj
+            synchronizer(session.device),
+            elapsed_s=state.train_s,
+            energy_mj=self.sampler.energy_mj,
+            energy_j=state.energy_j,
         )
         clock.excluded_s.update(state.excluded_s)
         length = session.recipe.model.seq_len + 1
-        self.prefetch = Prefetcher(
-            lambda i: session.data.train_batch(i, session.recipe.global_batch_seqs, length),
-            start=state.step,
+        self.prefetch = prefetcher_for(
+            session.data,
+            session.recipe.global_batch_seqs,
+            length,
+            state.step,
             pin=session.device.type == "cuda",
         )
-        policy = CheckpointPolicy(checkpointer, self.cfg.checkpoint_every_s, clock, wall)
+        self._carried = Carried.of(state)
+        policy = CheckpointPolicy(checkpointer, self.cfg.checkpoint_every_s, clock, wall, self._carry)
         policy.last_s = state.train_s
         evaluator = Evaluator(session, clock, self.logger, self.facts.floor_loss)
         self.loop = TrainingLoop(session, self.logger, policy, evaluator, clock, self.prefetch, self.events)
@@ -149,12 +155,33 @@ class Trainer:
         log.warning(text)
         self.events.emit("message", text=text)
 
+    def _carry(self, state: TrainState, final: bool = False) -> None:
+        """The state's whole-run figures: earlier sessions' with this one's so far (before every save)."""
+        device = self.session.device
+        peaks = resources.memory_peaks(device, self.sampler, final=final)
+        compiles = self.loop.compiles_so_far() if self.loop is not None else 0
+        p = self.prefetch
+        self._carried.into(
+            state,
+            produce_s=p.produce_s,
+            tokens=p.produced_tokens,
+            wait_s=p.wait_s,
+            peaks=peaks,
+            compiles=compiles,
+        )
+        state.energy_j = self.clock.energy_j
+        state.excluded_s = dict(self.clock.excluded_s)
+
     def _record(self) -> None:
         """Every figure of the result, from the facts gathered so far (also after a failure)."""
         strategy = self.session.strategy if self.session is not None else None
         device = self.session.device if self.session is not None else _device(self.result.settings)
-        facts.gather(self.facts, self.state, self.result.settings, self.loop, self.clock, self.prefetch)
-        self.facts.memory = resources.memory_peaks(device, self.sampler)
+        if self.loop is not None:
+            self._carry(self.state, final=True)
+            self.facts.memory = dict(self.state.peaks)
+        else:
+            self.facts.memory = resources.memory_peaks(device, self.sampler)
+        facts.gather(self.facts, self.state, self.result.settings, trained=self.loop is not None)
         self.facts.strategy_memory = resources.strategy_memory(strategy)
         self.result.memory_facts = self.facts.strategy_memory
         self.result.summary = Summary(compute_summary(self.facts))

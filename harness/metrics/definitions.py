@@ -9,6 +9,7 @@ HARNESS_PLUGINS. No torch here: the report reads these definitions too.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +58,6 @@ class Metric:
     ratio: bool = True  # shown as a ratio to the baseline in the table
     terminal: str | None = None  # the line of the terminal summary it is printed on
     kind: type = float  # float, int, str, or dict (a figure per name, e.g. per target loss)
-    description: str = ""
 
 
 METRICS: dict[str, Metric] = {}
@@ -119,154 +119,114 @@ def _excluded(f: RunFacts, what: str) -> float | None:
     return 0.0 if what in ("eval", "checkpoint") and f.steps else None
 
 
-def _time_to_targets(f: RunFacts) -> dict[str, float | None]:
-    return {
-        f"{target:g}": next((e["train_s"] for e in f.evals if e["val_loss"] <= target), None)
-        for target in f.targets
-    }
+def crossing(evals: list[dict[str, Any]], target: float) -> tuple[float | None, list[float] | None]:
+    """When validation loss first reached `target`: interpolated linearly in training time between the two
+    evaluations that bracket the crossing, and that bracket. (None, None) if it never did."""
+    before = None
+    for e in evals:
+        if e["val_loss"] <= target:
+            if before is None:  # already there at the first evaluation
+                return e["train_s"], [e["train_s"], e["train_s"]]
+            (v0, t0), (v1, t1) = (before["val_loss"], before["train_s"]), (e["val_loss"], e["train_s"])
+            return t0 + (v0 - target) / (v0 - v1) * (t1 - t0), [t0, t1]
+        before = e
+    return None, None
 
 
-# ---- the built-in metrics ------------------------------------------------------------------------------
+def _targets(f: RunFacts, part: int) -> dict[str, Any]:
+    return {f"{target:g}": crossing(f.evals, target)[part] for target in f.targets}
+
+
+def _ppl(f: RunFacts) -> float | None:
+    loss = _last_eval(f, "val_loss")
+    return math.exp(loss) if loss is not None and loss < 700 else None
+
+
+def _mfu(f: RunFacts) -> float | None:
+    return mfu(f.flops_per_token or 0, _steady_tokens_per_s(f), _peak(f)[0])
+
+
+# ---- the built-in metrics, in the order of the table and the terminal summary ---------------------------
+
+T, LOW, HIGH = True, "low", "high"
+RUN, SPEED, MEM, LOSS, OUT = "run", "speed", "memory", "loss", "outside the budget"
+M = Metric
+
+
+def _peak_column(key: str, label: str) -> Metric:
+    return M(key, label, lambda f: f.memory.get(key), ".2f", LOW, T, terminal=MEM)
+
+
+def _held(key: str, label: str) -> Metric:
+    """What the strategy holds, each kind measured on its own tensors (moments, masters, buffers)."""
+    return M(key, label, lambda f: f.strategy_memory.get(key), ".2f", terminal=MEM)
+
+
+def _outside(what: str, label: str) -> Metric:
+    return M(f"{what}_s", label, lambda f: _excluded(f, what), ".1f", terminal=OUT)
+
 
 BUILTIN = (
-    Metric("steps", "steps", lambda f: f.steps, ",d", terminal="run", kind=int),
-    Metric("tokens", "tokens", lambda f: f.tokens, ",d", terminal="run", kind=int),
-    Metric("train_s", "training clock s", lambda f: f.train_s, ".1f", terminal="run"),
-    Metric("budget_s", "budget s", lambda f: f.budget_s, ".0f", terminal="run"),
-    Metric("params", "parameters", lambda f: f.params, ",d", kind=int),
-    Metric("flops_per_token", "FLOPs/token", lambda f: f.flops_per_token, ",d", kind=int),
-    Metric(
-        "tokens_per_s",
-        "tokens/s",
-        lambda f: _ratio(f.tokens, f.train_s),
-        ",.0f",
-        better="high",
-        table=True,
-        terminal="speed",
-        description="training tokens / training-clock seconds",
-    ),
-    Metric(
-        "steady_tokens_per_s",
-        "steady tokens/s",
-        _steady_tokens_per_s,
-        ",.0f",
-        terminal="speed",
-        description="median per-step throughput after the first 10% of steps",
-    ),
-    Metric(
-        "mfu",
-        "MFU",
-        lambda f: mfu(f.flops_per_token or 0, _steady_tokens_per_s(f), _peak(f)[0]),
-        ".1%",
-        better="high",
-        table=True,
-        terminal="speed",
-        description="model FLOPs (6N + attention, no recomputation) x steady tokens/s / peak bf16 FLOP/s",
-    ),
-    Metric("peak_tflops", "peak TFLOP/s", lambda f: _peak(f)[0], "g", terminal="speed"),
-    Metric("peak_tflops_source", "peak from", lambda f: _peak(f)[1], "", kind=str),
-    Metric(
-        "micro_batch",
-        "micro-batch",
-        lambda f: f.settings.get("micro_batch"),
-        ".0f",
-        table=True,
-        ratio=False,
-        kind=int,
-    ),
-    *(
-        Metric(
-            key, label, lambda f, k=key: f.memory.get(k), ".2f", better="low", table=True, terminal="memory"
-        )
-        for key, label in (
-            ("peak_allocated_gib", "GPU allocated GiB"),
-            ("peak_reserved_gib", "GPU reserved GiB"),
-            ("peak_nvml_used_gib", "GPU NVML GiB"),
-            ("peak_host_rss_gib", "host RAM GiB"),
-        )
-    ),
-    Metric(
+    M("steps", "steps", lambda f: f.steps, ",d", terminal=RUN, kind=int),
+    M("tokens", "tokens", lambda f: f.tokens, ",d", terminal=RUN, kind=int),
+    M("train_s", "training clock s", lambda f: f.train_s, ".1f", terminal=RUN),
+    M("budget_s", "budget s", lambda f: f.budget_s, ".0f", terminal=RUN),
+    M("params", "parameters", lambda f: f.params, ",d", kind=int),
+    M("flops_per_token", "FLOPs/token", lambda f: f.flops_per_token, ",d", kind=int),
+    # training tokens / training-clock seconds
+    M("tokens_per_s", "tokens/s", lambda f: _ratio(f.tokens, f.train_s), ",.0f", HIGH, T, terminal=SPEED),
+    # the median per-step throughput after the first 10% of steps: what MFU is computed from
+    M("steady_tokens_per_s", "steady tokens/s", _steady_tokens_per_s, ",.0f", HIGH, T, terminal=SPEED),
+    M("timed_steps", "timed steps", lambda f: len(f.step_times_s), ",d", kind=int),  # of every session
+    # model FLOPs (6N + attention, no recomputation) x steady tokens/s / the device's peak bf16 FLOP/s
+    M("mfu", "MFU", _mfu, ".1%", HIGH, T, terminal=SPEED),
+    M("peak_tflops", "peak TFLOP/s", lambda f: _peak(f)[0], "g", terminal=SPEED),
+    M("peak_tflops_source", "peak from", lambda f: _peak(f)[1], "", kind=str),
+    # the share of the training clock the loop spent waiting for its next batch
+    M("data_wait_share", "data wait", lambda f: _ratio(f.data_wait_s, f.train_s), ".2%", terminal=SPEED),
+    M("micro_batch", "micro-batch", lambda f: f.settings.get("micro_batch"), ".0f", table=T, ratio=False),
+    _peak_column("peak_allocated_gib", "GPU allocated GiB"),
+    _peak_column("peak_reserved_gib", "GPU reserved GiB"),
+    _peak_column("peak_nvml_used_gib", "GPU NVML GiB"),
+    _peak_column("peak_host_rss_gib", "host RAM GiB"),  # during training; the lifetime peak is below
+    M(
         "lifetime_host_rss_gib",
         "host RAM incl. setup GiB",
         lambda f: f.memory.get("lifetime_host_rss_gib"),
         ".2f",
-        description="the process's peak resident memory over its life: setup and fit included",
     ),
-    Metric(
-        "pinned_host_gib",
-        "pinned host GiB",
-        lambda f: f.strategy_memory.get("pinned_host_gib"),
-        ".2f",
-        terminal="memory",
-    ),
-    Metric(
-        "optimizer_state_gib",
-        "optimizer state GiB",
-        lambda f: f.strategy_memory.get("optimizer_state_gib"),
-        ".2f",
-        terminal="memory",
-    ),
-    Metric("energy_j", "energy J", lambda f: f.energy_j, ",.0f", terminal="energy"),
-    Metric(
+    _held("pinned_host_gib", "pinned host GiB"),
+    _held("optimizer_state_gib", "optimizer moments GiB"),
+    _held("master_weights_gib", "master weights GiB"),
+    _held("grad_buffers_gib", "gradient buffers GiB"),
+    M("energy_j", "energy J", lambda f: f.energy_j, ",.0f", terminal="energy"),
+    M(
         "joules_per_token",
         "J/token",
         lambda f: _ratio(f.energy_j, f.tokens),
         ".3g",
-        better="low",
-        table=True,
+        LOW,
+        T,
         terminal="energy",
     ),
-    Metric("final_train_loss", "train loss", lambda f: f.last_loss, ".4f"),
-    Metric(
-        "final_val_loss",
-        "val loss",
-        lambda f: _last_eval(f, "val_loss"),
-        ".4f",
-        better="low",
-        table=True,
-        terminal="loss",
-    ),
-    Metric("floor_loss", "floor", lambda f: f.floor_loss, ".4f", terminal="loss"),
-    Metric(
-        "gap_to_floor",
-        "gap to floor",
-        lambda f: _last_eval(f, "gap_to_floor"),
-        ".4f",
-        better="low",
-        table=True,
-        ratio=False,
-        terminal="loss",
-    ),
-    Metric(
-        "time_to_target_s",
-        "time to loss {target} (s)",
-        _time_to_targets,
-        ".1f",
-        better="low",
-        table=True,
-        kind=dict,
-    ),
-    Metric(
-        "epochs",
-        "epochs",
-        lambda f: _ratio(f.tokens, f.train_tokens_available),
-        ".2f",
-        description="passes over a real corpus",
-    ),
-    *(
-        Metric(f"{what}_s", label, lambda f, w=what: _excluded(f, w), ".1f", terminal="outside the budget")
-        for what, label in (
-            ("setup", "setup"),
-            ("fit", "fit"),
-            ("warmup", "warm-up"),
-            ("eval", "eval"),
-            ("checkpoint", "checkpoints"),
-        )
-    ),
-    Metric("wall_s", "wall s", lambda f: f.wall_s, ".1f"),
-    Metric("data_wait_s", "data wait s", lambda f: f.data_wait_s, ".2f"),
-    Metric("data_tokens_per_s", "data tokens/s", lambda f: f.data_tokens_per_s, ",.0f"),
-    Metric("compiles_in_training", "compiles in training", lambda f: f.compiles_in_training, "d", kind=int),
+    M("final_train_loss", "train loss", lambda f: f.last_loss, ".4f"),
+    M("final_val_loss", "val loss", lambda f: _last_eval(f, "val_loss"), ".4f", LOW, T, terminal=LOSS),
+    M("val_ppl", "val perplexity", _ppl, ",.2f", LOW, T, terminal=LOSS),
+    M("floor_loss", "floor", lambda f: f.floor_loss, ".4f", terminal=LOSS),
+    M("gap_to_floor", "gap to floor", lambda f: _last_eval(f, "gap_to_floor"), ".4f", LOW, T, False, LOSS),
+    # interpolated between the two evaluations that bracket the crossing; the bracket beside it
+    M("time_to_target_s", "time to loss {target} (s)", lambda f: _targets(f, 0), ".1f", LOW, T, kind=dict),
+    M("time_to_target_bracket_s", "between evaluations at (s)", lambda f: _targets(f, 1), "", kind=dict),
+    M("epochs", "epochs", lambda f: _ratio(f.tokens, f.train_tokens_available), ".2f"),  # of a real corpus
+    _outside("setup", "setup"),
+    _outside("fit", "fit"),
+    _outside("warmup", "warm-up"),
+    _outside("eval", "eval"),
+    _outside("checkpoint", "checkpoints"),
+    M("wall_s", "wall s", lambda f: f.wall_s, ".1f"),
+    M("data_wait_s", "data wait s", lambda f: f.data_wait_s, ".2f"),
+    M("data_tokens_per_s", "data tokens/s", lambda f: f.data_tokens_per_s, ",.0f"),
+    M("compiles_in_training", "compiles in training", lambda f: f.compiles_in_training, "d", kind=int),
 )
 
 for _metric in BUILTIN:

@@ -70,13 +70,15 @@ def torch_memory_gib(device: torch.device | None) -> dict[str, float | None]:
     }
 
 
-def memory_peaks(device: torch.device | None, sampler: ResourceSampler | None) -> dict[str, float | None]:
-    """The run's memory peaks since training began (torch's counters are reset after warm-up; the sampler
-    starts with the training loop). Also called after an out-of-memory, for the figures at failure. Host
-    RSS during training comes from the sampler; the process's lifetime peak (setup and fit included) is
-    kept beside it."""
+def memory_peaks(
+    device: torch.device | None, sampler: ResourceSampler | None, *, final: bool = True
+) -> dict[str, float | None]:
+    """This session's memory peaks since training began (torch's counters are reset after warm-up; the
+    sampler starts with the training loop). Also called after an out-of-memory, for the figures at failure,
+    and at each checkpoint (not final: the sampler goes on). Host RSS during training comes from the
+    sampler; the process's lifetime peak (setup and fit included) is kept beside it."""
     peaks = torch_memory_gib(device)
-    if sampler is not None:
+    if sampler is not None and final:
         sampler.stop()
     nvml_used = None if sampler is None else sampler.peak_nvml_used
     peaks["peak_nvml_used_gib"] = None if nvml_used is None else nvml_used / GIB

@@ -93,10 +93,11 @@ def _notes(group: Group) -> list[str]:
             "setup-like costs weigh more and the ranking at 24 h can differ."
         )
     for run in group.runs:
-        changes = run.result.strategy.get("changes_math")
-        note = f"{run.strategy}: {changes}."
-        if changes and note not in notes:  # once per strategy, however many repeats
-            notes.append(note)
+        said = [run.result.strategy.get("changes_math"), *(run.result.strategy.get("notes") or [])]
+        for text in filter(None, said):
+            note = f"{run.strategy}: {text}."
+            if note not in notes:  # once per strategy, however many repeats
+                notes.append(note)
     for run in group.runs:
         s = run.result.summary
         if s.epochs is not None and s.epochs > 1:

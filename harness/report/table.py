@@ -1,7 +1,8 @@
 """The comparison table: one row per strategy within one recipe fingerprint, its columns the metric
-registry's. Repeats are aggregated: the median (with three or more runs, after dropping the fastest and
-the slowest, as MLPerf does) and the spread (min - max over all runs, so a reader sees what is noise). The
-best value of each column is marked and every figure is also given as a ratio to the baseline."""
+registry's. Repeats are aggregated column by column: each figure is the median of that figure over the
+strategy's runs, with its min - max under it (so a reader sees what is noise); the exports also carry
+MLPerf's rule (drop the lowest and highest, mean of the rest). The best value of each column is marked and
+every figure is also given as a ratio to the baseline."""
 
 from __future__ import annotations
 
@@ -75,27 +76,28 @@ def run_frame(runs: list[LoadedRun], columns: list[Column]) -> pd.DataFrame:
     return frame.astype({c: "float64" for c in numeric}) if len(frame) else frame
 
 
-def _kept(group: pd.DataFrame) -> pd.DataFrame:
-    """With three or more runs, drop the fastest and the slowest (by tokens/s) before aggregating."""
-    if len(group) < 3 or group["tokens_per_s"].isna().all():
-        return group
-    order = group.sort_values("tokens_per_s", kind="stable")
-    return order.iloc[1:-1]
+def aggregate(values: pd.Series) -> dict[str, float | None]:
+    """One column of one strategy's runs: the median (the headline), the spread, and MLPerf's rule (drop
+    the lowest and the highest, mean of the rest; with three runs or more)."""
+    values = values.dropna().sort_values()
+    n = len(values)
+    return {
+        "": values.median() if n else None,
+        "_min": values.iloc[0] if n > 1 else None,
+        "_max": values.iloc[-1] if n > 1 else None,
+        "_trimmed_mean": values.iloc[1:-1].mean() if n >= 3 else None,
+    }
 
 
 def comparison(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
-    """Aggregate the ok runs per strategy; add spread, best marks and ratios to the baseline."""
+    """Aggregate the ok runs per strategy, each column on its own; add best marks and ratios."""
     ok = frame[frame["status"] == "ok"]
     rows = []
     for strategy, group in ok.groupby("strategy", sort=False):
-        kept = _kept(group)
-        row = {"strategy": strategy, "status": "ok", "runs": len(group), "runs_used": len(kept)}
+        row = {"strategy": strategy, "status": "ok", "runs": len(group)}
         for col in columns:
-            values = kept[col.key].dropna() if col.key in kept else pd.Series(dtype="float64")
-            every = group[col.key].dropna() if col.key in group else pd.Series(dtype="float64")
-            row[col.key] = values.median() if len(values) else None
-            row[f"{col.key}_min"] = every.min() if len(every) > 1 else None
-            row[f"{col.key}_max"] = every.max() if len(every) > 1 else None
+            column = group[col.key] if col.key in group else pd.Series(dtype="float64")
+            row.update({f"{col.key}{suffix}": v for suffix, v in aggregate(column).items()})
         rows.append(row)
     for strategy, group in frame[frame["status"] != "ok"].groupby("strategy", sort=False):
         if strategy not in ok["strategy"].values:
@@ -104,7 +106,6 @@ def comparison(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
                     "strategy": strategy,
                     "status": group["status"].iloc[-1],
                     "runs": 0,
-                    "runs_used": 0,
                     **{c.key: None for c in columns},
                 }
             )

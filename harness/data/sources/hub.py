@@ -13,10 +13,6 @@ class HubSource(TextSource):
     example = "hf:HuggingFaceFW/fineweb-edu:sample-10BT"
 
     @classmethod
-    def claims(cls, spec: str) -> bool:
-        return spec.startswith("hf:")
-
-    @classmethod
     def resolve(cls, spec: str, text_field: str) -> CorpusSource:
         ident, _, config = spec.split(":", 1)[1].partition(":")
         if not ident:

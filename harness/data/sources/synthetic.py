@@ -13,10 +13,6 @@ class SyntheticSource(DataSource):
     example = "synthetic"
 
     @classmethod
-    def claims(cls, spec: str) -> bool:
-        return spec == "synthetic"
-
-    @classmethod
     def validate(cls, spec: str, recipe: Recipe) -> None:
         if recipe.tokenizer:
             raise DataError(
