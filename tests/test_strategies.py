@@ -69,7 +69,11 @@ def test_contract(name):
         "cpu" if spec.executor.optimizer_state_device == "cpu" else str(next(model.parameters()).device)
     )
     assert facts["optimizer_state_devices"] == [expected]
-    assert facts["optimizer_state_gib"] > 0 and facts["pinned_host_gib"] >= 0
+    assert facts["optimizer_state_gib"] > 0
+    # Pinned host memory only where state lives on the host and there is a GPU to pin for (the gpu tests
+    # check zero_offload's pinned buffers on CUDA): nothing else may pin.
+    pins = spec.executor.optimizer_state_device == "cpu" and torch.cuda.is_available()
+    assert (facts["pinned_host_gib"] > 0) if pins else (facts["pinned_host_gib"] == 0)
     executor = strategy.executor
     for part in spec.parts:  # each plug-in's own expectations (where its state lives, in what form)
         part.contract_checks(strategy, model)
