@@ -40,7 +40,7 @@ def bench(plan: Plan) -> RunResult:
 
 
 def resume(
-    runs_dir: Path, which: str, strategy: str, preset: str, *, quiet: bool = False
+    runs_dir: Path, which: str, strategy: str | None, preset: str, *, quiet: bool = False
 ) -> tuple[RunResult, Path]:
     """Continue an interrupted run ('latest' of this strategy and preset, or a run id)."""
     load_plugins()

@@ -10,6 +10,7 @@ from harness.core.errors import DataError
 from harness.core.overrides import build_run_config
 from harness.data import corpus as corpus_module
 from harness.data import open_source as open_corpus
+from harness.data import text as text_module
 from tests.conftest import harness_cli, run_inprocess
 
 WORDS = [
@@ -222,6 +223,7 @@ def test_hub_path_with_a_local_stand_in(tmp_path, monkeypatch):
         return datasets.Dataset.from_dict({"content": docs}).to_iterable_dataset()
 
     monkeypatch.setattr(datasets, "load_dataset", stand_in)
+    monkeypatch.setattr(text_module, "check_hub_reachable", lambda: None)  # the stand-in needs no network
     corpus = open_corpus(
         recipe_for("hf:org/corpus:sample", text_field="content", max_corpus_tokens=5000),
         progress=lambda _: None,
@@ -287,3 +289,17 @@ def test_bad_corpora_are_one_line_errors(tmp_path):
     )
     one_line_error(harness_cli("prepare", "--data", "hf:", env=env), "malformed hub dataset")
     one_line_error(harness_cli("prepare", "--data", "synthetic", env=env), "needs no preparation")
+
+
+def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path):
+    import time
+
+    env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HARNESS_CACHE_DIR": str(tmp_path / "cache")}
+    t0 = time.perf_counter()
+    proc = harness_cli("prepare", "--data", "hf:org/anything", env=env)
+    one_line_error(proc, "cannot reach the Hugging Face hub at 127.0.0.1:9")
+    progress = proc.stderr.strip().splitlines()[:-1]  # the harness's own progress lines, nothing else
+    assert all(line.startswith(("fingerprinting", "training a byte-level BPE")) for line in progress), (
+        proc.stderr
+    )
+    assert time.perf_counter() - t0 < 20

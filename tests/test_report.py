@@ -271,3 +271,56 @@ def test_notes_for_repeated_data_slow_data_and_mixed_devices(tmp_path):
     assert "act_ckpt (b): data arrived at 5,000 tokens/s, less than 10x training (800)" in html
     assert "different devices (NVIDIA A100-SXM4-80GB, NVIDIA H100 80GB HBM3)" in html
     assert "budget (1m00s) is shorter than the one day" in html
+
+
+BAD_RESULTS = {
+    "environment-null": lambda r: r.update(environment=None),
+    "strategy-text": lambda r: r.update(strategy="amp"),
+    "settings-list": lambda r: r.update(settings=[]),
+    "recipe-list": lambda r: r.update(recipe=[]),
+    "fingerprint-list": lambda r: r.update(recipe_fingerprint=["x"]),
+    "tokens-per-s-text": lambda r: r["summary"].update(tokens_per_s="fast"),
+    "epochs-text": lambda r: r["summary"].update(epochs="2"),
+    "notes-text": lambda r: r["strategy"].update(notes="fast"),
+    "budget-text": lambda r: r["recipe"].update(budget_s="a day"),
+    "summary-list": lambda r: r.update(summary=[1, 2]),
+}
+
+
+def test_the_report_survives_any_file_in_the_runs_folder(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, "good", "amp", tokens_per_s=1000.0, final_val_loss=3.0)
+    for name, spoil in BAD_RESULTS.items():
+        path = write_run(runs_dir, name, "adam8bit", tokens_per_s=900.0) / "result.json"
+        payload = json.loads(path.read_text())
+        spoil(payload)
+        path.write_text(json.dumps(payload))
+    # Non-finite figures: read as unknown, and named; the run stays in the report.
+    odd = (
+        write_run(runs_dir, "odd-numbers", "act_ckpt", tokens_per_s=800.0, final_val_loss=3.1) / "result.json"
+    )
+    odd.write_text(odd.read_text().replace('"tokens_per_s": 800.0', '"tokens_per_s": NaN'))
+    # A target that is no number, and metric rows the charts cannot draw.
+    tt = write_run(runs_dir, "odd-target", "zero_offload", tokens_per_s=700.0, time_to_target_s={"abc": 1.0})
+    with open(tt / "metrics.jsonl", "a") as f:
+        f.write('{"kind": "eval"}\n["not", "a", "row"]\n{"kind": "train", "step": "x"}\n')
+    proc = harness_cli("report", "--runs", str(runs_dir), "--out", str(tmp_path / "site" / "index.html"))
+    assert proc.returncode == 0, proc.stderr
+    for name in BAD_RESULTS:
+        assert f"{name}/result.json" in proc.stderr, name  # each bad file named in a warning
+    assert "odd-numbers/result.json: not finite, read as unknown: summary.tokens_per_s" in proc.stderr
+    assert "malformed rows left out of the charts" in proc.stderr
+    html = (tmp_path / "site" / "index.html").read_text()
+    assert "odd-numbers" in html and "odd-target" in html and "good" in html
+    assert "time to loss abc (s)" in html
+
+
+def test_the_csv_never_holds_a_spreadsheet_formula(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(
+        runs_dir, "r1", '=HYPERLINK("http://x")', tokens_per_s=1.0, status="error", error="+cmd|' /C calc'!A0"
+    )
+    write_run(runs_dir, "r2", "amp", tokens_per_s=2.0)
+    render_report(runs_dir, tmp_path / "index.html")
+    text = (tmp_path / "comparison.csv").read_text()
+    assert "'=HYPERLINK" in text and ",=" not in text and "\n=" not in text

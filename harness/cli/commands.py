@@ -18,11 +18,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import strategies
     from harness.orchestrate.summary_text import format_summary
 
-    spec = strategies.resolve(args.strategy)
+    named = None if args.strategy is None else strategies.resolve(args.strategy).name
     if args.resume:
-        result, run_dir = api.resume(args.runs_dir, args.resume, spec.name, args.preset, quiet=args.quiet)
+        result, run_dir = api.resume(args.runs_dir, args.resume, named, args.preset, quiet=args.quiet)
     else:
-        result = api.bench(plan_from_args(args, (spec.name,)))
+        result = api.bench(plan_from_args(args, (named or strategies.BASELINE,)))
         run_dir = args.runs_dir / result.run_id
     print(format_summary(result, run_dir))
     return EXIT_FOR_STATUS[result.status]
@@ -98,6 +98,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if cfg.recipe.data == "synthetic":
         raise UserError("the synthetic corpus needs no preparation: give --data a file, folder or hf:<id>")
     validate_source(cfg.recipe)
+    from harness.data.tokenize import cache_root
+    from harness.orchestrate.preflight import CACHE, check_folder
+
+    check_folder(cache_root(), CACHE)
     source = open_source(cfg.recipe, progress=lambda text: print(text, file=sys.stderr, flush=True))
     print(json.dumps(source.describe(), indent=2))
     return 0

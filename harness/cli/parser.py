@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     bench = sub.add_parser("bench", help="train one strategy within the budget; write its run folder")
-    bench.add_argument("--strategy", default="amp", help="a strategy or a + combination (see `harness list`)")
+    bench.add_argument(
+        "--strategy", default=None, help="a strategy or a + combination (see `harness list`); default amp"
+    )
     bench.add_argument(
         "--resume",
         nargs="?",

@@ -3,26 +3,27 @@ larger members for capacity work)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.errors import UserError
+from harness.core.ranges import check_ranges, within
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Shape of one member of the GPT family (GPT-2 style pre-LN decoder, tied embeddings)."""
 
-    n_layer: int
-    n_head: int
-    d_model: int
-    seq_len: int
-    vocab_size: int
+    n_layer: int = field(metadata=within(1, 4096))
+    n_head: int = field(metadata=within(1, 4096))
+    d_model: int = field(metadata=within(1, 1 << 20))
+    seq_len: int = field(metadata=within(1, 1 << 20))
+    # 3: an end-of-text token and two others (the synthetic process needs them); 10M: no language model
+    # vocabulary is larger, and a larger embedding table would exhaust host memory before any check.
+    vocab_size: int = field(metadata=within(3, 10_000_000))
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            if getattr(self, f.name) < 1:
-                raise UserError(f"model {f.name} must be >= 1, got {getattr(self, f.name)}")
+        check_ranges(self)
         if self.d_model % self.n_head:
             raise UserError(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
 

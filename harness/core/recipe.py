@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.core.errors import UserError
 from harness.core.presets import ModelConfig
+from harness.core.ranges import check_ranges, within
 
 DEFAULT_BUDGET = "24h"
 DEFAULT_SEED = 1337
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 DEVICES = ("auto", "cuda", "cpu")
 BASELINE = "amp"  # the strategy every comparison is stated against (ratios, parity)
+YEAR_S = 365 * 86400.0  # the longest budget
 
 
 @dataclass(frozen=True)
@@ -20,31 +22,33 @@ class Recipe:
 
     preset: str
     model: ModelConfig
-    budget_s: float
-    global_batch_tokens: int
-    lr: float
-    eval_tokens: int
+    budget_s: float = field(metadata=within(0, YEAR_S, lo_open=True))
+    global_batch_tokens: int = field(metadata=within(1, 1 << 40))
+    lr: float = field(metadata=within(0, 10, lo_open=True))  # a negative rate would train by ascent
+    eval_tokens: int = field(metadata=within(1, 1 << 40))
     data: str = "synthetic"
     tokenizer: str | None = None
     text_field: str = "text"
-    val_fraction: float = 0.01  # documents held out for validation (real corpora)
-    max_corpus_tokens: int | None = None  # tokenize at most this many training tokens (real corpora)
-    seed: int = DEFAULT_SEED
-    min_lr_ratio: float = 0.1
-    warmup_frac: float = 0.02
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    weight_decay: float = 0.1
-    grad_clip: float = 1.0
+    # documents held out for validation (real corpora)
+    val_fraction: float = field(default=0.01, metadata=within(0, 1, lo_open=True, hi_open=True))
+    # tokenize at most this many training tokens (real corpora)
+    max_corpus_tokens: int | None = field(default=None, metadata=within(1, 1 << 50))
+    seed: int = field(default=DEFAULT_SEED, metadata=within(0, 2**63 - 1))  # torch and numpy both take it
+    min_lr_ratio: float = field(default=0.1, metadata=within(0, 1))
+    warmup_frac: float = field(default=0.02, metadata=within(0, 1, hi_open=True))
+    beta1: float = field(default=0.9, metadata=within(0, 1, hi_open=True))
+    beta2: float = field(default=0.95, metadata=within(0, 1, hi_open=True))
+    eps: float = field(default=1e-8, metadata=within(0, 1, lo_open=True))
+    weight_decay: float = field(default=0.1, metadata=within(0, 10))
+    grad_clip: float = field(default=1.0, metadata=within(0, 1e6))  # 0 disables clipping
     precision: str = "auto"
     compile: bool | None = None
-    eval_points: int = 50  # evaluations over the budget (outside its clock): time-to-target resolution
-    targets: tuple[float, ...] = ()
+    # evaluations over the budget (outside its clock): the resolution of time-to-target
+    eval_points: int = field(default=50, metadata=within(1, 100_000))
+    targets: tuple[float, ...] = field(default=(), metadata=within(0, 1e6, lo_open=True))
 
     def __post_init__(self) -> None:
-        if self.budget_s <= 0:
-            raise UserError(f"budget must be positive, got {self.budget_s}s")
+        check_ranges(self)
         if self.precision not in PRECISIONS:
             raise UserError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.global_batch_tokens % self.model.seq_len:
@@ -54,14 +58,8 @@ class Recipe:
             )
         if self.eval_tokens < self.model.seq_len:
             raise UserError(f"eval_tokens={self.eval_tokens} must be at least seq_len={self.model.seq_len}")
-        if not 0 <= self.warmup_frac < 1:
-            raise UserError(f"warmup_frac must be in [0, 1), got {self.warmup_frac}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise UserError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.eval_points < 1:
-            raise UserError(f"eval_points must be >= 1, got {self.eval_points}")
-        if not 0 < self.val_fraction < 1:
-            raise UserError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not self.text_field.strip():
+            raise UserError("text_field is empty: name the field that holds the text, e.g. text")
 
     @property
     def global_batch_seqs(self) -> int:
@@ -79,28 +77,26 @@ class RunConfig:
     recipe: Recipe
     strategy: str
     device: str = "auto"
-    micro_batch: int | None = None  # None: fitted on CUDA, the preset's default elsewhere
-    gpu_memory_gib: float | None = None  # cap on what the run may use on the GPU (emulates a smaller card)
-    warmup_steps: int = 2  # compile/JIT warm-up steps, excluded from the clock and then undone
-    max_steps: int | None = None  # a step-budgeted run (parity checks): the schedule follows steps
-    log_interval_s: float | None = None  # None: derived from the budget
-    checkpoint_interval_s: float | None = None  # None: derived from the budget
-    keep_checkpoints: int = 2
+    # None: fitted on CUDA, the preset's default elsewhere
+    micro_batch: int | None = field(default=None, metadata=within(1, 2**31))
+    # a cap on what the run may use on the GPU (emulates a smaller card)
+    gpu_memory_gib: float | None = field(default=None, metadata=within(0, 1e6, lo_open=True))
+    # compile/JIT warm-up steps, excluded from the clock and then undone
+    warmup_steps: int = field(default=2, metadata=within(0, 1_000_000))
+    # a step-budgeted run (parity checks): the schedule follows steps
+    max_steps: int | None = field(default=None, metadata=within(1, 1 << 40))
+    # None: derived from the budget (see log_every_s, checkpoint_every_s)
+    log_interval_s: float | None = field(default=None, metadata=within(0, 1e9))
+    checkpoint_interval_s: float | None = field(default=None, metadata=within(0, 1e9, lo_open=True))
+    keep_checkpoints: int = field(default=2, metadata=within(1, 1000))
     trackers: tuple[str, ...] = ()  # metric sinks beside metrics.jsonl, e.g. ("tensorboard",)
     run_id: str = ""
     command: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if self.device not in DEVICES:
             raise UserError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.micro_batch is not None and self.micro_batch < 1:
-            raise UserError(f"micro_batch must be >= 1, got {self.micro_batch}")
-        if self.gpu_memory_gib is not None and not (0 < self.gpu_memory_gib < 1e6):
-            raise UserError(f"--gpu-memory-gib must be a positive number of GiB, got {self.gpu_memory_gib}")
-        if self.warmup_steps < 0:
-            raise UserError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise UserError(f"max_steps must be >= 1, got {self.max_steps}")
 
     @property
     def log_every_s(self) -> float:

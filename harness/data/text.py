@@ -5,9 +5,12 @@ dataset scripts at all). The data sources (`harness.data.sources`) resolve a `--
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from harness.core.errors import DataError
 
@@ -69,9 +72,10 @@ class CorpusSource:
     def _rows(self) -> Iterator[dict]:
         import datasets
 
-        datasets.disable_progress_bars()
+        quiet_libraries()
         try:
             if self.kind == "hub":
+                check_hub_reachable()
                 rows = datasets.load_dataset(self.location, self.config, split="train", streaming=True)
             elif self.kind == "saved":
                 rows = datasets.load_from_disk(self.location)
@@ -100,6 +104,39 @@ class CorpusSource:
             raise DataError(
                 f"cannot read {where} {self.spec!r}: {type(exc).__name__}: {_first_line(exc)}"
             ) from None
+
+
+def quiet_libraries() -> None:
+    """No progress bars or retry chatter from datasets and the hub client: the harness reports progress
+    itself, and a failure as one line."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.utils.logging.set_verbosity_error()
+    try:
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
+def check_hub_reachable(timeout_s: float = 5.0) -> None:
+    """Fail fast, in one line, when the hub cannot be reached (instead of the client's retries). With
+    HF_HUB_OFFLINE set, datasets reads its own cache and nothing is probed."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise DataError(
+            f"cannot reach the Hugging Face hub at {host}:{port} ({reason}): check the network, or run "
+            "`harness prepare` where there is one and reuse its cache (HARNESS_CACHE_DIR)"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:

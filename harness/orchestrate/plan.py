@@ -16,6 +16,7 @@ from harness.core.overrides import build_run_config, parse_overrides
 from harness.core.recipe import DEFAULT_BUDGET, RunConfig, check_micro_batch
 from harness.data import validate_source
 from harness.metrics.sinks import check_trackers
+from harness.orchestrate.preflight import CACHE, check_folder
 
 DEFAULT_RUNS_DIR = Path("reports/runs")
 DEFAULT_REPORT = Path("reports/index.html")
@@ -60,12 +61,30 @@ def expand(plan: Plan) -> list[RunConfig]:
     if not names:
         raise UserError("no strategy named: give at least one, e.g. amp,adam8bit")
     check_trackers(plan.trackers)
+    check_device(plan.device, names)
     configs = [_config(plan, name) for name in names for _ in range(plan.repeats)]
     recipe = configs[0].recipe
     validate_source(recipe)
+    if recipe.data != "synthetic":
+        from harness.data.tokenize import cache_root
+
+        check_folder(cache_root(), CACHE)
     if configs[0].micro_batch is not None:
         check_micro_batch(configs[0].micro_batch, recipe.global_batch_seqs)
     return configs
+
+
+def check_device(device: str, names: list[str]) -> None:
+    """A CUDA device that is not there, or a CUDA-only strategy on the CPU, is found here, not in a run."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    if device == "cuda" and not cuda:
+        raise UserError("--device cuda, but torch sees no CUDA device here: use --device cpu (or auto)")
+    if device == "cpu" or not cuda:
+        for name in names:
+            if not strategies.resolve(name).runs_on_cpu:
+                raise UserError(f"strategy {name} needs a CUDA device, and this run would be on the CPU")
 
 
 def _config(plan: Plan, strategy: str) -> RunConfig:

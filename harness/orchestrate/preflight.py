@@ -17,24 +17,29 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
+def _fix(flag: str) -> str:
+    return "set HARNESS_CACHE_DIR to a writable folder" if flag == CACHE else f"pass another {flag}"
+
+
+CACHE = "the corpus cache"
+
+
 def check_folder(path: Path, flag: str) -> None:
-    """`path` is, or can be created as, a folder this process may write in."""
+    """`path` is, or can be created as, a folder this process may write in (flag: what the user set)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise UserError(f"{flag} {path} is a file, not a folder: choose another {flag}")
+        raise UserError(f"{flag} {path} is a file, not a folder: {_fix(flag)}")
     base = _nearest_existing(path.absolute())
     if not base.is_dir():
-        raise UserError(f"{flag} {path}: {base} is a file, not a folder: choose another {flag}")
+        raise UserError(f"{flag} {path}: {base} is a file, not a folder: {_fix(flag)}")
     try:
         with tempfile.TemporaryFile(dir=base):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise UserError(
-            f"{flag} {path} cannot be written ({reason} in {base}): choose another {flag}"
-        ) from None
+        raise UserError(f"{flag} {path} cannot be written ({reason} in {base}): {_fix(flag)}") from None
     if not os.access(base, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {path} cannot be written (no permission in {base}): choose another {flag}")
+        raise UserError(f"{flag} {path} cannot be written (no permission in {base}): {_fix(flag)}")
 
 
 def check_file(path: Path, flag: str) -> None:
@@ -42,7 +47,7 @@ def check_file(path: Path, flag: str) -> None:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{flag} {path} is a folder, not a file: give a file name such as report.html")
-    check_folder(path.parent if str(path.parent) else Path("."), flag)
+    check_folder(path.parent, flag)
 
 
 def check_outputs(runs_dir: Path, report: Path | None, *extra: Path) -> None:

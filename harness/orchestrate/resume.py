@@ -30,7 +30,8 @@ def _status(run_dir: Path) -> str | None:
 
 
 def find_run(runs_dir: Path, which: str, strategy: str, preset: str) -> Path:
-    """A run id, or 'latest': the newest unfinished run of this strategy and preset with checkpoints."""
+    """A run id, or 'latest': the newest unfinished run of this strategy and preset with checkpoints (a
+    finished run keeps its checkpoints, so "has checkpoints" alone would pick it)."""
     if which != "latest":
         run_dir = runs_dir / which
         if not (run_dir / CONFIG_FILE).is_file():

@@ -193,6 +193,24 @@ def render_report(runs_dir: Path, out: Path) -> Path:
     return out
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_for_spreadsheets(table: pd.DataFrame) -> pd.DataFrame:
+    """Text that a spreadsheet would run as a formula (it starts with = + - @, a tab or a carriage return)
+    gets a leading apostrophe, so a run name or an error message can never become one."""
+
+    def inert(value: Any) -> Any:
+        return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+    table = table.copy()
+    table.columns = [inert(c) for c in table.columns]
+    for column in table.columns:
+        if not pd.api.types.is_numeric_dtype(table[column]):
+            table[column] = table[column].map(inert)
+    return table
+
+
 def _export(groups: list[Group], out: Path) -> None:
     frames = []
     for group in groups:
@@ -204,5 +222,5 @@ def _export(groups: list[Group], out: Path) -> None:
         frame.insert(1, "preset", group.recipe.get("preset"))
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    write_atomic(out.with_name("comparison.csv"), table.to_csv(index=False))
+    write_atomic(out.with_name("comparison.csv"), inert_for_spreadsheets(table).to_csv(index=False))
     write_atomic(out.with_name("comparison.json"), table.to_json(orient="records", indent=2))
