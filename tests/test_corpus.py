@@ -303,3 +303,30 @@ def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path):
         proc.stderr
     )
     assert time.perf_counter() - t0 < 20
+
+
+def test_a_single_text_holds_out_its_tail(tmp_path):
+    # One long text with no blank line is one document: nothing whole can be held out.
+    text = " ".join(f"word{i % 97} and more{i % 13}" for i in range(6000))
+    path = tmp_path / "one.txt"
+    path.write_text(text)
+    corpus = open_corpus(recipe_for(path, val_fraction=0.1, eval_tokens=64), progress=lambda _: None)
+    facts = corpus.describe()
+    assert facts["holdout"] == "tail" and facts["documents"] == {"train": 1, "val": 0}
+    total = facts["train_tokens"] + facts["val_tokens"]
+    assert facts["val_tokens"] == int(total * 0.1)
+    val = corpus.val_tokens(1, 64)
+    stream = np.concatenate([np.asarray(s) for s in corpus._train + corpus._val])
+    assert np.array_equal(val[0], stream[facts["train_tokens"] : facts["train_tokens"] + 64])  # its tail
+
+
+def test_one_document_per_line(tmp_path):
+    path = tmp_path / "lines.txt"
+    path.write_text("".join(f"line number {i} with some words\n" for i in range(400)))
+    by_line = open_corpus(recipe_for(path, doc_separator="line", val_fraction=0.2), progress=lambda _: None)
+    facts = by_line.describe()
+    assert facts["holdout"] == "documents" and sum(facts["documents"].values()) == 400
+    assert facts["doc_separator"] == "line"
+    whole = open_corpus(recipe_for(path, val_fraction=0.2, eval_tokens=64), progress=lambda _: None)
+    assert whole.describe()["holdout"] == "tail"  # read by paragraph it is one document
+    assert whole.describe()["cache_key"] != facts["cache_key"]

@@ -81,3 +81,63 @@ def test_resuming_a_run_as_another_strategy_is_refused(tmp_path):
         "bench", "--resume", "r1", "--strategy", "act_ckpt", "--runs-dir", str(tmp_path / "runs")
     )
     refused(proc, "is a zero_offload run, not act_ckpt", "--strategy zero_offload")
+
+
+def test_a_stopped_preparation_leaves_no_temporary_folder_and_stale_ones_are_swept(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    words = [f"w{i}" for i in range(3000)]
+    rng = __import__("random").Random(0)
+    corpus = tmp_path / "corpus.txt"
+    with open(corpus, "w") as f:
+        for _ in range(40_000):  # ~20 MB: tokenizing takes a few seconds
+            f.write(" ".join(rng.choices(words, k=80)) + "\n\n")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "HARNESS_CACHE_DIR": str(cache)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "prepare", "--data", str(corpus), "--preset", "tiny"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((cache / "corpora").glob(".*.tmp*")):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)  # as docker stop does, mid-tokenization
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert not list((cache / "corpora").glob(".*.tmp*"))
+    # A folder left by a preparation that was killed outright is swept by the next one.
+    stale = cache / "corpora" / f".deadbeef.tmp{2**22 + 12345}"
+    stale.mkdir()
+    small = tmp_path / "small.txt"
+    small.write_text("one two three\n\nfour five six\n\n" * 200)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "prepare",
+            "--data",
+            str(small),
+            "--preset",
+            "tiny",
+            "--set",
+            "val_fraction=0.3",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists()

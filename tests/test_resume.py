@@ -369,3 +369,90 @@ def test_energy_is_carried_across_sessions():
     clock.start()
     clock.stop()
     assert clock.energy_j == pytest.approx(13.0)
+
+
+def interrupted_run(runs):
+    """A tiny run stopped with SIGTERM (as docker stop) once it has checkpointed: status interrupted."""
+    proc = start("--runs-dir", str(runs), *QUIET, "--budget", "60s", "--set", "checkpoint_interval_s=0.3")
+    wait_for(lambda: runs.exists() and any(checkpoints(p) for p in runs.iterdir() if p.is_dir()))
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    run_dir = only_run(runs)
+    assert load_result(run_dir / "result.json").status == "interrupted"
+    return run_dir
+
+
+def test_two_resumes_of_one_run_cannot_run_at_once(tmp_path):
+    runs = tmp_path / "runs"
+    run_dir = interrupted_run(runs)
+    first = start("--runs-dir", str(runs), "--resume", run_dir.name, *QUIET)
+    try:
+        wait_for(lambda: (run_dir / ".lock").read_text() == f"process {first.pid}")  # the first holds it
+        second = harness_cli("bench", "--runs-dir", str(runs), "--resume", run_dir.name, *QUIET)
+        assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
+        assert f"run {run_dir.name} is in use by process" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+    assert first.returncode == 130  # the first resume went on undisturbed until it was stopped
+
+
+def test_a_resume_that_fails_never_replaces_the_result(tmp_path):
+    runs = tmp_path / "runs"
+    run_dir = interrupted_run(runs)
+    before = (run_dir / "result.json").read_text()
+    # Damage every checkpoint's model state but seal it again: the checksums pass, the load fails.
+    for folder in (run_dir / "checkpoints").iterdir():
+        (folder / "strategy_state.pt").write_bytes(b"not a torch file")
+        manifest = json.loads((folder / "manifest.json").read_text())
+        from harness.core.checkpoint_files import sha256
+
+        state = folder / "strategy_state.pt"
+        manifest["strategy_state.pt"] = {"sha256": sha256(state), "bytes": state.stat().st_size}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    resumed = harness_cli("bench", "--runs-dir", str(runs), "--resume", *QUIET)
+    assert resumed.returncode == 1, resumed.stderr
+    assert (run_dir / "result.json").read_text() == before  # still the interrupted run's
+    failed = load_result(run_dir / "resume_failed.json")
+    assert failed.status == "error" and failed.error
+
+
+def test_plain_resume_takes_the_newest_unfinished_run(tmp_path):
+    from harness.core.overrides import build_run_config
+    from harness.core.results import RunResult, write_result
+    from harness.core.serialize import to_dict
+    from harness.orchestrate.resume import find_run
+
+    runs = tmp_path / "runs"
+    for age, (name, status) in enumerate([("older-interrupted", "interrupted"), ("newer-finished", "ok")]):
+        run_dir = runs / name
+        (run_dir / "checkpoints").mkdir(parents=True)  # finished runs keep their checkpoints
+        cfg = build_run_config(strategy="amp", preset="tiny", run_id=name)
+        (run_dir / "config.json").write_text(json.dumps(to_dict(cfg)))
+        write_result(run_dir, RunResult(name, status, {"name": "amp"}, {}, ""))
+        os.utime(run_dir, (1000 + age, 1000 + age))
+    assert find_run(runs, "latest", "amp", "tiny").name == "older-interrupted"
+
+
+def test_a_stop_in_the_first_moments_is_an_interruption(tmp_path):
+    runs = tmp_path / "runs"
+    proc = start("--runs-dir", str(runs), *QUIET, "--budget", "60s")
+    wait_for(lambda: psutil.Process(proc.pid).children())  # the worker exists, perhaps still importing
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    result = load_result(only_run(runs) / "result.json")
+    assert result.status == "interrupted"
+
+
+def test_stale_temporary_folders_are_swept(tmp_path):
+    from harness.engine.checkpoint import Checkpointer
+
+    dead = 2**22 + 12345  # beyond the default pid range: no such process
+    stale = tmp_path / "checkpoints" / f".tmp-step0000000005-{dead}"
+    stale.mkdir(parents=True)
+    mine = tmp_path / "checkpoints" / f".tmp-step0000000006-{os.getpid()}"
+    mine.mkdir()
+    Checkpointer(tmp_path / "checkpoints")
+    assert not stale.exists() and mine.exists()  # a live writer's folder is left alone

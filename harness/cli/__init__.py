@@ -3,14 +3,20 @@ exit status 2; a run that ends in error or OOM exits 1; an interrupted run exits
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from harness.core.errors import UserError
 
 
+def _terminate(_signum: int, _frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (docker stop) unwinds like Ctrl-C: temporary files are removed
+
+
 def main(argv: list[str] | None = None) -> int:
     from harness.cli.parser import build_parser
 
+    signal.signal(signal.SIGTERM, _terminate)  # a sweep's own handler takes over while runs are in flight
     args = build_parser().parse_args(argv)
     try:
         from harness.cli import commands

@@ -12,6 +12,7 @@ DEFAULT_BUDGET = "24h"
 DEFAULT_SEED = 1337
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 DEVICES = ("auto", "cuda", "cpu")
+DOC_SEPARATORS = ("paragraph", "line", "document")
 BASELINE = "amp"  # the strategy every comparison is stated against (ratios, parity)
 YEAR_S = 365 * 86400.0  # the longest budget
 
@@ -29,6 +30,9 @@ class Recipe:
     data: str = "synthetic"
     tokenizer: str | None = None
     text_field: str = "text"
+    # .txt corpora: "paragraph" (documents separated by a blank line), "line" (one per line), "document"
+    # (one per file)
+    doc_separator: str = "paragraph"
     # documents held out for validation (real corpora)
     val_fraction: float = field(default=0.01, metadata=within(0, 1, lo_open=True, hi_open=True))
     # tokenize at most this many training tokens (real corpora)
@@ -58,6 +62,11 @@ class Recipe:
             )
         if self.eval_tokens < self.model.seq_len:
             raise UserError(f"eval_tokens={self.eval_tokens} must be at least seq_len={self.model.seq_len}")
+        if self.doc_separator not in DOC_SEPARATORS:
+            raise UserError(
+                f"doc_separator={self.doc_separator!r}: choose {', '.join(DOC_SEPARATORS)} "
+                "(paragraph: documents separated by a blank line)"
+            )
         if not self.text_field.strip():
             raise UserError("text_field is empty: name the field that holds the text, e.g. text")
 

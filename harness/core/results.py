@@ -22,6 +22,9 @@ RESULT_FILE = "result.json"
 METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "run.log"
 CONFIG_FILE = "config.json"
+RESUME_FAILED_FILE = (
+    "resume_failed.json"  # a resume that failed before restoring; result.json stays as it was
+)
 
 
 class CorruptResult(ValueError):
@@ -115,10 +118,10 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     write_atomic(path, json.dumps(_finite(payload), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def write_result(run_dir: Path, result: RunResult) -> Path:
+def write_result(run_dir: Path, result: RunResult, name: str = RESULT_FILE) -> Path:
     if result.status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {result.status!r}")
-    path = run_dir / RESULT_FILE
+    path = run_dir / name
     write_json_atomic(path, result.to_dict())
     return path
 

@@ -29,6 +29,19 @@ TOKENIZER_TRAIN_CHARS = 200_000_000  # the BPE learns its merges from at most th
 _TRAIN, _WARMUP = 0, 1
 
 
+def _split_tail(shards: list[np.ndarray], n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The stream's last n tokens (for validation) apart from the rest (for training); views, no copies."""
+    train, tail = list(shards), []
+    while n > 0 and train:
+        last = train.pop()
+        take = min(n, len(last))
+        tail.insert(0, last[len(last) - take :])
+        if take < len(last):
+            train.append(last[: len(last) - take])
+        n -= take
+    return train, tail
+
+
 class TokenCorpus:
     def __init__(self, folder: Path, meta: dict, seed: int, *, built: bool) -> None:
         self.folder = folder
@@ -38,6 +51,8 @@ class TokenCorpus:
         dtype = np.dtype(meta["dtype"])
         self._train = [np.memmap(folder / s["file"], dtype=dtype, mode="r") for s in meta["train_shards"]]
         self._val = [np.memmap(folder / s["file"], dtype=dtype, mode="r") for s in meta["val_shards"]]
+        if meta.get("holdout") == "tail":
+            self._train, self._val = _split_tail(self._train, meta["val_tokens"])
 
     def _chunk_counts(self, length: int) -> np.ndarray:
         return np.array([len(shard) // length for shard in self._train], dtype=np.int64)
@@ -91,6 +106,8 @@ class TokenCorpus:
             "cache": "built" if self.built else "reused",
             "cache_dir": str(self.folder),
             "train_tokens": m["train_tokens"],
+            # "tail": too few documents to hold out whole ones, so validation is the stream's end
+            "holdout": m.get("holdout", "documents"),
             "val_tokens": m["val_tokens"],
             "documents": m["documents"],
             "dtype": m["dtype"],
@@ -129,6 +146,8 @@ def open_corpus(recipe: Recipe, source: CorpusSource, *, progress=None) -> Token
             f"{recipe.model.vocab_size:,}: --set vocab_size={tokenizer.vocab_size} (or more)"
         )
     settings = {"val_fraction": recipe.val_fraction, "max_corpus_tokens": recipe.max_corpus_tokens}
+    if recipe.doc_separator != "paragraph":
+        settings["doc_separator"] = recipe.doc_separator
     key_payload = {
         "version": CACHE_VERSION,
         "corpus": corpus_fp,

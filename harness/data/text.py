@@ -27,18 +27,21 @@ class CorpusSource:
     location: str  # hub id, or resolved path
     config: str | None = None
     files: tuple[str, ...] = ()
+    doc_separator: str = "paragraph"  # how a .txt file splits into documents
 
     def describe(self) -> dict:
         return {
             "source": self.spec,
             "source_kind": self.kind,
             "text_field": self.text_field,
+            **({"doc_separator": self.doc_separator} if self.doc_separator != "paragraph" else {}),
             **({"files": len(self.files)} if self.files else {}),
         }
 
     def fingerprint(self) -> str:
         """Content identity: file bytes for local corpora, id and config for the hub."""
-        digest = hashlib.sha256(f"{self.kind}\0{self.text_field}\0{self.config}".encode())
+        separator = f"\0{self.doc_separator}" if self.doc_separator != "paragraph" else ""
+        digest = hashlib.sha256(f"{self.kind}\0{self.text_field}\0{self.config}{separator}".encode())
         if self.kind == "hub":
             digest.update(self.location.encode())
         else:
@@ -87,7 +90,7 @@ class CorpusSource:
                     rows = rows["train"]
             else:
                 builder = BUILDERS[Path(self.files[0]).suffix]
-                options = {"sample_by": "paragraph"} if builder == "text" else {}
+                options = {"sample_by": self.doc_separator} if builder == "text" else {}
                 rows = datasets.load_dataset(
                     builder, data_files=list(self.files), split="train", streaming=True, **options
                 )

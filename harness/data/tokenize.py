@@ -5,6 +5,7 @@ complete, so a half-written cache is never used."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import numpy as np
 
 from harness.core.errors import DataError
 from harness.core.results import write_json_atomic
+from harness.core.tempfiles import sweep_stale
 from harness.data.text import CorpusSource
 
 CACHE_VERSION = 1
@@ -95,6 +97,8 @@ def train_tokenizer(
             seen += len(doc)
             if seen >= max_chars:
                 return
+        if seen == 0:  # every document held out (a corpus of one or two): learn from all of them
+            yield from itertools.islice(source.documents(), 1000)
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -108,6 +112,7 @@ def train_tokenizer(
     tok.train_from_iterator(texts(), trainer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
+    sweep_stale(path.parent, ".tmp")
     tok.save(str(tmp))
     os.replace(tmp, path)
     return describe_tokenizer(path, trained=True)
@@ -245,19 +250,36 @@ def build_cache(
 ) -> dict:
     """Tokenize the corpus into dest (atomically: a temporary folder renamed at the end)."""
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
+    sweep_stale(dest.parent, ".tmp")  # left by a preparation that was killed
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     flags = split_flags(corpus_fp, settings["val_fraction"])
-    run = _Tokenizing(tmp, tokenizer, flags, settings.get("max_corpus_tokens"), shard_tokens, progress)
+    limit = settings.get("max_corpus_tokens")
+    run = _Tokenizing(tmp, tokenizer, flags, limit, shard_tokens, progress)
     try:
         run.run(source.documents())
         run.close()
-        elapsed = time.perf_counter() - run.t0
         if run.tokens == 0:
             raise DataError(
                 f"corpus {source.spec!r} is empty: it holds no text in field {source.text_field!r}"
             )
+        holdout = "documents"
+        if run.docs["train"] == 0 or run.docs["val"] == 0:
+            # Too few documents to hold some out whole (one long text; one document per line read as one):
+            # tokenize again as one stream, and hold out its tail instead.
+            progress(f"{sum(run.docs.values())} documents are too few to hold out whole ones: using the tail")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            run = _Tokenizing(tmp, tokenizer, itertools.repeat(False), limit, shard_tokens, progress)
+            run.run(source.documents())
+            run.close()
+            holdout = "tail"
+        elapsed = time.perf_counter() - run.t0
         meta = _meta(run, source, corpus_fp, settings, dest.name, elapsed)
+        if holdout == "tail":
+            meta["holdout"] = "tail"
+            meta["val_tokens"] = max(1, int(run.train.tokens * settings["val_fraction"]))
+            meta["train_tokens"] = run.train.tokens - meta["val_tokens"]
         write_json_atomic(tmp / META, meta)
         if dest.exists():  # built meanwhile by another process: keep theirs
             shutil.rmtree(tmp, ignore_errors=True)

@@ -27,6 +27,7 @@ from harness.core.checkpoint_files import (
 )
 from harness.core.errors import UserError
 from harness.core.results import write_json_atomic
+from harness.core.tempfiles import sweep_stale
 from harness.engine.state import TrainState
 
 RNG = "rng.pt"
@@ -43,6 +44,7 @@ class Checkpointer:
     def __init__(self, root: Path, keep: int = 2) -> None:
         self.root = Path(root)
         self.keep = max(1, keep)
+        sweep_stale(self.root, ".tmp-")  # half-written by a session that was killed mid-save
 
     def checkpoints(self) -> list[Path]:
         """Sealed checkpoints, newest first."""

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         force=True,
     )
     load_plugins()
-    from harness.core.results import write_result
+    from harness.core.results import RESUME_FAILED_FILE, write_result
     from harness.engine.events import EventPipe
     from harness.engine.trainer import Trainer  # torch and friends load after logging is set up
 
@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     result = trainer.run()
     log.info("run %s ended: %s%s", cfg.run_id, result.status, f" ({result.error})" if result.error else "")
     try:
-        write_result(args.run_dir, result)
+        if args.resume and not result.resumes and result.status != "ok":
+            # Nothing was restored: the interrupted run's result stays; this attempt is kept beside it.
+            write_result(args.run_dir, result, name=RESUME_FAILED_FILE)
+        else:
+            write_result(args.run_dir, result)
     except OSError as exc:
         log.error("could not write the result file: %s", exc)
         events.emit("message", text=f"could not write result.json: {exc}")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from harness.core.checkpoint_files import CHECKPOINT_DIR, newest_intact
 from harness.core.errors import UserError
+from harness.core.recipe import BASELINE
 from harness.core.results import (
     CONFIG_FILE,
     RESULT_FILE,
@@ -18,7 +19,7 @@ from harness.core.results import (
     read_run_config,
 )
 from harness.core.units import format_duration
-from harness.orchestrate.launchers.process import StopSignal, launch_one
+from harness.orchestrate.launchers.process import RunLock, StopSignal, launch_one
 from harness.orchestrate.preflight import check_folder
 
 
@@ -54,14 +55,16 @@ def find_run(runs_dir: Path, which: str, strategy: str, preset: str) -> Path:
 
 
 def resume_run(
-    runs_dir: Path, which: str, strategy: str, preset: str, *, quiet: bool
+    runs_dir: Path, which: str, strategy: str | None, preset: str, *, quiet: bool
 ) -> tuple[RunResult, Path]:
+    """Resume `which`: 'latest' (the newest unfinished run of `strategy`, amp if none is named, and
+    `preset`), or a run id, whose own strategy is used unless another is named, which is refused."""
     check_folder(runs_dir, "--runs-dir")
-    run_dir = find_run(runs_dir, which, strategy, preset)
+    run_dir = find_run(runs_dir, which, strategy or BASELINE, preset)
     if _status(run_dir) == "ok":
         raise UserError(f"run {run_dir.name} already finished (status ok): nothing to resume")
     cfg = read_run_config(run_dir)
-    if cfg.strategy != strategy:
+    if strategy is not None and cfg.strategy != strategy:
         raise UserError(
             f"run {run_dir.name} is a {cfg.strategy} run, not {strategy}: "
             f"resume it with --strategy {cfg.strategy}"
@@ -70,9 +73,11 @@ def resume_run(
         raise UserError(
             f"run {run_dir.name} has no intact checkpoint to resume from: start it again without --resume"
         )
+    lock = RunLock(run_dir)  # before anything is said or started: a second resume of one run is refused
     print(
         f"resuming {run_dir.name} with its own recipe (budget {format_duration(cfg.recipe.budget_s)})",
         file=sys.stderr,
     )
     with StopSignal() as stop:
-        return launch_one(cfg, runs_dir, resume_dir=run_dir, stop=stop, show_progress=not quiet), run_dir
+        result = launch_one(cfg, runs_dir, resume_dir=run_dir, stop=stop, show_progress=not quiet, lock=lock)
+    return result, run_dir

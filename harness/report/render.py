@@ -100,6 +100,13 @@ def _notes(group: Group) -> list[str]:
                 notes.append(note)
     for run in group.runs:
         s = run.result.summary
+        if run.result.data.get("holdout") == "tail":
+            note = (
+                f"{run.strategy}: the corpus has too few documents to hold out whole ones, so validation is "
+                f"the last {run.result.data.get('val_tokens', '?')} tokens of its stream."
+            )
+            if note not in notes:
+                notes.append(note)
         if s.epochs is not None and s.epochs > 1:
             notes.append(
                 f"{run.strategy} ({run.result.run_id}) repeated data: {s.epochs:.2f} epochs of the corpus."

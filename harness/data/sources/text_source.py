@@ -4,6 +4,7 @@ cache, opened from it."""
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import replace
 
 from harness.core.recipe import Recipe
 from harness.data.base import DataSource, Progress, TokenSource
@@ -26,4 +27,5 @@ class TextSource(DataSource):
     def open(cls, recipe: Recipe, progress: Progress) -> TokenSource:
         from harness.data.corpus import open_corpus  # tokenizers and datasets load only when used
 
-        return open_corpus(recipe, cls.resolve(recipe.data, recipe.text_field), progress=progress)
+        source = replace(cls.resolve(recipe.data, recipe.text_field), doc_separator=recipe.doc_separator)
+        return open_corpus(recipe, source, progress=progress)

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.core.errors import UserError
 from harness.core.events import EVENT_FD_ENV
 from harness.core.recipe import RunConfig
 from harness.core.results import (
     CONFIG_FILE,
     LOG_FILE,
     RESULT_FILE,
+    RESUME_FAILED_FILE,
     CorruptResult,
     RunResult,
     load_result,
@@ -33,6 +35,7 @@ from harness.core.serialize import to_dict
 from harness.orchestrate.progress import ProgressDisplay
 
 LOG_TAIL_LINES = 20
+LOCK_FILE = ".lock"
 
 
 def log_tail(run_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -70,6 +73,34 @@ class StopSignal:
                 self.child.send_signal(signal.SIGTERM if self.count == 1 else signal.SIGKILL)
 
 
+class RunLock:
+    """An OS lock on a run folder for as long as a process runs in it: a second resume of the same run
+    (or a resume of a run still in progress) is refused in one line instead of mixing checkpoints."""
+
+    def __init__(self, run_dir: Path) -> None:
+        import fcntl
+
+        self._file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            raise UserError(
+                f"run {run_dir.name} is in use by {holder}: wait for it to end, or stop it first"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(f"process {os.getpid()}")
+        self._file.flush()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            self._file.truncate(0)  # no holder any more
+            self._file.close()  # closing the file releases the lock
+
+
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         with contextlib.suppress(ValueError):
@@ -86,6 +117,7 @@ def launch_one(
     show_progress: bool = True,
     timeout_s: float | None = None,
     env: dict[str, str] | None = None,
+    lock: RunLock | None = None,
 ) -> RunResult:
     """Run one configuration in a child process; return its result (never raises for a failed run).
     `env` adds to the child's environment (e.g. CUDA_VISIBLE_DEVICES for a launcher that places runs)."""
@@ -96,6 +128,7 @@ def launch_one(
         run_dir.mkdir(parents=True, exist_ok=False)
         write_json_atomic(run_dir / CONFIG_FILE, to_dict(cfg))
     stop = stop or StopSignal()
+    lock = lock or RunLock(run_dir)  # released when the child has ended (two processes would mix the folder)
     display = (
         ProgressDisplay(f"{cfg.strategy}/{cfg.recipe.preset}", cfg.recipe.budget_s) if show_progress else None
     )
@@ -111,13 +144,15 @@ def launch_one(
         identity = _follow(read_fd, cfg.strategy, display)
         returncode = child.wait()
     finally:
+        lock.release()
         stop.child = None
         if watchdog is not None:
             watchdog.cancel()
         if display is not None:
             display.close()
     timed_out = watchdog is not None and time.time() - started >= timeout_s
-    return _collect(run_dir, cfg, returncode, started, identity, timed_out)
+    ending = _Ending(returncode, started, timed_out, stop.requested, resume_dir is not None)
+    return _collect(run_dir, cfg, ending, identity)
 
 
 def _start_child(run_dir: Path, resume: bool, extra_env: dict[str, str]) -> tuple[int, subprocess.Popen]:
@@ -160,21 +195,55 @@ def _follow(read_fd: int, label: str, display: ProgressDisplay | None) -> dict:
     return identity
 
 
-def _collect(
-    run_dir: Path, cfg: RunConfig, returncode: int, started: float, identity: dict, timed_out: bool = False
-) -> RunResult:
+@dataclass
+class _Ending:
+    """How the child ended, as the parent saw it."""
+
+    returncode: int
+    started: float
+    timed_out: bool = False
+    stopped: bool = False  # the parent forwarded a stop (SIGTERM/SIGINT) to it
+    resume: bool = False
+
+
+def _fresh(path: Path, started: float) -> bool:
+    return path.exists() and path.stat().st_mtime >= started - 1
+
+
+def _collect(run_dir: Path, cfg: RunConfig, ending: _Ending, identity: dict) -> RunResult:
+    """The run's result: the one the child wrote; else one that says how the child ended. A resume that
+    failed before restoring anything leaves the interrupted run's result as it was."""
     path = run_dir / RESULT_FILE
-    fresh = path.exists() and path.stat().st_mtime >= started - 1
-    if fresh:
+    if _fresh(path, ending.started):
         try:
             return load_result(path)
         except CorruptResult as exc:
             reason = f"the worker wrote an unreadable result ({exc})"
-    elif timed_out:
+    elif ending.resume and _fresh(run_dir / RESUME_FAILED_FILE, ending.started):
+        with contextlib.suppress(CorruptResult):
+            return load_result(run_dir / RESUME_FAILED_FILE)
+        reason = "the resume failed"
+    elif ending.timed_out:
         reason = "the worker hung past its time limit and was killed"
     else:
-        reason = f"the worker process {_describe_exit(returncode)} before writing a result"
+        reason = f"the worker process {_describe_exit(ending.returncode)} before writing a result"
+    result = _from_identity(identity, cfg, run_dir)
+    stopped_early = ending.stopped and ending.returncode in (-signal.SIGTERM, -signal.SIGINT)
+    result.status = "interrupted" if stopped_early else "error"
     tail = log_tail(run_dir)
+    result.error = (
+        "stopped before the run began"
+        if stopped_early
+        else (f"{reason}; last log lines:\n{tail}" if tail else reason)
+    )
+    result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    if not ending.resume:  # an earlier session's result is never replaced by a failed resume's
+        with contextlib.suppress(OSError):
+            write_result(run_dir, result)
+    return result
+
+
+def _from_identity(identity: dict, cfg: RunConfig, run_dir: Path) -> RunResult:
     base = identity or {
         "run_id": cfg.run_id or run_dir.name,
         "status": "error",
@@ -183,18 +252,12 @@ def _collect(
         "recipe_fingerprint": "",
     }
     try:
-        result = parse_result({**base, "schema_version": base.get("schema_version", 1)}, "started event")
+        return parse_result({**base, "schema_version": base.get("schema_version", 1)}, "started event")
     except CorruptResult:
-        result = RunResult(
+        return RunResult(
             run_id=cfg.run_id or run_dir.name,
             status="error",
             strategy={"name": cfg.strategy},
             recipe=to_dict(cfg.recipe),
             recipe_fingerprint="",
         )
-    result.status = "error"
-    result.error = f"{reason}; last log lines:\n{tail}" if tail else reason
-    result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
-    with contextlib.suppress(OSError):
-        write_result(run_dir, result)
-    return result
