@@ -1,55 +1,54 @@
-# The benchmark image: pinned CUDA toolkit, Python 3.11, torch, DeepSpeed (CPU-Adam op compiled at build
-# time, so no run pays the JIT build), bitsandbytes, and the project, all from requirements.lock.
+# The benchmark image: a pinned CUDA toolkit (nvcc and g++ for the kernels built at first use), a maintained
+# Python, and every Python package (torch's CUDA build, triton and the nvidia libraries included) from the
+# hashed requirements-image.lock. No development tools.
 #   docker build -t harness .
-#   docker run --gpus all --ipc=host -v "$PWD/reports:/app/reports" harness
-FROM nvidia/cuda:13.0.1-cudnn-devel-ubuntu22.04
+#   docker run --gpus all --ipc=host -v "$PWD/reports:/app/reports" -v harness-cache:/app/cache harness
+FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
 
-ARG TORCH_VERSION=2.13.0
+# CUDA 13.0, as torch 2.13.0's own CUDA libraries; no -cudnn variant (torch brings its own cuDNN).
+FROM nvidia/cuda:13.0.2-devel-ubuntu22.04
+
 ARG IMAGE_TAG=harness
-# Hopper, Ada, Ampere (and Blackwell): what the prebuilt op and any JIT build target without a GPU at build time.
-ARG TORCH_CUDA_ARCH_LIST="8.0;8.6;8.9;9.0;10.0;12.0"
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_PYTHON_INSTALL_DIR=/opt/python \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     HARNESS_CACHE_DIR=/app/cache \
-    TORCH_EXTENSIONS_DIR=/opt/torch_extensions
+    TORCH_EXTENSIONS_DIR=/app/cache/torch_extensions
 
+# g++ and make for DeepSpeed's CPU-Adam op, which is built at its first use (outside the training clock)
+# on the machine that runs it, into the cache volume: never with the build host's -march=native.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends \
-        python3.11=3.11.* python3.11-venv=3.11.* python3.11-dev=3.11.* build-essential=12.9* \
+    && apt-get install -y --no-install-recommends build-essential=12.9* \
     && rm -rf /var/lib/apt/lists/*
 
+COPY --from=uv /uv /uvx /usr/local/bin/
+
+# Python from uv's standalone builds: the newest 3.11 release this uv knows, never a release candidate
+# (Ubuntu 22.04's python3.11 package is 3.11.0rc1).
 WORKDIR /app
-RUN python3.11 -m venv /opt/venv
+RUN uv python install 3.11 && uv venv --python 3.11 /opt/venv
 
-# Dependencies first (cached across code changes): everything but torch from the hashed lock, then the
-# CUDA build of the pinned torch release.
-COPY requirements.lock ./
-RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock \
-    && pip install --no-cache-dir "torch==${TORCH_VERSION}"
-
-# DeepSpeed again, now that torch is present, with its CPU-Adam op compiled in; checked importable.
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN grep -A1 '^deepspeed==' requirements.lock > /tmp/deepspeed.txt \
-    && DS_BUILD_CPU_ADAM=1 DS_ACCELERATOR=cuda TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST}" \
-       pip install --no-cache-dir --no-deps --no-build-isolation --force-reinstall --require-hashes \
-       -r /tmp/deepspeed.txt \
-    && DS_ACCELERATOR=cuda python -c "import deepspeed.ops.adam.cpu_adam_op" \
-    && rm /tmp/deepspeed.txt
+# Dependencies first (cached across code changes), every one pinned by hash. uv builds DeepSpeed's source
+# distribution the standard way (PEP 517), without torch, so no op is compiled here.
+COPY requirements-image.lock ./
+RUN uv pip install --require-hashes --no-deps -r requirements-image.lock
 
 COPY pyproject.toml README.md ./
 COPY harness ./harness
 COPY strategies ./strategies
-RUN pip install --no-cache-dir --no-deps --no-build-isolation .
+RUN uv pip install --no-deps --no-build-isolation . \
+    && python -c "import harness, strategies, torch, deepspeed, bitsandbytes"
 
 RUN useradd --create-home --uid 1000 harness \
-    && mkdir -p /app/reports /app/cache "${TORCH_EXTENSIONS_DIR}" \
-    && chown -R harness:harness /app "${TORCH_EXTENSIONS_DIR}"
+    && mkdir -p /app/reports "${TORCH_EXTENSIONS_DIR}" \
+    && chown -R harness:harness /app
 USER 1000:1000
-VOLUME ["/app/reports"]
+VOLUME ["/app/reports", "/app/cache"]
 
 # What the default command runs; override any with -e NAME=value.
 # STRATEGIES empty: the harness's default set (the mission's four, from its strategy registry).
