@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.core.plugins import load_plugins
 from harness.core.results import RunResult
+from harness.orchestrate.capacity import CapacityPlan, run_capacity
 from harness.orchestrate.parity import ParityOutcome, run_parity
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
 from harness.orchestrate.resume import resume_run
@@ -21,10 +22,12 @@ from harness.orchestrate.sweep import Outcome, run_plan
 __all__ = [
     "DEFAULT_REPORT",
     "DEFAULT_RUNS_DIR",
+    "CapacityPlan",
     "Outcome",
     "ParityOutcome",
     "Plan",
     "bench",
+    "capacity",
     "parity",
     "report",
     "resume",
@@ -67,3 +70,15 @@ def report(runs_dir: Path = DEFAULT_RUNS_DIR, out: Path = DEFAULT_REPORT) -> Pat
 
     check_file(out, "--out")
     return render_report(runs_dir, out)
+
+
+def capacity(plan: CapacityPlan) -> dict:
+    """Per strategy and GPU memory size, the largest model of the ladder it trains (predicted, and
+    confirmed by real runs on CUDA unless predict-only); writes and returns the capacity document, and
+    renders its page beside it."""
+    load_plugins()
+    document = run_capacity(plan)
+    from harness.report.render import render_capacity_page
+
+    render_capacity_page(document, plan.out.with_suffix(".html"))
+    return document

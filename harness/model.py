@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.core.footprint import ActivationFootprint, ParamShape
 from harness.core.presets import ModelConfig
 
 
@@ -129,3 +130,54 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+def param_shapes(cfg: ModelConfig) -> list[ParamShape]:
+    """GPT(cfg)'s parameter tensors in `model.parameters()` order, without building it (tied weight once)."""
+    d = cfg.d_model
+    shapes = [
+        ParamShape("wte.weight", (cfg.vocab_size, d), True),
+        ParamShape("wpe.weight", (cfg.seq_len, d), True),
+    ]
+    block = (
+        ("ln_1.weight", (d,)), ("ln_1.bias", (d,)),
+        ("attn.qkv.weight", (3 * d, d)), ("attn.qkv.bias", (3 * d,)),
+        ("attn.proj.weight", (d, d)), ("attn.proj.bias", (d,)),
+        ("ln_2.weight", (d,)), ("ln_2.bias", (d,)),
+        ("mlp.fc.weight", (4 * d, d)), ("mlp.fc.bias", (4 * d,)),
+        ("mlp.proj.weight", (d, 4 * d)), ("mlp.proj.bias", (d,)),
+    )  # fmt: skip
+    for i in range(cfg.n_layer):
+        shapes += [ParamShape(f"blocks.{i}.{name}", shape) for name, shape in block]
+    return [*shapes, ParamShape("ln_f.weight", (d,)), ParamShape("ln_f.bias", (d,))]
+
+
+def activation_footprint(cfg: ModelConfig, numerics: str) -> ActivationFootprint:
+    """Bytes GPT's forward saves for backward, per token, as measured with saved-tensor hooks (eager).
+
+    Per block: the inputs of both LayerNorms and of the four matmuls, the qkv and MLP hidden outputs,
+    attention's output and log-sum-exp (4 bytes per head) and the norms' statistics. fp32 saves 16·d
+    floats; under autocast the norms' inputs stay fp32 (2·4d) and the rest is 16-bit (14·2d); pure 16-bit
+    saves 16·2d. The head: the final norm's and the output matmul's inputs, the fp32 log-probabilities of
+    the loss (4·V) and the token ids. Autocast also keeps the 16-bit copy of every matmul weight.
+    """
+    d, h, v = cfg.d_model, cfg.n_head, cfg.vocab_size
+    block_weights = 12 * d * d + 9 * d  # the four matmuls' weights and biases
+    if numerics == "fp32":
+        layer, head, residual, copies = 64 * d + 4 * h + 16, 8 * d + 4 * v + 32, 4 * d, 0
+    elif numerics == "autocast16":
+        layer, head, residual, copies = 36 * d + 4 * h + 16, 6 * d + 4 * v + 24, 4 * d, 2
+    elif numerics == "pure16":
+        layer, head, residual, copies = 32 * d + 4 * h + 8, 4 * d + 4 * v + 28, 2 * d, 0
+    else:
+        raise ValueError(f"unknown numerics {numerics!r}")
+    return ActivationFootprint(
+        layer_per_token=layer,
+        head_per_token=head,
+        block_input_per_token=residual,
+        layer_weight_copies=copies * block_weights,
+        head_weight_copies=copies * v * d,
+        # Not saved, but alive at the loss: the logits and their gradient in fp32 (an estimate; the
+        # saved-tensor hooks cannot see it, the CUDA peak does).
+        transient_per_token=8 * v,
+    )

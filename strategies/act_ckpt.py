@@ -6,9 +6,12 @@ number of layers, compute rises by about one forward. Composes with any executor
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torch import nn
 
 from harness.core.errors import UserError
+from harness.core.footprint import ActivationFootprint
 from harness.model import Transformer
 from strategies.base import ModelTransform, Strategy, StrategyContext
 
@@ -32,6 +35,17 @@ class ActivationCheckpointing(ModelTransform):
         for index, block in enumerate(blocks):
             blocks[index] = checkpoint_wrapper(block, checkpoint_impl=CheckpointImpl.NO_REENTRANT)
         return model
+
+    @classmethod
+    def activation_footprint(cls, acts: ActivationFootprint) -> ActivationFootprint:
+        # Each block keeps only its input; in backward one block at a time is rebuilt with its weight copies.
+        return replace(
+            acts,
+            layer_per_token=acts.block_input_per_token,
+            layer_weight_copies=0.0,
+            recompute_per_token=acts.layer_per_token,
+            recompute_weight_copies=acts.layer_weight_copies,
+        )
 
     @classmethod
     def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:

@@ -6,10 +6,13 @@ sparse and badly served by block-wise quantization), so every nn.Embedding keeps
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 from harness.core.checks import Check
+from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.amp import AmpStrategy
 from strategies.base import Strategy, StrategyContext
@@ -40,6 +43,25 @@ class Adam8bitStrategy(AmpStrategy):
         if cuda and not lib.compiled_with_cuda:
             return [Check(name, False, "loaded the CPU library, not the CUDA one")]
         return [Check(name, True, "CUDA library" if lib.compiled_with_cuda else "CPU library")]
+
+    # bitsandbytes' rules: tensors under 4096 elements keep 32-bit state; 8-bit state is quantized in
+    # blocks of 256 with one fp32 absmax per block per moment, and two 256-entry fp32 maps shared by all.
+    MIN_8BIT_SIZE, BLOCK, QMAP_BYTES = 4096, 256, 2 * 256 * 4
+
+    @classmethod
+    def state_footprint(cls, params: Sequence[ParamShape], precision: str) -> StateFootprint:
+        n = sum(p.numel for p in params)
+        state = 0
+        quantized = {p for p in params if not p.embedding and p.numel >= cls.MIN_8BIT_SIZE}
+        for p in params:
+            if p in quantized:
+                state += 2 * p.numel + 2 * 4 * -(-p.numel // cls.BLOCK)
+            else:
+                state += 8 * p.numel
+        state += cls.QMAP_BYTES if quantized else 0
+        return StateFootprint(
+            weights=Bytes(gpu=4 * n), gradients=Bytes(gpu=4 * n), optimizer_state=Bytes(gpu=state)
+        )
 
     @classmethod
     def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.base import Batch, Executor, StepResult, StrategyContext, autocast
 
@@ -24,6 +25,16 @@ class AmpStrategy(Executor):
     description = "bf16 autocast, fused AdamW, SDPA flash attention: the baseline"
     composes_with = frozenset({"act_ckpt"})
     default_sweep = True
+
+    @classmethod
+    def state_footprint(cls, params: Sequence[ParamShape], precision: str) -> StateFootprint:
+        n = sum(p.numel for p in params)
+        # fp32 weights and gradients; AdamW's two fp32 moments and a 4-byte step counter per tensor.
+        return StateFootprint(
+            weights=Bytes(gpu=4 * n),
+            gradients=Bytes(gpu=4 * n),
+            optimizer_state=Bytes(gpu=8 * n + 4 * len(params)),
+        )
 
     def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
         self.ctx = ctx

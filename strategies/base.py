@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from harness.core.checks import Check
+from harness.core.footprint import ActivationFootprint, ParamShape, StateFootprint
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -91,11 +92,32 @@ class ModelTransform(Plugin, ABC):
     def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
         """Return the model to execute (may wrap submodules); parameters and math stay the same."""
 
+    @classmethod
+    @abstractmethod
+    def activation_footprint(cls, acts: ActivationFootprint) -> ActivationFootprint:
+        """The memory model: what this transform does to the activations the forward pass keeps."""
+
 
 class Executor(Plugin, ABC):
     role = "executor"
     supports_compile: ClassVar[bool] = True
     optimizer_state_device: ClassVar[str] = "model"  # "model": with the parameters; "cpu": host memory
+    # Host memory of the training process beyond the model and the strategy's state (interpreter,
+    # libraries, CUDA runtime, data producer): amp's measured peak RSS on the H100 at gpt2-124m (2.38 GiB)
+    # less its fp32 init (0.46 GiB). The memory model adds it to every host prediction.
+    host_overhead_gib: ClassVar[float] = 1.9
+
+    @classmethod
+    def numerics(cls, precision: str) -> str:
+        """How the forward computes at `precision` (one of harness.core.footprint.NUMERICS): it decides
+        the dtype of every activation saved for backward."""
+        return "fp32" if precision == "fp32" else "autocast16"
+
+    @classmethod
+    @abstractmethod
+    def state_footprint(cls, params: Sequence[ParamShape], precision: str) -> StateFootprint:
+        """The memory model: the bytes this executor holds for `params` at `precision`, by kind, on the
+        GPU and on the host of a CUDA run; each kind exactly as its tensors (the contract test checks)."""
 
     @abstractmethod
     def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
@@ -143,6 +165,7 @@ class Executor(Plugin, ABC):
             ("grad_buffers", self.gradient_buffer_tensors()),
         )
         for kind, tensors in kinds:
+            tensors = _distinct(tensors)
             facts[f"{kind}_gib"] = sum(t.numel() * t.element_size() for t in tensors) / 2**30
             facts[f"{kind}_devices"] = sorted({str(t.device) for t in tensors})
             facts[f"{kind}_dtypes"] = sorted({str(t.dtype).removeprefix("torch.") for t in tensors})
@@ -159,6 +182,14 @@ class Executor(Plugin, ABC):
     def teardown(self) -> None:
         """Release what setup built, so the next strategy in this process starts clean. Idempotent, and
         safe after a setup that failed half-way."""
+
+
+def _distinct(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each tensor once, however many parameters share it (bitsandbytes' quantization maps)."""
+    seen: dict[tuple[str, int, int], torch.Tensor] = {}
+    for t in tensors:
+        seen.setdefault((str(t.device), t.data_ptr(), t.numel()), t)
+    return list(seen.values())
 
 
 class Strategy:

@@ -2,7 +2,7 @@
 of a module or inside a function.
 
     cli -> api -> orchestrate -> report -> (engine, only through the child process: never imported)
-    engine -> strategies | data | metrics -> model -> core
+    engine -> capacity -> strategies | data | metrics -> model -> core
     report -> core and the metric definitions only (no torch)
 """
 
@@ -21,12 +21,13 @@ GROUPS = {
     "strategies": ("strategies", 2),
     "harness.data": ("data", 2),
     "harness.metrics": ("metrics", 2),
-    "harness.engine": ("engine", 3),
-    "harness.report": ("report", 4),
-    "harness.orchestrate": ("orchestrate", 5),
-    "harness.api": ("api", 6),
-    "harness.cli": ("cli", 7),
-    "harness.__main__": ("cli", 7),
+    "harness.capacity": ("capacity", 3),
+    "harness.engine": ("engine", 4),
+    "harness.report": ("report", 5),
+    "harness.orchestrate": ("orchestrate", 6),
+    "harness.api": ("api", 7),
+    "harness.cli": ("cli", 8),
+    "harness.__main__": ("cli", 8),
 }
 # What a group may import besides lower layers; and what it must not, whatever the layers say.
 REPORT_MAY_IMPORT = ("harness", "harness.core", "harness.metrics.definitions", "harness.metrics.peaks")

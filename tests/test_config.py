@@ -2,7 +2,7 @@ import pytest
 
 from harness.core.errors import UserError
 from harness.core.overrides import build_run_config, parse_overrides
-from harness.core.presets import PRESETS
+from harness.core.presets import LADDER, PRESETS
 from harness.core.recipe import RunConfig
 from harness.core.serialize import fingerprint, from_dict, to_dict
 from harness.core.units import format_duration, parse_duration
@@ -84,7 +84,7 @@ def test_reference_preset_is_gpt2_small():
     cfg = build_run_config(strategy="amp", preset="gpt2-124m")
     r = cfg.recipe
     assert (r.beta1, r.beta2, r.weight_decay, r.grad_clip, r.budget_s) == (0.9, 0.95, 0.1, 1.0, 86400)
-    assert set(PRESETS) == {"tiny", "gpt2-124m", "gpt-350m", "gpt-1.3b", "gpt-2.7b", "gpt-6.7b"}
+    assert set(PRESETS) == {"tiny", *LADDER}
 
 
 def test_config_round_trip_and_fingerprint():

@@ -173,8 +173,9 @@ def test_a_run_on_each_format_records_its_corpus(fmt, tmp_path):
         strategy="amp",
         preset="tiny",
         data=str(path),
-        budget="2s",
+        budget="1h",
         device="cpu",
+        max_steps=12,  # steps, not seconds: more than one epoch of this corpus however busy the machine is
         overrides={"val_fraction": "0.2", "eval_tokens": "2048"},
     )
     result = run_inprocess(cfg, tmp_path / "run")

@@ -151,3 +151,27 @@ def test_bf16_parity_with_amp_over_200_steps(tmp_path):
     keep_evidence("bf16-parity", {"steps": steps, "rows": table, "losses": losses})
     for strategy, row in table.items():
         assert row["max_rel_diff"] <= row["bound"], f"{strategy}: {row}"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_memory_model_against_the_measured_peak(tmp_path, strategy):
+    """gpt2-124m, eager (the memory model's mode), one micro-batch size: predicted beside measured. The bound
+    is wide on purpose (allocator rounding, library workspaces, cuBLAS handles); the figures are kept."""
+    cfg = build_run_config(
+        strategy=strategy,
+        preset="gpt2-124m",
+        budget="1h",
+        overrides={"compile": "false"},
+        device="cuda",
+        micro_batch=8,
+        max_steps=2,
+    )
+    result = run_inprocess(cfg, tmp_path)
+    assert result.status == "ok", result.error
+    predicted = result.settings["memory_prediction"]["gpu_bytes"] / 2**30
+    measured = result.summary.peak_allocated_gib
+    keep_evidence(
+        f"memory-model-{strategy.replace('+', '-')}", {"predicted_gib": predicted, "measured_gib": measured}
+    )
+    assert abs(predicted - measured) <= 0.3 * measured, (predicted, measured)

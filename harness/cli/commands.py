@@ -8,7 +8,7 @@ import json
 import sys
 
 from harness import api
-from harness.cli.parser import plan_from_args, strategy_list
+from harness.cli.parser import capacity_plan_from_args, plan_from_args, strategy_list
 from harness.core.errors import UserError
 
 EXIT_FOR_STATUS = {"ok": 0, "oom": 1, "error": 1, "interrupted": 130}
@@ -54,29 +54,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
-    import strategies
-    from harness.core.presets import PRESETS
-    from harness.model import flops_per_token, param_count
+    from harness.orchestrate.listing import format_listing
 
-    print("strategies (combine with +, e.g. adam8bit+act_ckpt):")
-    for name, plugin in strategies.REGISTRY.items():
-        extras = []
-        if plugin.requires:
-            extras.append("needs " + ", ".join(plugin.requires))
-        if plugin.composes_with:
-            extras.append("composes with " + ", ".join(sorted(plugin.composes_with)))
-        if plugin.experimental:
-            extras.append("experimental: not yet verified on a GPU")
-        print(f"  {name:<14} {plugin.description}" + (f" [{'; '.join(extras)}]" if extras else ""))
-    print("presets:")
-    for p in PRESETS.values():
-        m = p.model
-        print(
-            f"  {p.name:<10} {param_count(m) / 1e6:>8.1f}M params,"
-            f" {flops_per_token(m) / 1e6:>9,.1f} MFLOP/token,"
-            f" L{m.n_layer} d{m.d_model} h{m.n_head} seq {m.seq_len}, batch {p.global_batch_tokens:,} tokens"
-            f" — {p.description}"
-        )
+    print(format_listing())
+    return 0
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from harness.orchestrate.capacity import format_capacity
+
+    document = api.capacity(capacity_plan_from_args(args))
+    print(json.dumps(document, indent=2) if args.json else format_capacity(document))
+    print(f"capacity: {args.out} and {args.out.with_suffix('.html')}", file=sys.stderr)
     return 0
 
 

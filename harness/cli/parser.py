@@ -8,8 +8,9 @@ from pathlib import Path
 
 from harness.core.errors import UserError
 from harness.core.overrides import OVERRIDE_KEYS
-from harness.core.presets import PRESETS
+from harness.core.presets import LADDER, PRESETS
 from harness.core.recipe import DEFAULT_BUDGET
+from harness.orchestrate.capacity import CapacityPlan
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
 
 
@@ -95,7 +96,30 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--runs", type=Path, default=DEFAULT_RUNS_DIR)
     report.add_argument("--out", type=Path, default=DEFAULT_REPORT)
 
-    sub.add_parser("list", help="strategies and presets")
+    sub.add_parser("list", help="strategies and presets, with each preset's predicted memory per strategy")
+
+    capacity = sub.add_parser("capacity", help="the largest model each strategy trains in a GPU memory size")
+    capacity.add_argument("--strategies", default=None, help="comma-separated (default: the mission's four)")
+    capacity.add_argument(
+        "--gpu-memory-gib", required=True, help="comma-separated sizes in GiB, e.g. 24,40,80"
+    )
+    capacity.add_argument(
+        "--presets", default=None, help=f"the ladder to climb (default: {','.join(LADDER)})"
+    )
+    capacity.add_argument(
+        "--predict-only", action="store_true", help="the memory model alone, no runs (any machine)"
+    )
+    capacity.add_argument(
+        "--host-memory-gib",
+        type=float,
+        default=None,
+        help="host memory a size may need (default: what is free here; predict-only: no limit)",
+    )
+    capacity.add_argument("--precision", default="bf16", choices=("bf16", "fp16", "fp32"))
+    capacity.add_argument("--budget", default=DEFAULT_BUDGET, help="for the tokens a size sees in it")
+    capacity.add_argument("--out", type=Path, default=Path("reports/capacity.json"))
+    capacity.add_argument("--json", action="store_true", help="print the capacity document")
+    capacity.add_argument("--quiet", action="store_true", help="no live progress display")
 
     env = sub.add_parser("env", help="what this machine has, and which strategies can run here")
     env.add_argument("--strategies", default=None, help="exit 1 if any of these cannot run here")
@@ -156,6 +180,30 @@ def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
         trackers=tuple(args.trackers),
         runs_dir=args.runs_dir,
         report=getattr(args, "report", None),
+        quiet=args.quiet,
+        command=tuple(sys.argv),
+    )
+
+
+def size_list(text: str, flag: str) -> tuple[float, ...]:
+    """'24,40,80' -> sizes; one line naming the flag for anything else."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"{flag} {text!r}: give comma-separated numbers of GiB, e.g. 24,40,80") from None
+
+
+def capacity_plan_from_args(args: argparse.Namespace) -> CapacityPlan:
+    presets = LADDER if args.presets is None else tuple(p.strip() for p in args.presets.split(","))
+    return CapacityPlan(
+        strategies=strategy_list(args.strategies),
+        gpu_memory_gib=size_list(args.gpu_memory_gib, "--gpu-memory-gib"),
+        presets=presets,
+        predict_only=args.predict_only,
+        host_memory_gib=args.host_memory_gib,
+        precision=args.precision,
+        budget=args.budget,
+        out=args.out,
         quiet=args.quiet,
         command=tuple(sys.argv),
     )

@@ -1,5 +1,5 @@
 """The GPT family's named sizes: one recipe, several shapes (tiny for tests, GPT-2 small as the reference,
-larger members for capacity work)."""
+the GPT-3 ladder for capacity work)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,15 @@ PRESETS: dict[str, Preset] = {
             8,
         ),
         Preset(
+            "gpt-760m",
+            "GPT-3 Large shape: 24 layers, d=1536",
+            ModelConfig(24, 24, 1536, 1024, _GPT2_VOCAB),
+            _HALF_MILLION,
+            2.5e-4,
+            131_072,
+            4,
+        ),
+        Preset(
             "gpt-1.3b",
             "GPT-3 XL shape: 24 layers, d=2048",
             ModelConfig(24, 16, 2048, 1024, _GPT2_VOCAB),
@@ -85,7 +94,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "gpt-2.7b",
             "GPT-3 2.7B shape: 32 layers, d=2560",
-            ModelConfig(32, 32, 2560, 1024, _GPT2_VOCAB),
+            ModelConfig(32, 20, 2560, 1024, _GPT2_VOCAB),
             _HALF_MILLION,
             1.6e-4,
             131_072,
@@ -100,8 +109,22 @@ PRESETS: dict[str, Preset] = {
             131_072,
             1,
         ),
+        Preset(
+            "gpt-13b",
+            "GPT-3 13B shape: 40 layers, d=5120",
+            ModelConfig(40, 40, 5120, 1024, _GPT2_VOCAB),
+            _HALF_MILLION,
+            1e-4,
+            131_072,
+            1,
+        ),
     )
 }
+
+
+# The capacity ladder: the GPT-3 family's sizes (Brown et al. 2020, table 2.1: the same depth and width,
+# heads of 64 or 128, this recipe's sequence length and vocabulary), smallest first.
+LADDER = ("gpt2-124m", "gpt-350m", "gpt-760m", "gpt-1.3b", "gpt-2.7b", "gpt-6.7b", "gpt-13b")
 
 
 def get_preset(name: str) -> Preset:

@@ -4,7 +4,6 @@ spent here is reported, none counts against the budget."""
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 
@@ -31,26 +30,22 @@ def micro_batches(tokens: torch.Tensor, micro_batch: int) -> list[tuple[torch.Te
 
 
 class InitialModel:
-    """The seed's initial model, built once in fp32 on the host and copied for every use. On the host, so
-    that every strategy, device and session starts from bit-identical weights (CPU and CUDA generators
-    differ), and so that a strategy that keeps only 16-bit weights on the GPU never needs room there for
-    the fp32 copy. The strategy places the model where it wants it."""
+    """The seed's initial model, built in fp32 on the host for every use. On the host, so that every
+    strategy, device and session starts from bit-identical weights (CPU and CUDA generators differ), and
+    so that a strategy that keeps only 16-bit weights on the GPU never needs room there for the fp32 copy.
+    Built afresh each time rather than copied from a kept template: a template would hold a second fp32
+    model in host memory through the fit, which a multi-billion-parameter offload run cannot spare."""
 
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
-        self._model: GPT | None = None
 
     def copy(self) -> GPT:
-        if self._model is None:
-            torch.manual_seed(self.recipe.seed)
-            self._model = GPT(self.recipe.model)
-        return copy.deepcopy(self._model)
+        torch.manual_seed(self.recipe.seed)
+        return GPT(self.recipe.model)
 
     def take(self) -> GPT:
-        """The model itself, for its last use: the template is then dropped (no host copy lingers)."""
-        model = self.copy() if self._model is None else self._model
-        self._model = None
-        return model
+        """The model for the run itself."""
+        return self.copy()
 
 
 @dataclass
@@ -130,6 +125,7 @@ def open_session(
         warmup_steps=cfg.warmup_steps,
         max_steps=cfg.max_steps,
     )
+    result.settings["memory_prediction"] = _predicted_memory(recipe, spec.name, micro_batch)
     facts.settings = result.settings
     result.summary = Summary(compute_summary(facts))
     events.emit("started", result=result.to_dict())
@@ -140,6 +136,13 @@ def open_session(
     return Session(
         cfg, spec, device, recipe, resolved.data, resolved.val_tokens, ctx, strategy, setup_s, fit_s
     )
+
+
+def _predicted_memory(recipe: Recipe, strategy: str, micro_batch: int) -> dict:
+    """The memory model's figures for this run, stored beside what the run measures."""
+    from harness.capacity.memory_model import predict
+
+    return predict(recipe.model, strategy, micro_batch, recipe.precision).to_dict()
 
 
 def _choose_micro_batch(cfg, spec, resolved, initial: InitialModel, compiled: bool, result, events) -> int:

@@ -148,7 +148,7 @@ def build_groups(runs: list[LoadedRun]) -> list[Group]:
     return groups
 
 
-def _environment_template() -> jinja2.Environment:
+def page_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("harness.report", "templates"),
         autoescape=True,  # every string from a result file is escaped, always
@@ -160,16 +160,18 @@ def _environment_template() -> jinja2.Environment:
     return env
 
 
-def render_report(runs_dir: Path, out: Path) -> Path:
-    """Render out (index.html), its run pages, and the comparison as CSV and JSON beside it."""
+def render_report(runs_dir: Path, out: Path, capacity: Path | None = None) -> Path:
+    """Render out (index.html), its run pages, and the comparison as CSV and JSON beside it; with the
+    capacity section when a capacity document is given or lies beside `out` (capacity.json)."""
     runs_dir, out = Path(runs_dir), Path(out)
+    capacity_section = _capacity(capacity or out.with_name("capacity.json"), capacity is not None)
     if not runs_dir.is_dir():
         raise UserError(f"no runs folder at {runs_dir}: run `make bench` first, or pass --runs")
     runs, warnings = load_runs(runs_dir)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     groups = build_groups(runs)
-    env = _environment_template()
+    env = page_environment()
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     css = (Path(__file__).parent / "templates" / "style.css").read_text()
     index = env.get_template("index.html").render(
@@ -180,6 +182,7 @@ def render_report(runs_dir: Path, out: Path) -> Path:
         version=__version__,
         css=css,
         n_runs=len(runs),
+        capacity=capacity_section,
     )
     write_atomic(out, index)
     pages = out.parent / RUN_PAGES
@@ -198,6 +201,36 @@ def render_report(runs_dir: Path, out: Path) -> Path:
             write_atomic(pages / page_name(run), page)
     _export(groups, out)
     return out
+
+
+def render_capacity_page(document: dict[str, Any], out: Path) -> Path:
+    """A page of its own for the capacity section (the main report includes the same section)."""
+    from harness.report.capacity import capacity_section
+
+    css = (Path(__file__).parent / "templates" / "style.css").read_text()
+    html = (
+        page_environment()
+        .get_template("capacity_page.html")
+        .render(capacity=capacity_section(document), css=css)
+    )
+    write_atomic(out, html)
+    return out
+
+
+def _capacity(path: Path, named: bool):
+    """The capacity section, if there is a document; a damaged one beside the report is a warning, not a
+    lost report (a named one is the user's error)."""
+    from harness.report.capacity import capacity_section, load_capacity
+
+    if not path.exists() and not named:
+        return None
+    try:
+        return capacity_section(load_capacity(path))
+    except UserError as exc:
+        if named:
+            raise
+        print(f"warning: capacity section left out: {exc}", file=sys.stderr)
+        return None
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -1,0 +1,264 @@
+"""`harness capacity`: per strategy and GPU memory size, the largest model of the ladder that trains with
+the recipe's global batch, predicted by the memory model and (on CUDA) confirmed by real runs of a few
+steps, each in its own child process; then what that model could reach in the budget.
+
+The document it writes (capacity.json) says how every figure was obtained."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import strategies
+from harness.capacity.memory_model import GIB
+from harness.capacity.scaling import DayOutlook
+from harness.capacity.search import HEADROOM, CapacityAnswer, Probe, find_largest
+from harness.core.errors import UserError
+from harness.core.presets import LADDER, get_preset
+from harness.core.recipe import DEFAULT_BUDGET
+from harness.core.results import write_atomic
+from harness.core.units import parse_duration
+from harness.model import param_count
+from harness.orchestrate.plan import Plan, check_device
+from harness.orchestrate.preflight import check_file, check_folder
+
+CAPACITY_KIND = "capacity"
+SCHEMA_VERSION = 1
+PROBE_WARMUP_STEPS, PROBE_STEPS = 1, 2  # a confirming run: one untimed step (compile), then timed ones
+THROUGHPUT_METHOD = (
+    f"a real run at the fitted micro-batch: {PROBE_WARMUP_STEPS} untimed warm-up step, then "
+    f"{PROBE_STEPS} timed optimizer steps of the full global batch; their tokens/s, not extrapolated"
+)
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    strategies: tuple[str, ...]
+    gpu_memory_gib: tuple[float, ...]
+    presets: tuple[str, ...] = LADDER
+    predict_only: bool = False
+    host_memory_gib: float | None = None  # None: this machine's available memory (not applied predict-only)
+    precision: str = "bf16"
+    budget: str = DEFAULT_BUDGET
+    out: Path = Path("reports/capacity.json")
+    quiet: bool = False
+    command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
+
+    @property
+    def probe_runs_dir(self) -> Path:
+        return self.out.parent / "capacity-runs"
+
+
+def validate(plan: CapacityPlan) -> tuple[list[str], float]:
+    """Canonical strategy names and the budget in seconds; UserError for anything that cannot work."""
+    names = [strategies.resolve(s).name for s in plan.strategies]
+    if not names:
+        raise UserError("--strategies is empty: name at least one, e.g. amp,zero_offload")
+    for preset in plan.presets:
+        get_preset(preset)
+    if not plan.gpu_memory_gib:
+        raise UserError("--gpu-memory-gib is empty: give sizes in GiB, e.g. 24,40,80")
+    for size in (*plan.gpu_memory_gib, *([plan.host_memory_gib] if plan.host_memory_gib else [])):
+        if not math.isfinite(size) or not 0 < size <= 1e6:
+            raise UserError(f"memory size {size} GiB is out of range: give a positive number of GiB, e.g. 24")
+    if plan.precision not in ("bf16", "fp16", "fp32"):
+        raise UserError(f"--precision must be bf16, fp16 or fp32, got {plan.precision!r}")
+    budget_s = parse_duration(plan.budget)
+    check_file(plan.out, "--out")
+    if not plan.predict_only:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("confirming needs a CUDA GPU and torch sees none here: add --predict-only")
+        check_device("cuda", names)
+        for name in names:
+            strategies.resolve(name).require_libraries()
+        check_folder(plan.probe_runs_dir, "--out")
+    return names, budget_s
+
+
+def host_limit(plan: CapacityPlan) -> float:
+    """Host bytes a size may need: as given; when confirming, also no more than what is free here."""
+    if plan.predict_only:
+        return math.inf if plan.host_memory_gib is None else plan.host_memory_gib * GIB
+    import psutil
+
+    available = psutil.virtual_memory().available
+    return available if plan.host_memory_gib is None else min(available, plan.host_memory_gib * GIB)
+
+
+def probe_with_runs(plan: CapacityPlan, strategy: str, gpu_memory_gib: float) -> Probe:
+    """A probe that trains the preset for a few real steps in a child process under the memory cap."""
+    from harness.orchestrate.sweep import run_plan
+
+    def probe(preset: str) -> dict | None:
+        print(f"capacity: {strategy} at {gpu_memory_gib:g} GiB: trying {preset}", file=sys.stderr)
+        run = Plan(
+            strategies=(strategy,),
+            preset=preset,
+            budget="24h",
+            max_steps=PROBE_STEPS,
+            warmup_steps=PROBE_WARMUP_STEPS,
+            gpu_memory_gib=gpu_memory_gib,
+            overrides=(f"precision={plan.precision}",),
+            runs_dir=plan.probe_runs_dir,
+            quiet=plan.quiet,
+        )
+        result = run_plan(run).results[0]
+        if result.status == "oom":
+            return None
+        if result.status != "ok":
+            raise UserError(f"capacity: the {preset} run of {strategy} ended {result.status}: {result.error}")
+        return measured_record(result)
+
+    return probe
+
+
+def measured_record(result) -> dict:
+    s = result.summary
+    return {
+        "run_id": result.run_id,
+        "micro_batch": result.settings.get("micro_batch"),
+        "peak_allocated_gib": s.peak_allocated_gib,
+        "peak_reserved_gib": s.peak_reserved_gib,
+        "peak_host_rss_gib": s.peak_host_rss_gib,
+        "tokens_per_s": s.steady_tokens_per_s or s.tokens_per_s,
+        "mfu": s.mfu,
+    }
+
+
+def run_capacity(
+    plan: CapacityPlan,
+    probe_for: Callable[[str, float], Probe] | None = None,
+    environment: dict | None = None,
+) -> dict:
+    """Answer every (strategy, memory size); write and return the capacity document."""
+    names, budget_s = validate(plan)
+    host = host_limit(plan)
+    if probe_for is None and not plan.predict_only:
+        probe_for = lambda s, g: probe_with_runs(plan, s, g)  # noqa: E731
+    entries = []
+    for name in names:
+        for size in plan.gpu_memory_gib:
+            probe = None if plan.predict_only or probe_for is None else probe_for(name, size)
+            answer = find_largest(name, plan.presets, size, host, plan.precision, probe)
+            entries.append(entry(answer, budget_s))
+    document = {
+        "kind": CAPACITY_KIND,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": list(plan.command),
+        "predict_only": plan.predict_only,
+        "precision": plan.precision,
+        "budget_s": budget_s,
+        "ladder": list(plan.presets),
+        "gpu_headroom": HEADROOM,
+        "host_memory_gib": None if math.isinf(host) else host / GIB,
+        "method": {
+            "prediction": "memory model: each strategy's declared state footprint plus the model's "
+            "saved activations at the largest micro-batch that fits (eager mode), against "
+            f"the memory size less {HEADROOM:.0%} headroom",
+            "confirmation": None if plan.predict_only else "bisection on the ladder with real runs",
+            "throughput": None if plan.predict_only else THROUGHPUT_METHOD,
+            "host": "not limited (predict-only without --host-memory-gib)"
+            if math.isinf(host)
+            else "a size whose predicted host need exceeds the limit is refused, never run",
+        },
+        "environment": environment if environment is not None else _environment(plan),
+        "results": entries,
+    }
+    write_atomic(plan.out, _dumps(document))
+    return document
+
+
+def entry(answer: CapacityAnswer, budget_s: float) -> dict:
+    """One (strategy, memory size): the largest size, its figures, and every size's verdict."""
+    sizes = []
+    for check in answer.checks:
+        measured = answer.probes.get(check.preset, "not run")
+        sizes.append(
+            {
+                "preset": check.preset,
+                "params": param_count(get_preset(check.preset).model),
+                "predicted": None if check.prediction is None else check.prediction.to_dict(),
+                "host_refusal": check.host_refusal,
+                "measured": measured if measured != "not run" else None,
+                "probed": measured != "not run",
+            }
+        )
+    best = next((s for s in sizes if s["preset"] == answer.largest), None)
+    speed = (best or {}).get("measured") or {}
+    outlook = None if best is None else DayOutlook(best["params"], budget_s, speed.get("tokens_per_s"))
+    return {
+        "strategy": answer.strategy,
+        "gpu_memory_gib": answer.gpu_memory_gib,
+        "largest": answer.largest,
+        "limited_by": answer.limited_by,
+        "confirmed": bool(best and best["measured"]),
+        "best": best,
+        "outlook": None if outlook is None else outlook.to_dict(),
+        "sizes": sizes,
+    }
+
+
+def _environment(plan: CapacityPlan) -> dict:
+    import platform
+
+    import psutil
+
+    env = {"host_ram_gib": psutil.virtual_memory().total / GIB, "platform": platform.platform()}
+    if not plan.predict_only:
+        import torch
+
+        props = torch.cuda.get_device_properties(0)
+        env.update(gpu_name=props.name, gpu_memory_gib=props.total_memory / GIB)
+    return env
+
+
+def _dumps(document: dict) -> str:
+    import json
+
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+CAPACITY_COLUMNS = (
+    ("strategy", 24), ("GPU GiB", 7), ("largest", 10), ("micro", 5), ("pred GPU", 9), ("pred host", 9),
+    ("meas GPU", 9), ("tokens/s", 10), ("tok/param", 9), ("est loss", 8), ("limited by", 10),
+)  # fmt: skip
+
+
+def _cells(e: dict) -> list[str]:
+    best, outlook = e["best"] or {}, e["outlook"] or {}
+    pred, meas = best.get("predicted") or {}, best.get("measured") or {}
+
+    def num(value, spec: str, scale: float = 1.0) -> str:
+        return "-" if value is None else format(value if scale == 1 else value / scale, spec)
+
+    return [
+        e["strategy"],
+        f"{e['gpu_memory_gib']:g}",
+        e["largest"] or "none",
+        num(meas.get("micro_batch") or pred.get("micro_batch"), "d"),
+        num(pred.get("gpu_bytes"), ".1f", GIB),
+        num(pred.get("host_bytes"), ".1f", GIB),
+        num(meas.get("peak_allocated_gib"), ".1f"),
+        num(outlook.get("tokens_per_s"), ",.0f"),
+        num(outlook.get("tokens_per_param"), ".1f"),
+        num(outlook.get("estimated_loss"), ".2f"),
+        e["limited_by"],
+    ]
+
+
+def format_capacity(document: dict) -> str:
+    """The answer as a terminal table: per strategy and size, the largest model and its figures."""
+    rows = [[name for name, _ in CAPACITY_COLUMNS], *(_cells(e) for e in document["results"])]
+    lines = [
+        " ".join(cell.ljust(w) for cell, (_, w) in zip(row, CAPACITY_COLUMNS, strict=True)) for row in rows
+    ]
+    if document["predict_only"]:
+        lines.append("predict-only: no speed measured, so no tokens in the budget and no loss estimate")
+    return "\n".join(line.rstrip() for line in lines)

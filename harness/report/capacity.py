@@ -1,0 +1,151 @@
+"""The report's capacity section, from a capacity document (capacity.json): one table that answers the
+title question (per strategy, the largest model it trains, its speed, tokens in the budget, tokens per
+parameter and the estimated loss; best marked), a chart of the largest trainable size against GPU memory,
+and each strategy's memory broken down by kind, predicted beside measured."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from harness.core.errors import UserError
+from harness.report import charts
+
+GIB = 2**30
+KINDS = ("weights", "gradients", "optimizer", "activations", "other")
+KIND_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f")
+
+
+@dataclass
+class CapacitySection:
+    document: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    largest_chart: str | None = None
+    breakdown_chart: str | None = None
+
+
+def load_capacity(path: Path) -> dict[str, Any]:
+    """A capacity document, checked enough that rendering cannot fail on it."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable capacity document: {exc}") from None
+    if not isinstance(document, dict) or document.get("kind") != "capacity":
+        raise UserError(f"{path} is not a capacity document (written by `harness capacity`)")
+    if not isinstance(document.get("results"), list) or not all(
+        isinstance(e, dict) for e in document["results"]
+    ):
+        raise UserError(f"{path} has no list of results")
+    return document
+
+
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def table_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per (strategy, memory size): the figures of its largest size; the best of each memory size marked
+    (lowest estimated loss where estimated, else most parameters)."""
+    rows = []
+    for e in document["results"]:
+        best = e.get("best") if isinstance(e.get("best"), dict) else {}
+        outlook = e.get("outlook") if isinstance(e.get("outlook"), dict) else {}
+        predicted = best.get("predicted") if isinstance(best.get("predicted"), dict) else {}
+        measured = best.get("measured") if isinstance(best.get("measured"), dict) else {}
+        rows.append(
+            {
+                "strategy": str(e.get("strategy", "?")),
+                "gpu_memory_gib": _number(e.get("gpu_memory_gib")),
+                "largest": e.get("largest") or "none",
+                "params": _number(best.get("params")),
+                "micro_batch": measured.get("micro_batch") or predicted.get("micro_batch"),
+                "predicted_gpu_gib": _gib(predicted.get("gpu_bytes")),
+                "predicted_host_gib": _gib(predicted.get("host_bytes")),
+                "measured_gpu_gib": _number(measured.get("peak_allocated_gib")),
+                "measured_host_gib": _number(measured.get("peak_host_rss_gib")),
+                "tokens_per_s": _number(outlook.get("tokens_per_s")),
+                "tokens": _number(outlook.get("tokens")),
+                "tokens_per_param": _number(outlook.get("tokens_per_param")),
+                "estimated_loss": _number(outlook.get("estimated_loss")),
+                "limited_by": str(e.get("limited_by", "")),
+                "confirmed": bool(e.get("confirmed")),
+                "best": False,
+            }
+        )
+    for size in {r["gpu_memory_gib"] for r in rows}:
+        group = [r for r in rows if r["gpu_memory_gib"] == size and r["params"]]
+        scored = [r for r in group if r["estimated_loss"] is not None]
+        if scored:
+            min(scored, key=lambda r: r["estimated_loss"])["best"] = True
+        elif group:
+            top = max(r["params"] for r in group)
+            for r in group:
+                r["best"] = r["params"] == top
+    return rows
+
+
+def _gib(value: Any) -> float | None:
+    number = _number(value)
+    return None if number is None else number / GIB
+
+
+def largest_chart(rows: list[dict[str, Any]]) -> str | None:
+    """Largest trainable parameters against GPU memory, one line per strategy."""
+    points = [r for r in rows if r["gpu_memory_gib"] is not None and r["params"]]
+    if not points:
+        return None
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    palette = charts.colors([r["strategy"] for r in points])
+    for strategy in palette:
+        mine = sorted((r for r in points if r["strategy"] == strategy), key=lambda r: r["gpu_memory_gib"])
+        xs, ys = [r["gpu_memory_gib"] for r in mine], [r["params"] / 1e9 for r in mine]
+        ax.plot(xs, ys, marker="o", color=palette[strategy], label=charts.safe_label(strategy))
+    ax.set_yscale("log")
+    charts._finish(ax, "GPU memory (GiB)", "largest trainable model (B params)", "Capacity by strategy")
+    return charts.to_data_uri(fig)
+
+
+def breakdown_chart(document: dict[str, Any]) -> str | None:
+    """Predicted GPU memory of each strategy's largest size, stacked by kind, at the largest memory size;
+    a marker shows the measured peak where a run measured it."""
+    entries = [
+        e
+        for e in document["results"]
+        if isinstance(e.get("best"), dict) and isinstance(e["best"].get("predicted"), dict)
+    ]
+    if not entries:
+        return None
+    top = max(_number(e.get("gpu_memory_gib")) or 0 for e in entries)
+    entries = [e for e in entries if _number(e.get("gpu_memory_gib")) == top]
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    labels = [f"{charts.safe_label(e.get('strategy', '?'))}\n{e.get('largest')}" for e in entries]
+    bottoms = [0.0] * len(entries)
+    for kind, color in zip(KINDS, KIND_COLORS, strict=True):
+        heights = [
+            (_number(((e["best"]["predicted"].get("breakdown_bytes") or {}).get(kind) or {}).get("gpu")) or 0)
+            / GIB
+            for e in entries
+        ]
+        ax.bar(labels, heights, bottom=bottoms, color=color, label=kind)
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    measured = [_number((e["best"].get("measured") or {}).get("peak_allocated_gib")) for e in entries]
+    xs = [i for i, m in enumerate(measured) if m is not None]
+    if xs:
+        ax.scatter(
+            xs, [measured[i] for i in xs], color="black", marker="_", s=600, label="measured peak", zorder=3
+        )
+    charts._finish(ax, "", "GPU memory (GiB)", f"Predicted GPU memory by kind at {top:g} GiB")
+    return charts.to_data_uri(fig)
+
+
+def capacity_section(document: dict[str, Any]) -> CapacitySection:
+    rows = table_rows(document)
+    return CapacitySection(document, rows, largest_chart(rows), breakdown_chart(document))

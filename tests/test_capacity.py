@@ -1,0 +1,323 @@
+"""The memory model against real tensors (exact) and saved activations (within 10%), the ladder search
+with a fake probe, the capacity command, and its report section."""
+
+import json
+import math
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import strategies
+from harness.capacity.memory_model import GIB, predict
+from harness.capacity.scaling import DayOutlook, estimated_loss
+from harness.capacity.search import find_largest
+from harness.core.presets import LADDER, PRESETS
+from harness.model import GPT, param_shapes
+from harness.orchestrate.capacity import CapacityPlan, run_capacity
+from strategies.base import OptimizerSettings, StrategyContext, autocast
+
+ROOT = Path(__file__).resolve().parents[1]
+EXECUTORS = [n for n, p in strategies.REGISTRY.items() if issubclass(p, strategies.base.Executor)]
+
+
+def test_param_shapes_are_the_models_parameters():
+    for name in ("tiny", *LADDER):
+        cfg = PRESETS[name].model
+        with torch.device("meta"):
+            model = GPT(cfg)
+        real = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
+        assert real == [(s.name, s.shape) for s in param_shapes(cfg)]
+
+
+def _tensor_bytes(tensors) -> int:
+    unique = {(t.device.type, t.data_ptr()): t for t in tensors}
+    return sum(t.numel() * t.element_size() for t in unique.values())
+
+
+def _train_and_measure(name: str, cfg, precision: str, seq: int) -> dict[str, int]:
+    """Two real steps of the strategy; then every kind of state it holds, measured on its tensors."""
+    torch.manual_seed(0)
+    model = GPT(cfg)
+    spec = strategies.resolve(name)
+    strategy = spec.build()
+    ctx = StrategyContext(
+        torch.device("cpu"), precision, OptimizerSettings((0.9, 0.95), 1e-8, 0.1, 1.0), 2, 2, False
+    )
+    strategy.setup(model, ctx)
+    try:
+        tokens = torch.randint(1, cfg.vocab_size, (4, seq + 1), generator=torch.Generator().manual_seed(1))
+        batches = list(zip(tokens[:, :-1].split(2), tokens[:, 1:].split(2), strict=True))
+        for _ in range(2):
+            strategy.train_step(batches, 1e-3)
+        executor = strategy.executor
+        params = list(model.parameters())
+        measured = {
+            "weights": _tensor_bytes(params),
+            "optimizer_state": _tensor_bytes(executor.optimizer_tensors()),
+            "master_weights": _tensor_bytes(executor.master_tensors()),
+            "grad_buffers": _tensor_bytes(executor.gradient_buffer_tensors()),
+        }
+        if hasattr(executor, "forward") and executor.forward is not None:  # gradients live in param.grad
+            x, y = batches[0]
+            with autocast(ctx.device, precision):
+                executor.forward(x, y).backward()
+        measured["gradients"] = _tensor_bytes([p.grad for p in params if p.grad is not None])
+        return measured
+    finally:
+        strategy.teardown()
+
+
+def _check_exact(name: str, cfg, precision: str, seq: int) -> None:
+    measured = _train_and_measure(name, cfg, precision, seq)
+    declared = strategies.resolve(name).executor.state_footprint(param_shapes(cfg), precision)
+    for kind, value in measured.items():
+        assert getattr(declared, kind).total == value, (name, precision, kind)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("name", EXECUTORS)
+def test_state_footprint_is_exactly_the_tensors_held(name, precision):
+    if strategies.resolve(name).missing_libraries() or not strategies.resolve(name).runs_on_cpu:
+        pytest.skip(f"{name} cannot run here")
+    cfg = replace(PRESETS["tiny"].model, d_model=128, n_head=4)  # matrices large enough for 8-bit state
+    _check_exact(name, cfg, precision, 16)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["gpt2-124m", "gpt-350m"])
+@pytest.mark.parametrize("name", EXECUTORS)
+def test_state_footprint_is_exact_at_real_sizes(name, preset):
+    if strategies.resolve(name).missing_libraries() or not strategies.resolve(name).runs_on_cpu:
+        pytest.skip(f"{name} cannot run here")
+    _check_exact(name, PRESETS[preset].model, "bf16", 8)  # short sequences: the state does not depend on them
+
+
+def _saved_bytes(model, x, y, precision: str) -> int:
+    """Bytes of every distinct tensor the forward pass saves for backward (parameters excluded)."""
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with (
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+        autocast(torch.device("cpu"), precision),
+    ):
+        model(x, y)
+    return sum(seen.values())
+
+
+SHAPES = {
+    "tiny": PRESETS["tiny"].model,
+    "gpt2-124m-block": replace(PRESETS["gpt2-124m"].model, n_layer=2),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("micro_batch", [1, 2])
+@pytest.mark.parametrize(
+    ("strategy", "precision"),
+    [("amp", "fp32"), ("amp", "bf16"), ("act_ckpt", "fp32"), ("act_ckpt", "bf16"), ("zero_offload", "bf16"),
+     ("zero_offload+act_ckpt", "bf16")],
+)  # fmt: skip
+def test_saved_activations_within_ten_percent(shape, micro_batch, strategy, precision):
+    cfg = SHAPES[shape]
+    spec = strategies.resolve(strategy)
+    torch.manual_seed(0)
+    model = GPT(cfg)
+    for transform in spec.transforms:
+        transform().apply(model, None)
+    run_precision = precision
+    if spec.executor.numerics(precision) == "pure16":  # DeepSpeed's 16-bit mode: 16-bit weights, no autocast
+        model, run_precision = model.to(torch.bfloat16), "fp32"
+    tokens = torch.randint(0, cfg.vocab_size, (micro_batch, cfg.seq_len + 1))
+    measured = _saved_bytes(model, tokens[:, :-1], tokens[:, 1:], run_precision)
+    predicted = predict(cfg, strategy, micro_batch, precision).saved_activations
+    assert abs(predicted - measured) <= 0.10 * measured, (predicted, measured)
+
+
+def test_checkpointing_and_offload_shrink_the_prediction_where_they_should():
+    cfg = PRESETS["gpt-1.3b"].model
+    amp, ckpt = predict(cfg, "amp", 8), predict(cfg, "act_ckpt", 8)
+    assert ckpt.activations.gpu < amp.activations.gpu / 2
+    assert ckpt.state == amp.state
+    offload = predict(cfg, "zero_offload", 8)
+    assert offload.state["optimizer_state"].gpu == 0 and offload.state["optimizer_state"].host > 0
+    assert offload.host_bytes > amp.host_bytes
+    assert predict(cfg, "adam8bit", 8).state["optimizer_state"].gpu < amp.state["optimizer_state"].gpu / 3
+
+
+class Oracle:
+    """A fake probe: sizes up to `fits_up_to` train (with made-up figures), larger ones run out of memory."""
+
+    def __init__(self, fits_up_to: int) -> None:
+        self.fits_up_to, self.calls = fits_up_to, []
+
+    def __call__(self, preset: str):
+        self.calls.append(preset)
+        if LADDER.index(preset) > self.fits_up_to:
+            return None
+        return {
+            "micro_batch": 1,
+            "peak_allocated_gib": 10.0,
+            "tokens_per_s": 1000.0 * (7 - LADDER.index(preset)),
+        }
+
+
+@pytest.mark.parametrize("boundary", range(-1, len(LADDER)))
+def test_bisection_finds_the_boundary_wherever_it_lies(boundary):
+    oracle = Oracle(boundary)
+    answer = find_largest("amp", LADDER, 40, math.inf, probe=oracle)
+    assert answer.largest == (LADDER[boundary] if boundary >= 0 else None)
+    assert len(oracle.calls) == len(set(oracle.calls)) <= 4  # bisection, never a size twice
+
+
+def test_a_size_the_host_cannot_hold_is_never_probed():
+    host = 30 * GIB  # zero_offload needs ~54 GiB of host memory for gpt-2.7b
+    oracle = Oracle(len(LADDER) - 1)  # the GPU would take anything
+    answer = find_largest("zero_offload", LADDER, 80, host, probe=oracle)
+    refused = [c.preset for c in answer.checks if c.host_refusal]
+    assert "gpt-2.7b" in refused and not set(refused) & set(oracle.calls)
+    assert answer.largest == "gpt-1.3b" and answer.limited_by == "host"
+    assert "GiB of host memory" in answer.check("gpt-2.7b").host_refusal
+
+
+def test_run_capacity_with_a_fake_probe_writes_measured_figures_and_the_outlook(tmp_path):
+    plan = CapacityPlan(("amp",), (24.0,), out=tmp_path / "capacity.json", predict_only=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.cuda, "is_available", lambda: True)
+        mp.setattr("harness.orchestrate.capacity.host_limit", lambda plan: 1e15)
+        doc = run_capacity(plan, probe_for=lambda s, g: Oracle(2), environment={})
+    entry = doc["results"][0]
+    assert entry["largest"] == "gpt-760m" and entry["confirmed"]
+    outlook = entry["outlook"]
+    assert outlook["tokens"] == pytest.approx(5000.0 * 86400)
+    assert outlook["tokens_per_param"] == pytest.approx(outlook["tokens"] / entry["best"]["params"])
+    assert outlook["estimated_loss"] == pytest.approx(
+        estimated_loss(entry["best"]["params"], outlook["tokens"])
+    )
+    assert json.loads((tmp_path / "capacity.json").read_text()) == doc
+
+
+def test_scaling_law_reproduces_chinchilla():
+    # Chinchilla itself (70B parameters, 1.4T tokens): the law's fit gives about 1.94.
+    assert estimated_loss(70e9, 1.4e12) == pytest.approx(1.937, abs=0.005)
+    assert DayOutlook(10**9, 86400, None).estimated_loss is None
+    assert DayOutlook(10**9, 86400, 1e5).tokens_per_param == pytest.approx(8.64)
+
+
+def harness(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def test_predict_only_answers_the_capacity_question(tmp_path):
+    out = tmp_path / "capacity.json"
+    proc = harness(
+        "capacity", "--predict-only", "--gpu-memory-gib", "24,80",
+        "--strategies", "amp,adam8bit,act_ckpt,zero_offload+act_ckpt", "--json", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    largest = {(e["strategy"], e["gpu_memory_gib"]): LADDER.index(e["largest"]) for e in doc["results"]}
+    assert largest[("zero_offload+act_ckpt", 24)] > largest[("amp", 24)]
+    assert largest[("adam8bit", 24)] >= largest[("amp", 24)]
+    for e in doc["results"]:
+        assert e["best"]["predicted"]["gpu_bytes"] <= e["gpu_memory_gib"] * GIB
+        assert e["best"]["predicted"]["host_bytes"] > 0 and e["outlook"]["estimated_loss"] is None
+    assert out.exists() and out.with_suffix(".html").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gpu-memory-gib", "abc"], "comma-separated numbers"),
+        (["--gpu-memory-gib", "0"], "out of range"),
+        (["--gpu-memory-gib", "nan"], "out of range"),
+        (["--gpu-memory-gib", "24", "--presets", "gpt-9000b"], "unknown preset"),
+        (["--gpu-memory-gib", "24", "--strategies", "nope"], "unknown strategy"),
+    ],
+)
+def test_capacity_refuses_bad_input_in_one_line(tmp_path, args, message):
+    proc = harness("capacity", "--predict-only", "--out", str(tmp_path / "c.json"), *args)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "c.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_confirming_without_a_gpu_is_refused(tmp_path):
+    proc = harness("capacity", "--gpu-memory-gib", "24", "--out", str(tmp_path / "c.json"))
+    assert proc.returncode == 2 and "--predict-only" in proc.stderr
+
+
+def test_listing_shows_predicted_memory_per_strategy():
+    proc = harness("list")
+    assert proc.returncode == 0
+    line = [row for row in proc.stdout.splitlines() if row.strip().startswith("gpt-13b")][-1]  # memory table
+    expected = predict(PRESETS["gpt-13b"].model, "amp", 1).gpu_bytes / GIB
+    assert f"{expected:.1f}" in line
+
+
+def hand_made_capacity() -> dict:
+    def size(preset, measured):
+        pred = predict(PRESETS[preset].model, "zero_offload+act_ckpt", 4).to_dict()
+        return {"preset": preset, "params": pred["params"], "predicted": pred, "measured": measured,
+                "host_refusal": None, "probed": measured is not None}  # fmt: skip
+
+    measured = {
+        "micro_batch": 4,
+        "peak_allocated_gib": 61.5,
+        "peak_host_rss_gib": 110.0,
+        "tokens_per_s": 9000.0,
+    }
+    best = size("gpt-6.7b", measured)
+    outlook = DayOutlook(best["params"], 86400, 9000.0).to_dict()
+    entries = [
+        {"strategy": "zero_offload+act_ckpt", "gpu_memory_gib": 80, "largest": "gpt-6.7b",
+         "limited_by": "host",
+         "confirmed": True, "best": best, "outlook": outlook, "sizes": [best]},
+        {"strategy": "amp", "gpu_memory_gib": 80, "largest": None, "limited_by": "gpu", "confirmed": False,
+         "best": None, "outlook": None, "sizes": []},
+        {"strategy": "<script>x</script>", "gpu_memory_gib": "nan", "largest": 5, "best": {"predicted": "?"}},
+    ]  # fmt: skip
+    return {"kind": "capacity", "predict_only": False, "budget_s": 86400, "results": entries,
+            "environment": {"gpu_name": "NVIDIA H100 80GB HBM3"}}  # fmt: skip
+
+
+def test_report_section_renders_from_a_hand_made_document(tmp_path):
+    from harness.report.render import render_capacity_page
+
+    page = render_capacity_page(hand_made_capacity(), tmp_path / "capacity.html").read_text()
+    assert "gpt-6.7b" in page and "61.5" in page and "9,000" in page and "★" in page
+    assert "<script>x</script>" not in page and "&lt;script&gt;" in page
+    assert page.count('<img class="chart"') == 2
+
+
+def test_main_report_carries_the_capacity_section_and_survives_a_damaged_one(tmp_path):
+    from harness.report.render import render_report
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "capacity.json").write_text(json.dumps(hand_made_capacity()))
+    html = render_report(tmp_path / "runs", tmp_path / "index.html").read_text()
+    assert 'id="capacity"' in html and "gpt-6.7b" in html
+    (tmp_path / "capacity.json").write_text("{not json")
+    html = render_report(tmp_path / "runs", tmp_path / "index.html").read_text()
+    assert 'id="capacity"' not in html
+
+
+def test_report_section_renders_from_a_real_predict_only_run(tmp_path):
+    out = tmp_path / "capacity.json"
+    proc = harness(
+        "capacity", "--predict-only", "--gpu-memory-gib", "24", "--strategies", "amp", "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "gpt-760m" in proc.stdout  # the terminal table
+    page = out.with_suffix(".html").read_text()
+    assert "predicted by the memory model only" in page and "gpt-760m" in page
