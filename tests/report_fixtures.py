@@ -22,6 +22,7 @@ def write_run(
     gpu: str | None = "NVIDIA H100 80GB HBM3",
     started: str = "2026-11-01T00:00:00+00:00",
     dir_name: str | None = None,
+    data: dict | None = None,
     **summary,
 ) -> Path:
     run_dir = runs_dir / (dir_name or run_id)
@@ -39,6 +40,7 @@ def write_run(
         summary=Summary(**{**defaults, **summary}),
         started_at=started,
         finished_at=started,
+        data=data or {},
     )
     write_result(run_dir, result)
     rows = [

@@ -82,3 +82,11 @@ def test_the_command_line_refuses_them_before_anything_starts(tmp_path, pair):
 def test_a_budget_of_400_nines_is_refused():
     with pytest.raises(UserError, match="not a finite duration"):
         build_run_config(strategy="amp", preset="tiny", budget="9" * 400 + "s")
+
+
+@pytest.mark.parametrize("seed", [2**53 + 1, 2**63 - 1])
+def test_an_integer_is_taken_exactly_not_through_a_float(seed):
+    # A float would turn 2**53 + 1 into 2**53 (another run) and the declared maximum 2**63 - 1 into 2**63.
+    assert build_run_config(strategy="amp", preset="tiny", overrides={"seed": str(seed)}).recipe.seed == seed
+    written_as_float = build_run_config(strategy="amp", preset="tiny", overrides={"n_layer": "2e0"})
+    assert written_as_float.recipe.model.n_layer == 2

@@ -273,6 +273,22 @@ def test_notes_for_repeated_data_slow_data_and_mixed_devices(tmp_path):
     assert "budget (1m00s) is shorter than the one day" in html
 
 
+def test_notes_say_how_validation_was_held_out(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, "a", "amp", data={"holdout": "tail", "val_tokens": 2489})
+    grown = {"holdout": "documents+tail", "val_tokens": 8320, "holdout_extended_tokens": 6000}
+    write_run(runs_dir, "b", "act_ckpt", data=grown)
+    write_run(runs_dir, "c", "adam8bit", data={"holdout": "documents", "val_tokens": 90000})
+    html = render_report(runs_dir, tmp_path / "index.html").read_text()
+    assert (
+        "amp: the corpus has too few documents to hold out whole ones, so validation is the last 2489 "
+        in html
+    )
+    assert "act_ckpt: the held-out documents were too few tokens for one evaluation, so the training" in html
+    assert "last 6000 tokens were held out too (8320 in all)" in html
+    assert "adam8bit: the" not in html
+
+
 BAD_RESULTS = {
     "environment-null": lambda r: r.update(environment=None),
     "strategy-text": lambda r: r.update(strategy="amp"),

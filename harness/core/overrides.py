@@ -43,10 +43,7 @@ def _coerce(key: str, raw: str, kind: Any) -> Any:
                 return False
             raise ValueError(raw)
         if kind is int:
-            value = float(raw)
-            if not value.is_integer():
-                raise ValueError(raw)
-            return int(value)
+            return _integer(raw)
         if kind is float:
             return float(raw)
         if kind is str:
@@ -54,6 +51,18 @@ def _coerce(key: str, raw: str, kind: Any) -> Any:
     except ValueError:
         raise UserError(f"override {key}={raw!r}: expected {getattr(kind, '__name__', kind)}") from None
     raise UserError(f"override {key}: unsupported type {kind}")
+
+
+def _integer(raw: str) -> int:
+    """Exact for any integer written out (a seed of 2**63 - 1 must not round through a float); `1e6` is
+    accepted as the whole number it names."""
+    try:
+        return int(raw.strip())
+    except ValueError:
+        value = float(raw)
+        if not value.is_integer():
+            raise ValueError(raw) from None
+        return int(value)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:

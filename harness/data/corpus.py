@@ -26,6 +26,7 @@ from harness.data.tokenize import (
 )
 
 TOKENIZER_TRAIN_CHARS = 200_000_000  # the BPE learns its merges from at most this much training text
+MAX_HOLDOUT_FRACTION = 0.1  # a split grown to fit one evaluation never takes more of the corpus than this
 _TRAIN, _WARMUP = 0, 1
 
 
@@ -43,7 +44,7 @@ def _split_tail(shards: list[np.ndarray], n: int) -> tuple[list[np.ndarray], lis
 
 
 class TokenCorpus:
-    def __init__(self, folder: Path, meta: dict, seed: int, *, built: bool) -> None:
+    def __init__(self, folder: Path, meta: dict, seed: int, *, built: bool, eval_need: int = 0) -> None:
         self.folder = folder
         self.meta = meta
         self.seed = seed
@@ -51,8 +52,23 @@ class TokenCorpus:
         dtype = np.dtype(meta["dtype"])
         self._train = [np.memmap(folder / s["file"], dtype=dtype, mode="r") for s in meta["train_shards"]]
         self._val = [np.memmap(folder / s["file"], dtype=dtype, mode="r") for s in meta["val_shards"]]
-        if meta.get("holdout") == "tail":
+        self.holdout = meta.get("holdout", "documents")
+        if self.holdout == "tail":
             self._train, self._val = _split_tail(self._train, meta["val_tokens"])
+        self.extended_by = self._hold_out_one_evaluation(eval_need)
+
+    def _hold_out_one_evaluation(self, need: int) -> int:
+        """Grow a held-out split too small for one evaluation (a 1 MB text at 1%) by the training stream's
+        end, while that stays within MAX_HOLDOUT_FRACTION of the corpus; the tokens moved (0 if none)."""
+        have = sum(len(v) for v in self._val)
+        total = have + sum(len(t) for t in self._train)
+        if not have < need <= MAX_HOLDOUT_FRACTION * total:
+            return 0  # enough already, or the corpus is too small: val_tokens() says so
+        self._train, tail = _split_tail(self._train, need - have)
+        self._val = [*self._val, *tail]
+        if self.holdout == "documents":
+            self.holdout = "documents+tail"
+        return need - have
 
     def _chunk_counts(self, length: int) -> np.ndarray:
         return np.array([len(shard) // length for shard in self._train], dtype=np.int64)
@@ -105,10 +121,12 @@ class TokenCorpus:
             "cache_key": m["key"],
             "cache": "built" if self.built else "reused",
             "cache_dir": str(self.folder),
-            "train_tokens": m["train_tokens"],
-            # "tail": too few documents to hold out whole ones, so validation is the stream's end
-            "holdout": m.get("holdout", "documents"),
-            "val_tokens": m["val_tokens"],
+            "train_tokens": sum(len(t) for t in self._train),
+            # "tail": too few documents to hold out whole ones, so validation is the stream's end;
+            # "documents+tail": the held-out documents were too few tokens for one evaluation
+            "holdout": self.holdout,
+            "val_tokens": sum(len(v) for v in self._val),
+            "holdout_extended_tokens": self.extended_by,
             "documents": m["documents"],
             "dtype": m["dtype"],
             "tokenizer": m["tokenizer"],
@@ -163,4 +181,11 @@ def open_corpus(recipe: Recipe, source: CorpusSource, *, progress=None) -> Token
         shutil.rmtree(folder, ignore_errors=True)  # incomplete or damaged: never used, rebuilt
         progress(f"preparing {source.spec} (not timed): tokenizing into {folder}")
         meta = build_cache(source, corpus_fp, tokenizer, settings, folder, progress)
-    return TokenCorpus(folder, meta, recipe.seed, built=built)
+    eval_need = recipe.eval_seqs * recipe.model.seq_len
+    corpus = TokenCorpus(folder, meta, recipe.seed, built=built, eval_need=eval_need)
+    if corpus.extended_by:
+        progress(
+            f"the held-out split is too small for one evaluation ({recipe.eval_tokens:,} tokens): "
+            f"the training stream's last {corpus.extended_by:,} tokens are held out as well"
+        )
+    return corpus

@@ -84,6 +84,24 @@ def _environment(runs: list[LoadedRun]) -> dict[str, list[str]]:
     return env
 
 
+def _holdout_note(run) -> str | None:
+    """How validation was held out, when it is not the recipe's whole documents."""
+    data = run.result.data
+    holdout, val = data.get("holdout"), data.get("val_tokens", "?")
+    if holdout == "tail":
+        return (
+            f"{run.strategy}: the corpus has too few documents to hold out whole ones, so validation is "
+            f"the last {val} tokens of its stream."
+        )
+    if holdout == "documents+tail":
+        return (
+            f"{run.strategy}: the held-out documents were too few tokens for one evaluation, so the "
+            f"training stream's last {data.get('holdout_extended_tokens', '?')} tokens were held out too "
+            f"({val} in all)."
+        )
+    return None
+
+
 def _notes(group: Group) -> list[str]:
     notes = []
     budget = group.recipe.get("budget_s")
@@ -100,13 +118,9 @@ def _notes(group: Group) -> list[str]:
                 notes.append(note)
     for run in group.runs:
         s = run.result.summary
-        if run.result.data.get("holdout") == "tail":
-            note = (
-                f"{run.strategy}: the corpus has too few documents to hold out whole ones, so validation is "
-                f"the last {run.result.data.get('val_tokens', '?')} tokens of its stream."
-            )
-            if note not in notes:
-                notes.append(note)
+        note = _holdout_note(run)
+        if note and note not in notes:
+            notes.append(note)
         if s.epochs is not None and s.epochs > 1:
             notes.append(
                 f"{run.strategy} ({run.result.run_id}) repeated data: {s.epochs:.2f} epochs of the corpus."
