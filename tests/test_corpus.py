@@ -341,16 +341,17 @@ def test_a_held_out_split_too_small_for_one_evaluation_takes_the_streams_end(tmp
     corpus = open_corpus(recipe_for(path, val_fraction=0.01, eval_tokens=1024), progress=lambda _: None)
     facts = corpus.describe()
     total = facts["train_tokens"] + facts["val_tokens"]
-    assert facts["holdout"] == "tail" and facts["val_tokens"] == 1024 > int(total * 0.01)
-    assert facts["holdout_extended_tokens"] == 1024 - int(total * 0.01)
+    need = 16 * 65  # 16 sequences of 64 tokens, each with its next-token target
+    assert facts["holdout"] == "tail" and facts["val_tokens"] == need > int(total * 0.01)
+    assert facts["holdout_extended_tokens"] == need - int(total * 0.01)
     stream = np.concatenate([np.asarray(s) for s in corpus._train + corpus._val])
-    assert np.array_equal(corpus.val_tokens(16, 64).ravel(), stream[total - 1024 :])  # still its end
+    assert np.array_equal(corpus.val_tokens(16, 65).ravel(), stream[total - need :])  # still its end
     # No more than a tenth of the corpus is taken: beyond that the corpus is too small, and that is said.
     quiet = lambda _: None  # noqa: E731
     too_small = open_corpus(recipe_for(path, val_fraction=0.01, eval_tokens=total // 8), progress=quiet)
     assert too_small.describe()["holdout_extended_tokens"] == 0
     with pytest.raises(DataError, match=r"validation split has .* evaluation needs"):
-        too_small.val_tokens(total // 8 // 64, 64)
+        too_small.val_tokens(total // 8 // 64, 65)
 
 
 def test_held_out_documents_too_few_for_one_evaluation_are_joined_by_the_streams_end(tmp_path):
@@ -361,6 +362,7 @@ def test_held_out_documents_too_few_for_one_evaluation_are_joined_by_the_streams
         recipe_for(path, doc_separator="line", val_fraction=0.01, eval_tokens=1024), progress=messages.append
     )
     facts = corpus.describe()
-    assert facts["holdout"] == "documents+tail" and facts["val_tokens"] == 1024
-    assert facts["documents"]["val"] > 0 and 0 < facts["holdout_extended_tokens"] < 1024
+    assert facts["holdout"] == "documents+tail" and facts["val_tokens"] == 16 * 65
+    assert facts["documents"]["val"] > 0 and 0 < facts["holdout_extended_tokens"] < 16 * 65
+    corpus.val_tokens(16, 65)  # one evaluation fits
     assert any("held out as well" in m for m in messages)

@@ -78,6 +78,11 @@ class Recipe:
     def eval_seqs(self) -> int:
         return self.eval_tokens // self.model.seq_len
 
+    @property
+    def eval_window(self) -> int:
+        """Tokens per evaluated sequence: its inputs and the last one's next-token target."""
+        return self.model.seq_len + 1
+
 
 @dataclass(frozen=True)
 class RunConfig:

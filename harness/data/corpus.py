@@ -181,7 +181,7 @@ def open_corpus(recipe: Recipe, source: CorpusSource, *, progress=None) -> Token
         shutil.rmtree(folder, ignore_errors=True)  # incomplete or damaged: never used, rebuilt
         progress(f"preparing {source.spec} (not timed): tokenizing into {folder}")
         meta = build_cache(source, corpus_fp, tokenizer, settings, folder, progress)
-    eval_need = recipe.eval_seqs * recipe.model.seq_len
+    eval_need = recipe.eval_seqs * recipe.eval_window
     corpus = TokenCorpus(folder, meta, recipe.seed, built=built, eval_need=eval_need)
     if corpus.extended_by:
         progress(

@@ -58,7 +58,7 @@ def resolve_run(
     data = open_source(recipe, progress=progress)
     result.data = data.describe()
     result.recipe_fingerprint = recipe_fingerprint(recipe, result.data, cfg.gpu_memory_gib)
-    val_tokens = data.val_tokens(recipe.eval_seqs, recipe.model.seq_len + 1)
+    val_tokens = data.val_tokens(recipe.eval_seqs, recipe.eval_window)
     facts.floor_loss = data.floor_loss(val_tokens)
     facts.params = param_count(recipe.model)
     facts.flops_per_token = flops_per_token(recipe.model)

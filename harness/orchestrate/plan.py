@@ -121,4 +121,4 @@ def prepare_data(cfg: RunConfig) -> None:
 
         recipe = cfg.recipe
         source = open_source(recipe, progress=lambda text: print(text, file=sys.stderr, flush=True))
-        source.val_tokens(recipe.eval_seqs, recipe.model.seq_len + 1)  # enough held out?
+        source.val_tokens(recipe.eval_seqs, recipe.eval_window)  # enough held out?
