@@ -30,6 +30,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     outcome = api.sweep(plan_from_args(args, strategy_list(args.strategies)))
+    if outcome.submitted is not None:
+        print(outcome.submitted)
     if outcome.report is not None:
         print(f"report: {outcome.report}")
     if outcome.stopped:
