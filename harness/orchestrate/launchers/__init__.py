@@ -1,5 +1,6 @@
-"""Launchers by name (`--launcher`). Adding one is a `Launcher` subclass in this folder and one line here.
-The submitit launchers load submitit only when chosen."""
+"""Launchers by name (`--launcher`). Adding one is a `Launcher` subclass in this folder and one line here;
+a launcher's module loads only when it is chosen, so its libraries do too (submitit for the submitit
+launchers)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from harness.orchestrate.launchers.base import Launcher
 # name -> "module:class" under this package, imported when chosen
 LAUNCHERS: dict[str, str] = {
     "local": "local:LocalLauncher",
+    "submitit-local": "submitit_local:SubmititLocalLauncher",
+    "slurm": "slurm:SlurmLauncher",
 }
 
 
