@@ -16,6 +16,7 @@ from harness.core.results import RunResult
 from harness.orchestrate.parity import ParityOutcome, run_parity
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
 from harness.orchestrate.resume import resume_run
+from harness.orchestrate.runs_state import RunState, run_states
 from harness.orchestrate.sweep import Outcome, run_plan
 
 __all__ = [
@@ -24,10 +25,12 @@ __all__ = [
     "Outcome",
     "ParityOutcome",
     "Plan",
+    "RunState",
     "bench",
     "parity",
     "report",
     "resume",
+    "runs",
     "sweep",
 ]
 
@@ -51,6 +54,11 @@ def sweep(plan: Plan) -> Outcome:
     """Every strategy of the plan (each `repeats` times), one child process per run, then the report."""
     load_plugins()
     return run_plan(plan)
+
+
+def runs(runs_dir: Path = DEFAULT_RUNS_DIR) -> list[RunState]:
+    """The state of every run folder under `runs_dir` (pending, running with its clock and ETA, ...)."""
+    return run_states(runs_dir)
 
 
 def parity(plan: Plan, steps: int = 20, out: Path = Path("reports/parity")) -> ParityOutcome:

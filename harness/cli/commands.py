@@ -50,6 +50,17 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 1 if outcome.failed else 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    from harness.orchestrate.runs_state import format_states
+
+    states = api.runs(args.runs_dir)
+    if args.json:
+        print(json.dumps([state.to_dict() for state in states], indent=2))
+    else:
+        print(format_states(states, args.runs_dir))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     print(f"report: {api.report(args.runs, args.out)}")
     return 0

@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--out", type=Path, default=Path("reports/parity"))
     _run_options(parity)
 
+    runs = sub.add_parser("runs", help="the state of every run under a runs folder (also while a sweep runs)")
+    runs.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
+
     report = sub.add_parser("report", help="render the HTML comparison from saved result files")
     report.add_argument("--runs", type=Path, default=DEFAULT_RUNS_DIR)
     report.add_argument("--out", type=Path, default=DEFAULT_REPORT)
