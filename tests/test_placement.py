@@ -216,3 +216,5 @@ def test_parallel_two_runs_two_tiny_runs_at_once_on_disjoint_cores(tmp_path):
     assert [n["run_id"] for n in where["act_ckpt"]["neighbours"]] == [amp.run_id]
     # Side by side for real: each started before the other ended.
     assert amp.started_at <= ckpt.finished_at and ckpt.started_at <= amp.finished_at
+    html = (tmp_path / "index.html").read_text()
+    assert "amp: 1 of 1 runs were measured with other runs beside it on the node (act_ckpt)" in html
