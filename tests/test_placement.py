@@ -87,6 +87,11 @@ def test_cpu_slots_keep_hyperthread_siblings_together():
 def test_one_slot_by_default_and_unpinned():
     assert slots_for(FakeNode(0)) == [Slot(0)]
     assert slots_for(FakeNode(2), parallel=1) == [Slot(0)]
+    # One GPU: no neighbour to keep apart from, so it keeps every core (the plain sweep on that GPU).
+    node = FakeNode(4, {i: set(range(8 * (i // 2), 8 * (i // 2) + 8)) for i in range(4)})
+    (only,) = slots_for(node, gpus="3")
+    assert only.gpu.index == 3 and only.cores is None
+    assert only.placement("local").child_env()["CUDA_VISIBLE_DEVICES"] == "GPU-fake-3"
     assert Slot(0).placement("local").child_env().keys() == {"HARNESS_PLACEMENT"}
 
 

@@ -104,6 +104,8 @@ def make_slots(options: LaunchOptions, topology: NodeTopology, device: str) -> l
         if device == "cpu":
             raise UserError("--gpus places runs on GPUs, and --device cpu keeps them off: drop one of them")
         chosen = parse_gpus(options.gpus, topology.gpus())
+        if len(chosen) == 1:  # no neighbour to keep apart from: the run keeps every core, as in a plain sweep
+            return [Slot(0, chosen[0])]
         shares = split_cores(list(chosen), topology)
         return [Slot(i, gpu, cores) for i, (gpu, cores) in enumerate(zip(chosen, shares, strict=True))]
     if options.parallel is None or options.parallel == 1:
