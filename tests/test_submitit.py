@@ -93,6 +93,33 @@ def test_a_job_killed_with_sigterm_is_requeued_and_resumes_to_the_end_of_its_bud
     assert "preempted" in logs
 
 
+@pytest.mark.slow
+def test_a_users_stop_of_a_submitit_local_sweep_checkpoints_without_a_requeue(tmp_path):
+    runs = tmp_path / "runs"
+    args = sweep_args(
+        tmp_path, "--launcher", "submitit-local", "--strategies", "amp,act_ckpt", "--budget", "30s"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args, "--set", "log_interval_s=0"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: runs.exists() and any(train_steps(p) for p in runs.iterdir() if p.name != ".submitit"))
+    run_dir = next(p for p in runs.iterdir() if p.name != ".submitit" and train_steps(p))
+    proc.send_signal(signal.SIGINT)  # Ctrl-C to the harness alone (kill -INT)
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "1 runs not started" in err
+    assert [p for p in runs.iterdir() if p.name != ".submitit"] == [run_dir]  # the other run's folder went
+    result = load_result(run_dir / "result.json")
+    assert result.status == "interrupted" and result.resumes == [] and 0 < result.summary.train_s < 30
+    assert (run_dir / "checkpoints").is_dir()
+    logs = "".join(p.read_text() for p in (runs / ".submitit").glob("*/*_log.err"))
+    assert "preempted" not in logs  # a user's stop is not a preemption: nothing was requeued
+
+
 @pytest.mark.parametrize(
     ("text", "minutes"),
     [("4:00:00", 240), ("1-12:00:00", 2160), ("2-0", 2880), ("90", 90), ("30:30", 31), ("4h", 240)],

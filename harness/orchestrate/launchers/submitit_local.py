@@ -26,9 +26,13 @@ def requeues_for(budget_s: float, job_time_s: float) -> int:
     return max(1, math.ceil(watchdog_s(budget_s) / job_time_s))
 
 
+WORKER_MODULE = "harness.engine.worker"
+
+
 class JobStopper:
-    """A submitit job as the stop signal sees a child: a user's stop goes to the job's own processes as
-    SIGINT (stop without a requeue: SIGTERM would mean a preemption); a second stop kills them all."""
+    """A submitit job as the stop signal sees a child. A user's stop reaches the run's worker as SIGTERM
+    (the harness's own path: checkpoint, `interrupted`) and the job's process as SIGINT, which ends the
+    job without a requeue (a SIGTERM there would mean a preemption). A second stop kills them all."""
 
     def __init__(self, job) -> None:
         self.job = job
@@ -40,17 +44,34 @@ class JobStopper:
         import psutil
 
         process = self.job._process  # the job's controller process (submitit keeps no public handle)
-        if process is None:
-            return
         try:
-            tasks = psutil.Process(process.pid).children(recursive=sig == signal.SIGKILL)
+            tree = psutil.Process(process.pid).children(recursive=True) if process is not None else []
         except psutil.NoSuchProcess:
             return
-        for task in tasks:
+        for member in tree:
             try:
-                task.send_signal(signal.SIGKILL if sig == signal.SIGKILL else signal.SIGINT)
+                if sig == signal.SIGKILL:
+                    member.kill()
+                elif WORKER_MODULE in member.cmdline():
+                    member.send_signal(signal.SIGTERM)
+                elif member.ppid() == process.pid:
+                    member.send_signal(signal.SIGINT)
             except psutil.NoSuchProcess:
                 continue
+
+
+def wait_for_workers(run_dir: Path) -> None:
+    """The worker outlives a job that was cut short (it runs in a session of its own) and writes the
+    result itself: wait for it, so that its result is the one collected."""
+    import psutil
+
+    for process in psutil.process_iter():
+        try:
+            command = process.cmdline()
+            if WORKER_MODULE in command and str(run_dir.absolute()) in command:
+                process.wait()
+        except psutil.Error:
+            continue
 
 
 class SubmititLocalLauncher(LocalLauncher):
@@ -91,6 +112,7 @@ class SubmititLocalLauncher(LocalLauncher):
                 time.sleep(POLL_S)
         finally:
             stop.detach(stopper)
+        wait_for_workers(run_dir)
         return collect(cfg, run_dir, job)
 
 
