@@ -81,6 +81,7 @@ def test_the_matrix_puts_each_hardware_side_by_side(runs):
     assert ("final_val_loss", "act_ckpt", RTX) in matrix.best
     assert ("final_val_loss", "amp", RTX) not in matrix.best
     assert ("peak_allocated_gib", "act_ckpt", H100) in matrix.best  # lower memory is better
+    assert matrix.shared == set()  # every run had its node to itself
 
 
 def test_the_page_shows_the_matrix_and_one_section_per_hardware(runs, tmp_path):
@@ -102,6 +103,18 @@ def test_one_hardware_means_no_matrix(tmp_path):
     assert "Across hardware" not in render_report(tmp_path / "runs", tmp_path / "i.html").read_text()
 
 
+def test_a_matrix_figure_measured_with_neighbours_is_marked(runs, tmp_path):
+    path = runs / "r2" / "result.json"  # amp on the 4090
+    payload = json.loads(path.read_text())
+    payload["environment"]["placement"] = {"neighbours": [{"run_id": "r3", "strategy": "act_ckpt"}]}
+    path.write_text(json.dumps(payload))
+    (matrix,) = build_matrices(build_groups(load_runs(runs)[0]))
+    assert matrix.shared == {("amp", RTX)}
+    html = render_report(runs, tmp_path / "index.html").read_text()
+    across = html[html.index("Across hardware") : html.index('<section class="group" id=')]
+    assert across.count('class="mark"') == 4  # the 4090's amp cell in each of the four figures
+
+
 def test_figures_measured_with_neighbours_are_marked(tmp_path):
     runs_dir = tmp_path / "runs"
     beside = {"placement": {"neighbours": [{"run_id": "b", "strategy": "act_ckpt", "gpu_index": 1}]}}
@@ -114,7 +127,7 @@ def test_figures_measured_with_neighbours_are_marked(tmp_path):
     )
     html = render_report(runs_dir, tmp_path / "index.html").read_text()
     assert "amp: 1 of 2 runs were measured with other runs beside it on the node (act_ckpt)" in html
-    assert html.count('class="mark"') == 1
+    assert html.count('class="mark"') == 1  # one table, no matrix (one hardware)
     # A placement block of the wrong shape is read as no neighbours, never a crash.
     path = runs_dir / "b" / "result.json"
     payload = json.loads(path.read_text())

@@ -79,6 +79,7 @@ class Matrix:
     metrics: list[tuple[str, str, str, str | None]]  # key, label, format, better
     cells: dict[tuple[str, str, str], float] = field(default_factory=dict)  # (key, strategy, hardware)
     best: set[tuple[str, str, str]] = field(default_factory=set)  # the best of each hardware's column
+    shared: set[tuple[str, str]] = field(default_factory=set)  # (strategy, hardware) measured beside others
 
     def value(self, key: str, strategy: str, hardware: str) -> float | None:
         return self.cells.get((key, strategy, hardware))
@@ -92,6 +93,9 @@ def build_matrix(recipe: dict[str, Any], tables: list[tuple[str, Any]]) -> Matri
     """From each hardware's comparison table (label, table with one row per strategy, medians)."""
     strategies = list(dict.fromkeys(s for _, table in tables for s in table.index))
     matrix = Matrix(recipe, [label for label, _ in tables], strategies, _matrix_metrics())
+    for hardware, table in tables:
+        if "with_neighbours" in table.columns:
+            matrix.shared.update((s, hardware) for s in table.index if table.loc[s, "with_neighbours"])
     for key, _label, _fmt, better in matrix.metrics:
         for hardware, table in tables:
             column = {}
