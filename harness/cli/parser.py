@@ -87,6 +87,12 @@ def _launch_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _runs_parser(sub) -> None:
+    runs = sub.add_parser("runs", help="the state of every run under a runs folder (also while a sweep runs)")
+    runs.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=sys.modules["harness.cli"].__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -120,10 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--out", type=Path, default=Path("reports/parity"))
     _run_options(parity)
 
-    runs = sub.add_parser("runs", help="the state of every run under a runs folder (also while a sweep runs)")
-    runs.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
-    runs.add_argument("--json", action="store_true", help="machine-readable output")
-
+    _runs_parser(sub)
     report = sub.add_parser("report", help="render the HTML comparison from saved result files")
     report.add_argument("--runs", type=Path, default=DEFAULT_RUNS_DIR)
     report.add_argument("--out", type=Path, default=DEFAULT_REPORT)

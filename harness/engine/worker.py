@@ -48,6 +48,14 @@ def _take_placement() -> placement.Placement | None:
     return where
 
 
+def _size_thread_pool(where: placement.Placement | None) -> None:
+    """torch's intra-op pool, one thread per core of the run's share (OMP_NUM_THREADS covers OpenMP)."""
+    if where is not None and where.cpu_cores:
+        import torch
+
+        torch.set_num_threads(len(where.cpu_cores))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harness.engine.worker")
     parser.add_argument("run_dir", type=Path)
@@ -65,10 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from harness.engine.events import EventPipe
     from harness.engine.trainer import Trainer  # torch and friends load after logging is set up
 
-    if where is not None and where.cpu_cores:
-        import torch
-
-        torch.set_num_threads(len(where.cpu_cores))
+    _size_thread_pool(where)
     cfg = read_run_config(args.run_dir)
     events = EventPipe()
     trainer = Trainer(cfg, args.run_dir, events, resume=args.resume)
