@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.core.plugins import load_plugins
 from harness.core.results import RunResult
+from harness.orchestrate.launch_options import LaunchOptions, SlurmOptions
 from harness.orchestrate.parity import ParityOutcome, run_parity
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
 from harness.orchestrate.resume import resume_run
@@ -22,10 +23,12 @@ from harness.orchestrate.sweep import Outcome, run_plan
 __all__ = [
     "DEFAULT_REPORT",
     "DEFAULT_RUNS_DIR",
+    "LaunchOptions",
     "Outcome",
     "ParityOutcome",
     "Plan",
     "RunState",
+    "SlurmOptions",
     "bench",
     "parity",
     "report",

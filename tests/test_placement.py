@@ -118,6 +118,26 @@ def configs(*strategies: str):
     return [tiny_config(name, run_id=f"{name}-{i}") for i, name in enumerate(strategies)]
 
 
+def test_nvml_cpu_affinity_words_become_cores(monkeypatch):
+    from harness.metrics import nvml
+
+    class FakeNvml:
+        def nvmlDeviceGetCpuAffinity(self, handle, words):
+            assert handle == "gpu-handle" and words == 2  # 65 CPUs: two 64-bit words
+            return [0b1010, 0b1]  # CPUs 1 and 3, then CPU 64
+
+    monkeypatch.setattr(nvml, "_nvml", lambda: FakeNvml())
+    assert nvml.cpu_affinity("gpu-handle", 65) == {1, 3, 64}
+    assert nvml.cpu_affinity(None, 65) is None  # no handle (no NVML device): no affinity
+
+    class Failing:
+        def nvmlDeviceGetCpuAffinity(self, handle, words):
+            raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+
+    monkeypatch.setattr(nvml, "_nvml", lambda: Failing())
+    assert nvml.cpu_affinity("gpu-handle", 8) is None
+
+
 def test_the_sweep_queue_interleaves_repeats():
     from harness.orchestrate.plan import Plan, expand
 
