@@ -14,23 +14,29 @@ from pathlib import Path
 from harness.core.plugins import load_plugins
 from harness.core.results import RunResult
 from harness.orchestrate.capacity import CapacityPlan, run_capacity
+from harness.orchestrate.launch_options import LaunchOptions, SlurmOptions
 from harness.orchestrate.parity import ParityOutcome, run_parity
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
 from harness.orchestrate.resume import resume_run
+from harness.orchestrate.runs_state import RunState, run_states
 from harness.orchestrate.sweep import Outcome, run_plan
 
 __all__ = [
     "DEFAULT_REPORT",
     "DEFAULT_RUNS_DIR",
     "CapacityPlan",
+    "LaunchOptions",
     "Outcome",
     "ParityOutcome",
     "Plan",
+    "RunState",
+    "SlurmOptions",
     "bench",
     "capacity",
     "parity",
     "report",
     "resume",
+    "runs",
     "sweep",
 ]
 
@@ -54,6 +60,11 @@ def sweep(plan: Plan) -> Outcome:
     """Every strategy of the plan (each `repeats` times), one child process per run, then the report."""
     load_plugins()
     return run_plan(plan)
+
+
+def runs(runs_dir: Path = DEFAULT_RUNS_DIR) -> list[RunState]:
+    """The state of every run folder under `runs_dir` (pending, running with its clock and ETA, ...)."""
+    return run_states(runs_dir)
 
 
 def parity(plan: Plan, steps: int = 20, out: Path = Path("reports/parity")) -> ParityOutcome:

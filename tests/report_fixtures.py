@@ -23,6 +23,7 @@ def write_run(
     started: str = "2026-11-01T00:00:00+00:00",
     dir_name: str | None = None,
     data: dict | None = None,
+    env: dict | None = None,
     **summary,
 ) -> Path:
     run_dir = runs_dir / (dir_name or run_id)
@@ -36,7 +37,7 @@ def write_run(
         recipe={"preset": preset, "budget_s": budget_s, "data": "synthetic"},
         recipe_fingerprint=fingerprint,
         settings={"micro_batch": summary.pop("micro_batch", 16)},
-        environment={"gpu_name": gpu, "python": "3.11", "libraries": {"torch": "2.13.0"}},
+        environment={"gpu_name": gpu, "python": "3.11", "libraries": {"torch": "2.13.0"}, **(env or {})},
         summary=Summary(**{**defaults, **summary}),
         started_at=started,
         finished_at=started,

@@ -260,16 +260,13 @@ def test_repeats_are_aggregated_column_by_column(tmp_path):
     assert "tokens_per_s_trimmed_mean" in csv
 
 
-def test_notes_for_repeated_data_slow_data_and_mixed_devices(tmp_path):
+def test_notes_for_repeated_data_and_slow_data(tmp_path):
     runs_dir = tmp_path / "runs"
     write_run(runs_dir, "a", "amp", tokens_per_s=1000.0, epochs=2.5, data_tokens_per_s=1e9)
-    write_run(
-        runs_dir, "b", "act_ckpt", tokens_per_s=800.0, data_tokens_per_s=5000.0, gpu="NVIDIA A100-SXM4-80GB"
-    )
+    write_run(runs_dir, "b", "act_ckpt", tokens_per_s=800.0, data_tokens_per_s=5000.0)
     html = render_report(runs_dir, tmp_path / "index.html").read_text()
     assert "amp (a) repeated data: 2.50 epochs of the corpus." in html
     assert "act_ckpt (b): data arrived at 5,000 tokens/s, less than 10x training (800)" in html
-    assert "different devices (NVIDIA A100-SXM4-80GB, NVIDIA H100 80GB HBM3)" in html
     assert "budget (1m00s) is shorter than the one day" in html
 
 

@@ -1,5 +1,5 @@
-"""Command line: `harness bench|sweep|parity|report|list|env|prepare`. Bad input is one line on stderr and
-exit status 2; a run that ends in error or OOM exits 1; an interrupted run exits 130."""
+"""Command line: `harness bench|sweep|parity|runs|report|list|env|prepare`. Bad input is one line on stderr
+and exit status 2; a run that ends in error or OOM exits 1; an interrupted run exits 130."""
 
 from __future__ import annotations
 

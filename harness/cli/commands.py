@@ -30,6 +30,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     outcome = api.sweep(plan_from_args(args, strategy_list(args.strategies)))
+    if outcome.submitted is not None:
+        print(outcome.submitted)
     if outcome.report is not None:
         print(f"report: {outcome.report}")
     if outcome.stopped:
@@ -46,6 +48,17 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if outcome.stopped:
         return 130
     return 1 if outcome.failed else 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from harness.orchestrate.runs_state import format_states
+
+    states = api.runs(args.runs_dir)
+    if args.json:
+        print(json.dumps([state.to_dict() for state in states], indent=2))
+    else:
+        print(format_states(states, args.runs_dir))
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:

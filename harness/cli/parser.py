@@ -11,6 +11,7 @@ from harness.core.overrides import OVERRIDE_KEYS
 from harness.core.presets import LADDER, PRESETS
 from harness.core.recipe import DEFAULT_BUDGET
 from harness.orchestrate.capacity import CapacityPlan
+from harness.orchestrate.launch_options import LaunchOptions, SlurmOptions
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
 
 
@@ -60,6 +61,39 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no live progress display")
 
 
+def _launch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--launcher",
+        default="local",
+        help="local (this machine, the default), submitit-local (submitit jobs run as local processes), "
+        "slurm (one Slurm job per run)",
+    )
+    p.add_argument(
+        "--gpus", default=None, help="all, or GPU indices such as 0,1,3: one run per GPU at a time"
+    )
+    p.add_argument(
+        "--parallel", type=int, default=None, help="runs at once on the CPU, each on its own share of cores"
+    )
+    p.add_argument("--slurm-partition", default=None, help="the partition the jobs go to (--launcher slurm)")
+    p.add_argument(
+        "--slurm-time",
+        default=None,
+        help="each job's time limit, e.g. 4:00:00 (a longer run is requeued and resumes); "
+        "default: the run's budget plus its setup allowance",
+    )
+    p.add_argument("--slurm-gres", default="gpu:1", help="generic resources per job (default gpu:1)")
+    p.add_argument("--slurm-account", default=None, help="the account the jobs are charged to")
+    p.add_argument(
+        "--container", default=None, help="run each job in this image (pyxis), or this Apptainer .sif file"
+    )
+
+
+def _runs_parser(sub) -> None:
+    runs = sub.add_parser("runs", help="the state of every run under a runs folder (also while a sweep runs)")
+    runs.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR)
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="harness", description=sys.modules["harness.cli"].__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -84,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=int, default=1, help="runs per strategy (the report shows the spread)"
     )
     sweep.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+    _launch_options(sweep)
     _run_options(sweep)
 
     parity = sub.add_parser("parity", help="train N steps per strategy from one init; compare with amp")
@@ -92,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--out", type=Path, default=Path("reports/parity"))
     _run_options(parity)
 
+    _runs_parser(sub)
     report = sub.add_parser("report", help="render the HTML comparison from saved result files")
     report.add_argument("--runs", type=Path, default=DEFAULT_RUNS_DIR)
     report.add_argument("--out", type=Path, default=DEFAULT_REPORT)
@@ -160,6 +196,20 @@ def _micro_batch(text: str) -> int | None:
     return value
 
 
+def launch_from_args(args: argparse.Namespace) -> LaunchOptions:
+    """The sweep's launch options (bench and parity run on this machine, one run at a time)."""
+    if not hasattr(args, "launcher"):
+        return LaunchOptions()
+    slurm = SlurmOptions(
+        partition=args.slurm_partition,
+        time=args.slurm_time,
+        gres=args.slurm_gres,
+        account=args.slurm_account,
+        container=args.container,
+    )
+    return LaunchOptions(launcher=args.launcher, gpus=args.gpus, parallel=args.parallel, slurm=slurm)
+
+
 def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
     """The run options of bench, sweep and parity, as a Plan."""
     return Plan(
@@ -181,6 +231,7 @@ def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
         runs_dir=args.runs_dir,
         report=getattr(args, "report", None),
         quiet=args.quiet,
+        launch=launch_from_args(args),
         command=tuple(sys.argv),
     )
 

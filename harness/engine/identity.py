@@ -9,10 +9,11 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
+from harness.core import fingerprints
 from harness.core.errors import UserError
 from harness.core.recipe import Recipe, RunConfig
 from harness.core.results import RunResult
-from harness.core.serialize import fingerprint, to_dict
+from harness.core.serialize import to_dict
 from harness.data import TokenSource, open_source
 from harness.engine.runtime import apply_memory_cap, resolve_compile, resolve_device, resolve_precision
 from harness.metrics import environment
@@ -29,14 +30,8 @@ class ResolvedRun:
 
 
 def recipe_fingerprint(recipe: Recipe, data_facts: dict, gpu_memory_gib: float | None = None) -> str:
-    """What decides comparability. Paths are not identity: a corpus and a tokenizer are fingerprinted by
-    content in the data facts. A GPU memory cap makes its own comparison group (a capped card is another
-    card), so it joins the fingerprint when set."""
-    identity = {k: v for k, v in asdict(recipe).items() if k not in ("data", "tokenizer")}
-    payload = {"recipe": identity, "data": data_facts.get("fingerprint", data_facts)}
-    if gpu_memory_gib is not None:
-        payload["gpu_memory_gib"] = gpu_memory_gib
-    return fingerprint(payload)
+    """What decides comparability (see `harness.core.fingerprints`)."""
+    return fingerprints.recipe_fingerprint(asdict(recipe), data_facts, gpu_memory_gib)
 
 
 def resolve_run(

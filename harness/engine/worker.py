@@ -25,13 +25,35 @@ signal.signal(signal.SIGINT, _request_stop)
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from harness.core import placement  # noqa: E402
 from harness.core.errors import UserError  # noqa: E402
 from harness.core.plugins import load_plugins  # noqa: E402
 from harness.core.results import read_run_config  # noqa: E402
 
 log = logging.getLogger("harness.worker")
+
+
+def _take_placement() -> placement.Placement | None:
+    """The launcher's extra stop signals and CPU cores, applied before torch loads (its thread pools are
+    sized then); the cores are pinned here so that the data process inherits them."""
+    for name in filter(None, os.environ.get(placement.STOP_SIGNALS_ENV, "").split(",")):
+        number = getattr(signal, f"SIG{name.strip().upper().removeprefix('SIG')}", None)
+        if number is not None:
+            signal.signal(number, _request_stop)
+    where = placement.from_env()
+    placement.apply_to_this_process(where)
+    return where
+
+
+def _size_thread_pool(where: placement.Placement | None) -> None:
+    """torch's intra-op pool, one thread per core of the run's share (OMP_NUM_THREADS covers OpenMP)."""
+    if where is not None and where.cpu_cores:
+        import torch
+
+        torch.set_num_threads(len(where.cpu_cores))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         force=True,
     )
+    where = _take_placement()
     load_plugins()
     from harness.core.results import RESUME_FAILED_FILE, write_result
     from harness.engine.events import EventPipe
     from harness.engine.trainer import Trainer  # torch and friends load after logging is set up
 
+    _size_thread_pool(where)
     cfg = read_run_config(args.run_dir)
     events = EventPipe()
     trainer = Trainer(cfg, args.run_dir, events, resume=args.resume)

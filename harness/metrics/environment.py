@@ -7,12 +7,14 @@ import os
 import platform
 import subprocess
 import sys
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
 import psutil
 import torch
 
+from harness.core import placement
 from harness.metrics import nvml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +83,17 @@ def gpu_facts(device: torch.device | None = None) -> dict:
     }
 
 
+def placement_record() -> dict:
+    """Where this process ran on its node: the launcher's placement (GPU index, cores, slot) and the CPU
+    affinity the process actually has. The launcher adds the runs that ran beside it when the run ends."""
+    where = placement.from_env()
+    record = {} if where is None else asdict(where)
+    record["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if hasattr(os, "sched_getaffinity"):
+        record["cpu_affinity"] = sorted(os.sched_getaffinity(0))
+    return record
+
+
 def capture(device: torch.device | None = None, *, seed: int | None = None, command: tuple = ()) -> dict:
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
@@ -101,4 +114,5 @@ def capture(device: torch.device | None = None, *, seed: int | None = None, comm
         "seed": seed,
         "command": list(command) or sys.argv,
         "hostname": platform.node(),
+        "placement": placement_record(),
     }

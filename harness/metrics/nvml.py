@@ -65,3 +65,13 @@ def other_processes(h, own_pid: int) -> list[dict]:
     return [
         {"pid": p.pid, "used_gib": (p.usedGpuMemory or 0) / 2**30} for p in (procs or []) if p.pid != own_pid
     ]
+
+
+def cpu_affinity(h, n_cpus: int) -> frozenset[int] | None:
+    """The CPUs the driver names as close to this GPU (its NUMA node), or None where NVML does not say.
+    NVML answers in 64-bit words of a bitmask, lowest CPU first."""
+    words = _call("nvmlDeviceGetCpuAffinity", h, max(1, -(-n_cpus // 64))) if h is not None else None
+    if not words:
+        return None
+    cores = {64 * i + bit for i, word in enumerate(words) for bit in range(64) if int(word) >> bit & 1}
+    return frozenset(cores) or None

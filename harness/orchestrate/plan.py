@@ -16,6 +16,7 @@ from harness.core.overrides import build_run_config, parse_overrides
 from harness.core.recipe import DEFAULT_BUDGET, RunConfig, check_micro_batch
 from harness.data import validate_source
 from harness.metrics.sinks import check_trackers
+from harness.orchestrate.launch_options import LaunchOptions
 from harness.orchestrate.preflight import CACHE, check_folder
 
 DEFAULT_RUNS_DIR = Path("reports/runs")
@@ -44,6 +45,7 @@ class Plan:
     runs_dir: Path = DEFAULT_RUNS_DIR
     report: Path | None = None  # where a sweep renders its report (None: no report)
     quiet: bool = False  # no live progress display
+    launch: LaunchOptions = field(default_factory=LaunchOptions)  # launcher, GPUs, runs at once, Slurm
     command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
 
 
@@ -52,17 +54,19 @@ def new_run_id(strategy: str, preset: str) -> str:
     return f"{stamp}-{strategy.replace('+', '-')}-{preset}-{secrets.token_hex(2)}"
 
 
-def expand(plan: Plan) -> list[RunConfig]:
-    """One RunConfig per run, in the order they run (each strategy `repeats` times); UserError (one line)
-    for anything that cannot work, before anything starts."""
+def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
+    """One RunConfig per run, in queue order: the strategies in the order given, repeats interleaved
+    (a, b, a, b rather than a, a, b, b), so that drift over a long sweep, or one GPU's quirks, do not all
+    land on one strategy; UserError (one line) for anything that cannot work, before anything starts."""
     if plan.repeats < 1:
         raise UserError(f"--repeats must be >= 1, got {plan.repeats}")
     names = [strategies.resolve(name).name for name in plan.strategies if name.strip()]
     if not names:
         raise UserError("no strategy named: give at least one, e.g. amp,adam8bit")
     check_trackers(plan.trackers)
-    check_device(plan.device, names)
-    configs = [_config(plan, name) for name in names for _ in range(plan.repeats)]
+    if runs_here:  # runs on a cluster's nodes are checked there, by their worker
+        check_device(plan.device, names)
+    configs = [_config(plan, name) for _ in range(plan.repeats) for name in names]
     recipe = configs[0].recipe
     validate_source(recipe)
     if recipe.data != "synthetic":

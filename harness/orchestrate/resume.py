@@ -79,5 +79,5 @@ def resume_run(
         file=sys.stderr,
     )
     with StopSignal() as stop:
-        result = launch_one(cfg, runs_dir, resume_dir=run_dir, stop=stop, show_progress=not quiet, lock=lock)
+        result = launch_one(cfg, run_dir, resume=True, stop=stop, show_progress=not quiet, lock=lock)
     return result, run_dir

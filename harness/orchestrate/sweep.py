@@ -21,14 +21,17 @@ class Outcome:
     results: list[RunResult] = field(default_factory=list)
     report: Path | None = None
     stopped: bool = False  # an interrupt ended it early
+    submitted: str | None = None  # a detached launcher's word on where the runs went (e.g. Slurm jobs)
 
 
-def run_plan(plan: Plan, launcher: str = "local", extra_outputs: tuple[Path, ...] = ()) -> Outcome:
-    """Expand, check every output location, prepare the data once, then run everything; a sweep's report
-    is rendered at the end even when some runs failed."""
-    configs = expand(plan)
+def run_plan(plan: Plan, extra_outputs: tuple[Path, ...] = ()) -> Outcome:
+    """Expand, check every output location and the launcher's options, prepare the data once, then run
+    everything; a sweep's report is rendered at the end even when some runs failed (by a detached
+    launcher's scheduler, after its last run)."""
+    runner = get_launcher(plan.launch)
+    configs = expand(plan, runs_here=runner.runs_here)
     check_outputs(plan.runs_dir, plan.report, *extra_outputs)
-    runner = get_launcher(launcher)
+    runner.check(configs, plan.runs_dir)
     prepare_data(configs[0])  # one recipe for all: tokenized once, before the first run
     if len(configs) > 1:
         names = list(dict.fromkeys(c.strategy for c in configs))
@@ -41,7 +44,9 @@ def run_plan(plan: Plan, launcher: str = "local", extra_outputs: tuple[Path, ...
     with StopSignal() as stop:
         outcome.results = runner.run(configs, plan.runs_dir, stop, quiet=plan.quiet)
         outcome.stopped = stop.requested
-    if plan.report is not None:
+    if runner.detached:
+        outcome.submitted = runner.finish(plan.runs_dir, plan.report)
+    elif plan.report is not None:
         outcome.report = render(plan.runs_dir, plan.report)
     return outcome
 

@@ -20,6 +20,7 @@ from harness.core.errors import UserError
 from harness.core.results import write_atomic
 from harness.core.units import format_duration
 from harness.report import charts
+from harness.report.hardware import Matrix, build_matrix, hardware_of, neighbours_of, recipe_key
 from harness.report.load import LoadedRun, load_runs
 from harness.report.table import Column, base_columns, comparison, run_frame, target_columns
 
@@ -54,6 +55,8 @@ class Group:
     notes: list[str] = field(default_factory=list)
     environment: dict[str, list[str]] = field(default_factory=dict)
     failures: list[LoadedRun] = field(default_factory=list)
+    hardware: str = ""  # one GPU model (and memory cap), or the CPU: only that is compared here
+    recipe_key: str = ""  # the recipe whatever the hardware (the matrix across hardware joins on it)
 
 
 def page_name(run: LoadedRun) -> str:
@@ -130,25 +133,39 @@ def _notes(group: Group) -> list[str]:
                 f"{run.strategy} ({run.result.run_id}): data arrived at {s.data_tokens_per_s:,.0f} tokens/s,"
                 f" less than 10x training ({s.tokens_per_s:,.0f}); data may have slowed it."
             )
-    gpus = {run.result.environment.get("gpu_name") for run in group.runs}
-    if len(gpus) > 1:
-        notes.append(
-            f"These runs come from different devices ({', '.join(map(str, sorted(gpus, key=str)))})."
-        )
+    notes.extend(_neighbour_notes(group.runs))
+    return notes
+
+
+def _neighbour_notes(runs: list[LoadedRun]) -> list[str]:
+    """Figures measured while other runs shared the node (its CPU, memory bandwidth, PCIe) say so."""
+    notes = []
+    for strategy in dict.fromkeys(r.strategy for r in runs):
+        own = [r for r in runs if r.strategy == strategy and r.result.status == "ok"]
+        shared = [r for r in own if neighbours_of(r.result)]
+        if shared:
+            beside = sorted({n for r in shared for n in neighbours_of(r.result)})
+            notes.append(
+                f"{strategy}: {len(shared)} of {len(own)} runs were measured with other runs beside it on "
+                f"the node ({', '.join(beside)}); they shared its CPU, memory bandwidth and PCIe (‡)."
+            )
     return notes
 
 
 def build_groups(runs: list[LoadedRun]) -> list[Group]:
-    by_fingerprint: dict[str, list[LoadedRun]] = {}
+    """One comparison per recipe fingerprint and hardware: figures from different GPUs never share a
+    table (the matrix across hardware puts them side by side instead)."""
+    by_key: dict[tuple[str, Any], list[LoadedRun]] = {}
     for run in runs:
-        by_fingerprint.setdefault(run.result.recipe_fingerprint, []).append(run)
+        by_key.setdefault((run.result.recipe_fingerprint, hardware_of(run.result)), []).append(run)
     groups = []
-    for fingerprint, members in by_fingerprint.items():
+    for (fingerprint, hardware), members in by_key.items():
         members.sort(key=lambda r: r.result.started_at or "")
         columns = [*base_columns(), *target_columns(members)]
         table = comparison(run_frame(members, columns), columns)
         floors = [r.result.summary.floor_loss for r in members if r.result.summary.floor_loss is not None]
         group = Group(fingerprint, members, table, columns, members[-1].result.recipe)
+        group.hardware, group.recipe_key = hardware.label, recipe_key(members[-1].result)
         group.failures = [r for r in members if r.result.status != "ok"]
         group.notes = _notes(group)
         group.environment = _environment(members)
@@ -160,6 +177,20 @@ def build_groups(runs: list[LoadedRun]) -> list[Group]:
         groups.append(group)
     groups.sort(key=lambda g: max(r.result.finished_at or "" for r in g.runs), reverse=True)
     return groups
+
+
+def build_matrices(groups: list[Group]) -> list[Matrix]:
+    """A strategy x hardware matrix for every recipe that ran on more than one kind of hardware."""
+    by_recipe: dict[str, list[Group]] = {}
+    for group in groups:
+        if not group.table.empty:
+            by_recipe.setdefault(group.recipe_key, []).append(group)
+    matrices = []
+    for members in by_recipe.values():
+        if len({g.hardware for g in members}) > 1:
+            members.sort(key=lambda g: hardware_of(g.runs[-1].result).sort_key())
+            matrices.append(build_matrix(members[-1].recipe, [(g.hardware, g.table) for g in members]))
+    return matrices
 
 
 def page_environment() -> jinja2.Environment:
@@ -197,6 +228,7 @@ def render_report(runs_dir: Path, out: Path, capacity: Path | None = None) -> Pa
         css=css,
         n_runs=len(runs),
         capacity=capacity_section,
+        matrices=build_matrices(groups),
     )
     write_atomic(out, index)
     pages = out.parent / RUN_PAGES
@@ -274,6 +306,7 @@ def _export(groups: list[Group], out: Path) -> None:
         frame = group.table[keep].reset_index()
         frame.insert(0, "recipe_fingerprint", group.fingerprint)
         frame.insert(1, "preset", group.recipe.get("preset"))
+        frame.insert(2, "hardware", group.hardware)
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     write_atomic(out.with_name("comparison.csv"), inert_for_spreadsheets(table).to_csv(index=False))

@@ -12,6 +12,7 @@ import pandas as pd
 
 from harness.core.recipe import BASELINE
 from harness.metrics.definitions import table_metrics
+from harness.report.hardware import neighbours_of
 from harness.report.load import LoadedRun
 
 
@@ -62,6 +63,7 @@ def run_frame(runs: list[LoadedRun], columns: list[Column]) -> pd.DataFrame:
             "data_tokens_per_s": s.get("data_tokens_per_s"),
             "train_s": s.get("train_s"),
             "finished_at": r.finished_at,
+            "neighbours": len(neighbours_of(r)),  # runs beside it on its node while it ran
         }
         for col in columns:
             key, _, name = col.key.partition(":")
@@ -94,7 +96,8 @@ def comparison(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
     ok = frame[frame["status"] == "ok"]
     rows = []
     for strategy, group in ok.groupby("strategy", sort=False):
-        row = {"strategy": strategy, "status": "ok", "runs": len(group)}
+        shared = int((group["neighbours"] > 0).sum())
+        row = {"strategy": strategy, "status": "ok", "runs": len(group), "with_neighbours": shared}
         for col in columns:
             column = group[col.key] if col.key in group else pd.Series(dtype="float64")
             row.update({f"{col.key}{suffix}": v for suffix, v in aggregate(column).items()})
@@ -106,6 +109,7 @@ def comparison(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
                     "strategy": strategy,
                     "status": group["status"].iloc[-1],
                     "runs": 0,
+                    "with_neighbours": 0,
                     **{c.key: None for c in columns},
                 }
             )

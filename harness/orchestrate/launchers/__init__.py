@@ -1,17 +1,31 @@
-"""Launchers by name (`--launcher`). Adding one is a `Launcher` subclass in this folder and one line here."""
+"""Launchers by name (`--launcher`). Adding one is a `Launcher` subclass in this folder and one line here;
+a launcher's module loads only when it is chosen, so its libraries do too (submitit for the submitit
+launchers)."""
 
 from __future__ import annotations
 
-from harness.core.errors import UserError
-from harness.orchestrate.launchers.base import Launcher
-from harness.orchestrate.launchers.local import LocalLauncher
+import importlib
 
-LAUNCHERS: dict[str, type[Launcher]] = {
-    "local": LocalLauncher,
+from harness.core.errors import UserError
+from harness.orchestrate.launch_options import LaunchOptions
+from harness.orchestrate.launchers.base import Launcher
+
+# name -> "module:class" under this package, imported when chosen
+LAUNCHERS: dict[str, str] = {
+    "local": "local:LocalLauncher",
+    "submitit-local": "submitit_local:SubmititLocalLauncher",
+    "slurm": "slurm:SlurmLauncher",
 }
 
 
-def get_launcher(name: str) -> Launcher:
+def launcher_class(name: str) -> type[Launcher]:
     if name not in LAUNCHERS:
         raise UserError(f"unknown launcher {name!r}: choose from {', '.join(LAUNCHERS)}")
-    return LAUNCHERS[name]()
+    module, cls = LAUNCHERS[name].split(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
+def get_launcher(options: LaunchOptions | str = "local") -> Launcher:
+    if isinstance(options, str):
+        options = LaunchOptions(launcher=options)
+    return launcher_class(options.launcher)(options)

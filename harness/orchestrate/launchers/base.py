@@ -7,8 +7,10 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
+from harness.core.errors import UserError
 from harness.core.recipe import RunConfig
 from harness.core.results import RunResult
+from harness.orchestrate.launch_options import LaunchOptions
 from harness.orchestrate.launchers.process import StopSignal
 
 
@@ -20,9 +22,28 @@ def watchdog_s(budget_s: float) -> float:
 class Launcher(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
+    # A detached launcher hands the runs to a scheduler and returns before they end: no results to show
+    # yet, and the report is rendered by the scheduler after the last run (not by this process).
+    detached: ClassVar[bool] = False
+    # Whether the runs execute on this machine (so that its device decides what can run).
+    runs_here: ClassVar[bool] = True
+
+    def __init__(self, options: LaunchOptions | None = None) -> None:
+        self.options = options or LaunchOptions(launcher=self.name)
+
+    def check(self, configs: list[RunConfig], runs_dir: Path) -> None:
+        """Refuse, in one line and before anything starts, options this launcher cannot honour. By
+        default the Slurm settings belong to the Slurm launcher alone."""
+        given = self.options.slurm.given()
+        if given:
+            raise UserError(f"{given[0]} is a Slurm setting: add --launcher slurm, or leave it out")
 
     @abstractmethod
     def run(
         self, configs: list[RunConfig], runs_dir: Path, stop: StopSignal, *, quiet: bool
     ) -> list[RunResult]:
         """Run every configuration (stopping early when `stop.requested`); one result per run started."""
+
+    def finish(self, runs_dir: Path, report: Path | None) -> str | None:
+        """A detached launcher's arrangement for the report (a job after the last run): a line to show."""
+        return None

@@ -1,50 +1,55 @@
-"""`local`: the runs one after another on this machine, each in its own child process, with live progress.
-A failed or out-of-memory run is recorded and the next one starts; an interrupt stops after the run in
-progress has checkpointed."""
+"""`local`: the runs on this machine, each in its own child process. By default one after another with
+live progress; with `--gpus` one run per listed GPU at a time, and with `--parallel N` N runs at once on
+the CPU, each on its own cores (see the placement planner). A failed or out-of-memory run is recorded and
+the next one starts; an interrupt stops every run in progress once it has checkpointed."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from harness.core.recipe import RunConfig
 from harness.core.results import RunResult
+from harness.orchestrate.host_memory import earlier_results, host_budget_bytes, host_need_bytes
 from harness.orchestrate.launchers.base import Launcher, watchdog_s
-from harness.orchestrate.launchers.process import StopSignal, launch_one
-
-
-def status_line(result: RunResult) -> str:
-    s = result.summary
-    return (
-        f"{result.strategy.get('name', '?')}: {result.status}"
-        + (f", {s.tokens_per_s:,.0f} tokens/s" if s.tokens_per_s else "")
-        + (f", val loss {s.final_val_loss:.4f}" if s.final_val_loss else "")
-        + (f" — {result.error.splitlines()[0]}" if result.error else "")
-    )
+from harness.orchestrate.launchers.placed import PlacedRuns
+from harness.orchestrate.launchers.process import StopSignal, create_run_dir, launch_one
+from harness.orchestrate.placement import Planner, Slot, make_slots
+from harness.orchestrate.topology import LiveTopology, NodeTopology
 
 
 class LocalLauncher(Launcher):
     name = "local"
-    description = "one run after another on this machine (the default)"
+    description = "this machine: one run after another, or one per GPU (--gpus), or N on the CPU (--parallel)"
+
+    topology: NodeTopology = LiveTopology()
+    slots: list[Slot]
+
+    def check(self, configs: list[RunConfig], runs_dir: Path) -> None:
+        super().check(configs, runs_dir)
+        self.slots = make_slots(self.options, self.topology, configs[0].device)
+
+    def planner(self, configs: list[RunConfig], runs_dir: Path) -> Planner:
+        """Host-memory admission only matters when runs share the node."""
+        if len(self.slots) == 1:
+            return Planner(configs, self.slots)
+        earlier = earlier_results(runs_dir)
+        return Planner(configs, self.slots, host_budget_bytes(), lambda cfg: host_need_bytes(cfg, earlier))
 
     def run(
         self, configs: list[RunConfig], runs_dir: Path, stop: StopSignal, *, quiet: bool
     ) -> list[RunResult]:
-        results = []
-        total = len(configs)
-        for number, cfg in enumerate(configs, 1):
-            if stop.requested:
-                print(
-                    f"sweep: stopped after an interrupt; {total - number + 1} runs not started",
-                    file=sys.stderr,
-                )
-                break
-            if total > 1:
-                print(f"sweep: run {number}/{total}: {cfg.strategy}", file=sys.stderr)
-            result = launch_one(
-                cfg, runs_dir, stop=stop, show_progress=not quiet, timeout_s=watchdog_s(cfg.recipe.budget_s)
+        planner = self.planner(configs, runs_dir)
+        for cfg in configs:  # every run's folder from the start: `harness runs` shows the queue
+            create_run_dir(cfg, runs_dir)
+
+        def run_one(cfg: RunConfig, slot: Slot, show_progress: bool) -> RunResult:
+            return launch_one(
+                cfg,
+                runs_dir / cfg.run_id,
+                stop=stop,
+                show_progress=show_progress,
+                timeout_s=watchdog_s(cfg.recipe.budget_s),
+                env=slot.placement(self.name).child_env(),
             )
-            results.append(result)
-            if total > 1:
-                print(f"sweep: {status_line(result)}", file=sys.stderr)
-        return results
+
+        return PlacedRuns(planner, run_one, stop, runs_dir, self.name, quiet).run()

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -48,29 +49,43 @@ def log_tail(run_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 @dataclass
 class StopSignal:
-    """Parent-side signal handling: forward the first SIGINT/SIGTERM as SIGTERM (the child checkpoints and
-    stops), a second as SIGKILL; remember that a stop was asked so a sweep ends after this run."""
+    """Parent-side signal handling: forward the first SIGINT/SIGTERM as SIGTERM to every run in flight (each
+    checkpoints and stops), a second as SIGKILL; remember that a stop was asked so that no further run
+    starts."""
 
     requested: bool = False
-    child: subprocess.Popen | None = None
+    children: set[subprocess.Popen] = field(default_factory=set)
     count: int = 0
     _previous: dict = field(default_factory=dict)
 
     def __enter__(self) -> StopSignal:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
+            self._previous[sig] = signal.signal(sig, self.handle)
         return self
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
-    def _handle(self, signum: int, _frame) -> None:
+    def attach(self, child: subprocess.Popen) -> None:
+        self.children.add(child)
+        if self.requested:  # a stop that came while this child was starting reaches it too
+            self.forward(signal.SIGTERM)
+
+    def detach(self, child: subprocess.Popen) -> None:
+        self.children.discard(child)
+
+    def forward(self, sig: int) -> None:
+        # tuple() copies the set in one step under the GIL: launcher threads may add or drop children.
+        for child in tuple(self.children):
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(sig)
+
+    def handle(self, signum: int, _frame) -> None:
         self.requested = True
         self.count += 1
-        if self.child is not None and self.child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.child.send_signal(signal.SIGTERM if self.count == 1 else signal.SIGKILL)
+        self.forward(signal.SIGTERM if self.count == 1 else signal.SIGKILL)
 
 
 class RunLock:
@@ -92,7 +107,8 @@ class RunLock:
             ) from None
         self._file.seek(0)
         self._file.truncate()
-        self._file.write(f"process {os.getpid()}")
+        # Who holds it, for the refusal above and for `harness runs` (which cannot take the lock to ask).
+        self._file.write(f"process {os.getpid()} on {socket.gethostname()}")
         self._file.flush()
 
     def release(self) -> None:
@@ -108,33 +124,39 @@ def _describe_exit(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+def create_run_dir(cfg: RunConfig, runs_root: Path) -> Path:
+    """A new run's folder with its config.json: what the worker reads, and what `harness runs` lists."""
+    run_dir = Path(runs_root) / cfg.run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    write_json_atomic(run_dir / CONFIG_FILE, to_dict(cfg))
+    return run_dir
+
+
 def launch_one(
     cfg: RunConfig,
-    runs_root: Path,
+    run_dir: Path,
     *,
-    resume_dir: Path | None = None,
+    resume: bool = False,
     stop: StopSignal | None = None,
     show_progress: bool = True,
     timeout_s: float | None = None,
     env: dict[str, str] | None = None,
     lock: RunLock | None = None,
 ) -> RunResult:
-    """Run one configuration in a child process; return its result (never raises for a failed run).
-    `env` adds to the child's environment (e.g. CUDA_VISIBLE_DEVICES for a launcher that places runs)."""
-    if resume_dir is not None:
-        run_dir = resume_dir
-    else:
-        run_dir = Path(runs_root) / cfg.run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
-        write_json_atomic(run_dir / CONFIG_FILE, to_dict(cfg))
+    """Run one configuration in a child process, in its folder (from `create_run_dir`); return its result
+    (never raises for a failed run). `env` adds to the child's environment (its placement)."""
     stop = stop or StopSignal()
     lock = lock or RunLock(run_dir)  # released when the child has ended (two processes would mix the folder)
     display = (
         ProgressDisplay(f"{cfg.strategy}/{cfg.recipe.preset}", cfg.recipe.budget_s) if show_progress else None
     )
     started = time.time()
-    read_fd, child = _start_child(run_dir, resume_dir is not None, env or {})
-    stop.child = child
+    try:
+        read_fd, child = _start_child(run_dir, resume, env or {})
+    except BaseException:
+        lock.release()
+        raise
+    stop.attach(child)
     # A hung library must not hang the sweep: past the deadline the child is killed and recorded as an error.
     watchdog = threading.Timer(timeout_s, child.kill) if timeout_s else None
     if watchdog is not None:
@@ -145,13 +167,13 @@ def launch_one(
         returncode = child.wait()
     finally:
         lock.release()
-        stop.child = None
+        stop.detach(child)
         if watchdog is not None:
             watchdog.cancel()
         if display is not None:
             display.close()
     timed_out = watchdog is not None and time.time() - started >= timeout_s
-    ending = _Ending(returncode, started, timed_out, stop.requested, resume_dir is not None)
+    ending = _Ending(returncode, started, timed_out, stop.requested, resume)
     return _collect(run_dir, cfg, ending, identity)
 
 
@@ -238,6 +260,17 @@ def _collect(run_dir: Path, cfg: RunConfig, ending: _Ending, identity: dict) -> 
     )
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     if not ending.resume:  # an earlier session's result is never replaced by a failed resume's
+        with contextlib.suppress(OSError):
+            write_result(run_dir, result)
+    return result
+
+
+def failed_result(cfg: RunConfig, run_dir: Path, reason: str) -> RunResult:
+    """The result of a run that could not be started or watched (written unless one is already there)."""
+    result = _from_identity({}, cfg, run_dir)
+    result.error = reason
+    result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
+    if not (run_dir / RESULT_FILE).exists():
         with contextlib.suppress(OSError):
             write_result(run_dir, result)
     return result

@@ -1,0 +1,171 @@
+"""`harness runs`: the state of every run folder under a runs folder, read from the files alone, so that
+it works while a sweep runs on this node or on a cluster's shared folder. A run folder holds config.json
+from the start; metrics.jsonl grows while it trains; .lock names the process that runs it; result.json
+appears when a session ends."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import UserError
+from harness.core.results import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    RESULT_FILE,
+    CorruptResult,
+    load_result,
+    read_metrics,
+)
+from harness.core.units import format_duration
+from harness.orchestrate.launchers.process import LOCK_FILE
+
+STATES = ("pending", "running", "interrupted", "ok", "oom", "error")
+_HOLDER = re.compile(r"process (\d+)(?: on (\S+))?")
+
+
+@dataclass
+class RunState:
+    run_id: str
+    strategy: str
+    preset: str
+    state: str
+    budget_s: float | None = None
+    train_s: float | None = None  # the training clock so far
+    eta_s: float | None = None  # wall time until the budget is spent, at the recent pace
+    steps: int | None = None
+    tokens_per_s: float | None = None
+    loss: float | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lock_holder(run_dir: Path) -> tuple[int, str | None] | None:
+    """(pid, host) of the process that holds the run's lock now, as it wrote there; None when free. A
+    holder on this host that no longer exists is a crash, and counts as free."""
+    try:
+        text = (run_dir / LOCK_FILE).read_text().strip()
+    except OSError:
+        return None
+    match = _HOLDER.fullmatch(text)
+    if match is None:
+        return None
+    pid, host = int(match.group(1)), match.group(2)
+    if host in (None, socket.gethostname()) and not _alive(pid):
+        return None
+    return pid, host
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
+def _config(run_dir: Path) -> dict[str, Any] | None:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def run_state(run_dir: Path) -> RunState | None:
+    """The state of one run folder; None for a folder that is not a run's."""
+    config = _config(run_dir)
+    if config is None:
+        return None
+    recipe = config.get("recipe") if isinstance(config.get("recipe"), dict) else {}
+    state = RunState(
+        run_dir.name, str(config.get("strategy", "?")), str(recipe.get("preset", "?")), "pending"
+    )
+    state.budget_s = recipe.get("budget_s")
+    rows = read_metrics(run_dir / METRICS_FILE)
+    train = [r for r in rows if r.get("kind") == "train"]
+    if train:
+        last = train[-1]
+        state.train_s, state.steps = last.get("train_s"), last.get("step")
+        state.tokens_per_s, state.loss = last.get("tokens_per_s"), last.get("loss")
+    holder = lock_holder(run_dir)
+    result = None
+    with contextlib.suppress(CorruptResult):
+        result = load_result(run_dir / RESULT_FILE) if (run_dir / RESULT_FILE).exists() else None
+    if holder is not None:
+        state.state = "running"
+        _running_detail(state, train, holder)
+    elif result is not None:
+        state.state = result.status
+        state.train_s = result.summary.get("train_s", state.train_s)
+        state.steps = result.summary.get("steps", state.steps)
+        state.tokens_per_s = result.summary.get("tokens_per_s", state.tokens_per_s)
+        state.detail = (result.error or "").splitlines()[0][:160] if result.error else ""
+    elif rows:
+        state.state = "error"
+        state.detail = "it stopped without a result and no process holds it (resume it if it checkpointed)"
+    return state
+
+
+def _running_detail(state: RunState, train: list[dict], holder: tuple[int, str | None]) -> None:
+    pid, host = holder
+    where = f"process {pid}" + (f" on {host}" if host and host != socket.gethostname() else "")
+    if not train:
+        state.detail = f"setting up ({where})"
+        return
+    pace = train[-1].get("wall_per_train")
+    if state.budget_s is not None and state.train_s is not None and pace:
+        state.eta_s = max(0.0, state.budget_s - state.train_s) * pace
+    state.detail = where
+
+
+def run_states(runs_dir: Path) -> list[RunState]:
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise UserError(f"no runs folder at {runs_dir}: pass --runs-dir, or start a run first")
+    found = [run_state(p) for p in sorted(runs_dir.iterdir()) if p.is_dir()]
+    return [s for s in found if s is not None]
+
+
+def _clock(state: RunState) -> str:
+    if state.train_s is None:
+        return "-"
+    budget = f" / {format_duration(state.budget_s)}" if state.budget_s else ""
+    return f"{format_duration(state.train_s)}{budget}"
+
+
+def format_states(states: list[RunState], runs_dir: Path) -> str:
+    if not states:
+        return f"no runs under {runs_dir}"
+    header = ("run", "strategy", "state", "training clock", "ETA", "steps", "tokens/s", "detail")
+    rows = [
+        (
+            s.run_id,
+            s.strategy,
+            s.state,
+            _clock(s),
+            format_duration(s.eta_s) if s.eta_s is not None else "-",
+            str(s.steps) if s.steps is not None else "-",
+            f"{s.tokens_per_s:,.0f}" if s.tokens_per_s else "-",
+            s.detail,
+        )
+        for s in states
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in [header, *rows]
+    ]
+    counts = {name: sum(s.state == name for s in states) for name in STATES}
+    lines.append(f"{len(states)} runs: " + ", ".join(f"{n} {name}" for name, n in counts.items() if n))
+    return "\n".join(line.rstrip() for line in lines)
