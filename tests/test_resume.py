@@ -5,6 +5,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -388,7 +389,8 @@ def test_two_resumes_of_one_run_cannot_run_at_once(tmp_path):
     run_dir = interrupted_run(runs)
     first = start("--runs-dir", str(runs), "--resume", run_dir.name, *QUIET)
     try:
-        wait_for(lambda: (run_dir / ".lock").read_text() == f"process {first.pid}")  # the first holds it
+        holder = f"process {first.pid} on {socket.gethostname()}"
+        wait_for(lambda: (run_dir / ".lock").read_text() == holder)  # the first holds it
         second = harness_cli("bench", "--runs-dir", str(runs), "--resume", run_dir.name, *QUIET)
         assert second.returncode == 2 and second.stderr.count("\n") == 1, second.stderr
         assert f"run {run_dir.name} is in use by process" in second.stderr
