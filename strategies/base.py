@@ -58,8 +58,10 @@ class Plugin:
     description: ClassVar[str]
     role: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()  # importable module names
+    install_hint: ClassVar[str] = "run `make setup`"  # how to get `requires` when it is missing
     runs_on_cpu: ClassVar[bool] = True
     composes_with: ClassVar[frozenset[str]] = frozenset()
+    refuses: ClassVar[dict[str, str]] = {}  # part name -> why the two cannot run together (said as is)
     default_sweep: ClassVar[bool] = False  # one of the strategies `harness sweep` runs by default
     experimental: ClassVar[bool] = False  # its CUDA path has not yet passed its GPU tests on a real GPU
     changes_math: ClassVar[str | None] = None  # said in the report when the strategy alters the update
