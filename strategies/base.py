@@ -68,6 +68,8 @@ class Plugin:
     report_note: ClassVar[str | None] = (
         None  # a cost of its library that its figures include, said in the report
     )
+    # Its own parity bound against amp by precision where the shared tables do not hold (stated in output).
+    parity_bounds: ClassVar[dict[str, float]] = {}
     # The precisions in which `changes_math` holds (DeepSpeed's 16-bit modes change it; fp32 does not).
     changes_math_in: ClassVar[frozenset[str]] = frozenset({"fp32", "bf16", "fp16"})
 
