@@ -64,11 +64,11 @@ docker-run:
 
 # Regenerate the locks from pyproject.toml (needs pip-tools): requirements.lock for .venv (everything but
 # torch, dev tools included), then requirements-image.lock for the image (the same versions, plus torch's
-# CUDA build with triton and the nvidia libraries, no dev tools).
+# CUDA build with triton and the nvidia libraries, and the gpu extra's Triton kernels; no dev tools).
 lock: setup
 	pip-compile --quiet --generate-hashes --extra dev --strip-extras --unsafe-package torch \
 		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
-	$(VENV)/bin/uv pip compile pyproject.toml -c requirements.lock --generate-hashes --python-version 3.11 \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra gpu -c requirements.lock --generate-hashes --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple --no-header \
 		-o requirements-image.lock
 

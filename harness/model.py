@@ -65,6 +65,16 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+class LogitsLoss(nn.Module):
+    """The loss head: logits from the tied output matrix, then cross-entropy in fp32 whatever the compute
+    precision, so strategies agree on it. A module of its own (no parameters, so no state_dict keys) that
+    a transform may replace with a fused kernel of the same math."""
+
+    def forward(self, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = F.linear(hidden, weight)
+        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+
+
 class GPT(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -75,6 +85,7 @@ class GPT(nn.Module):
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight
+        self.loss_head: nn.Module = LogitsLoss()
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -96,11 +107,10 @@ class GPT(nn.Module):
         x = self.wte(idx) + self.wpe(positions)
         for block in self.blocks:
             x = block(x)
-        logits = self.lm_head(self.ln_f(x))
+        hidden = self.ln_f(x)
         if targets is None:
-            return logits
-        # The loss is computed in fp32 whatever the compute precision, so strategies agree on it.
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+            return self.lm_head(hidden)
+        return self.loss_head(hidden, self.lm_head.weight, targets)
 
 
 def param_count(cfg: ModelConfig) -> int:
@@ -171,7 +181,12 @@ def activation_footprint(cfg: ModelConfig, numerics: str) -> ActivationFootprint
         layer, head, residual, copies = 32 * d + 4 * h + 8, 4 * d + 4 * v + 28, 2 * d, 0
     else:
         raise ValueError(f"unknown numerics {numerics!r}")
+    # qkv (3d), attention (d, and its log-sum-exp per head), the projections (d each), the MLP's fc (4d).
+    matmul_outputs = 10 * d * (4 if numerics == "fp32" else 2) + 4 * h
     return ActivationFootprint(
+        matmul_outputs_per_token=matmul_outputs,
+        logprobs_per_token=4 * v,
+        head_input_per_token=(4 if numerics == "fp32" else 2) * d,
         layer_per_token=layer,
         head_per_token=head,
         block_input_per_token=residual,

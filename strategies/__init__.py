@@ -7,19 +7,46 @@ from dataclasses import dataclass
 from harness.core.errors import UserError
 from harness.core.recipe import BASELINE
 from strategies.act_ckpt import ActivationCheckpointing
+from strategies.act_offload import ActivationOffload
 from strategies.adam8bit import Adam8bitStrategy
 from strategies.amp import AmpStrategy
+from strategies.ao_adam import AoAdam4bit, AoAdam8bit
+from strategies.ao_cpu_offload import AoCpuOffloadStrategy
 from strategies.base import Executor, ModelTransform, Plugin, Strategy, StrategyContext
+from strategies.fp8 import Float8Training
+from strategies.fsdp2_offload import Fsdp2OffloadStrategy
+from strategies.fused_ce import FusedCrossEntropy
+from strategies.paged_adam8bit import PagedAdam8bitStrategy
+from strategies.sel_ckpt import SelectiveCheckpointing
 from strategies.zero_offload import ZeroOffloadStrategy
 
+# The order is the order transforms apply in (and are named in: `adam8bit+act_ckpt+fp8`).
 REGISTRY: dict[str, type[Plugin]] = {
     "amp": AmpStrategy,
     "adam8bit": Adam8bitStrategy,
     "zero_offload": ZeroOffloadStrategy,
     "act_ckpt": ActivationCheckpointing,
+    "ao_adam8bit": AoAdam8bit,
+    "ao_adam4bit": AoAdam4bit,
+    "paged_adam8bit": PagedAdam8bitStrategy,
+    "ao_cpu_offload": AoCpuOffloadStrategy,
+    "fsdp2_offload": Fsdp2OffloadStrategy,
+    "sel_ckpt": SelectiveCheckpointing,
+    "act_offload": ActivationOffload,
+    "fp8": Float8Training,
+    "fused_ce": FusedCrossEntropy,
 }
 
-__all__ = ["BASELINE", "REGISTRY", "Strategy", "StrategyContext", "StrategySpec", "default_sweep", "resolve"]
+__all__ = [
+    "BASELINE",
+    "REGISTRY",
+    "Strategy",
+    "StrategyContext",
+    "StrategySpec",
+    "default_sweep",
+    "every_strategy",
+    "resolve",
+]
 
 
 def register(plugin: type[Plugin]) -> type[Plugin]:
@@ -28,6 +55,11 @@ def register(plugin: type[Plugin]) -> type[Plugin]:
         raise ValueError(f"strategy {plugin.name!r} is registered twice")
     REGISTRY[plugin.name] = plugin
     return plugin
+
+
+def every_strategy(cuda: bool) -> list[str]:
+    """Every registered part on its own (`--strategies all`): those that need CUDA only where it is."""
+    return [name for name, p in REGISTRY.items() if cuda or p.runs_on_cpu]
 
 
 def default_sweep() -> list[str]:
@@ -68,11 +100,15 @@ class StrategySpec:
     def missing_libraries(self) -> list[str]:
         return [m for p in self.parts for m in p.missing_libraries()]
 
+    def install_hint(self) -> str:
+        return next((p.install_hint for p in self.parts if p.missing_libraries()), "run `make setup`")
+
     def require_libraries(self) -> None:
         missing = self.missing_libraries()
         if missing:
             raise UserError(
-                f"strategy {self.name} needs {', '.join(missing)}, which is not installed: run `make setup`"
+                f"strategy {self.name} needs {', '.join(missing)}, which is not installed: "
+                f"{self.install_hint()}"
             )
 
     def build(self) -> Strategy:
@@ -87,6 +123,7 @@ class StrategySpec:
             "changes_math": self.changes_math if precision is None else self.changes_math_at(precision),
             "requires": [m for p in self.parts for m in p.requires],
             "notes": [p.report_note for p in self.parts if p.report_note],
+            "experimental": [p.name for p in self.parts if p.experimental],
         }
 
 
@@ -114,12 +151,25 @@ def resolve(name: str) -> StrategySpec:
     for a in plugins:
         for b in plugins:
             if a is not b and b.name not in a.composes_with and a.name not in b.composes_with:
-                raise UserError(f"cannot combine {a.name} with {b.name}: they do not compose")
+                reason = a.refuses.get(b.name) or b.refuses.get(a.name) or "they do not compose"
+                raise UserError(f"cannot combine {a.name} with {b.name}: {reason}")
     ordered = tuple(sorted(transforms, key=lambda t: list(REGISTRY).index(t.name)))
     canonical = "+".join(
         [executor.name] * (executor is not AmpStrategy or not ordered) + [t.name for t in ordered]
     )
     return StrategySpec(canonical, executor, ordered)
+
+
+def partners(name: str) -> list[str]:
+    """Every part that `name` combines with (declared on either side), in registry order."""
+    plugin = REGISTRY[name]
+    return [
+        other
+        for other, p in REGISTRY.items()
+        if other != name
+        and (other in plugin.composes_with or name in p.composes_with)
+        and not (issubclass(p, Executor) and issubclass(plugin, Executor))
+    ]
 
 
 def allowed_combinations() -> list[str]:

@@ -73,11 +73,17 @@ class Adam8bitStrategy(AmpStrategy):
         import bitsandbytes as bnb
 
         s = ctx.optimizer
+        self._override_embeddings(model)
+        return bnb.optim.AdamW8bit(param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps)
+
+    def _override_embeddings(self, model: nn.Module) -> None:
+        """32-bit state for every embedding, through the library's per-parameter configuration."""
+        import bitsandbytes as bnb
+
         manager = bnb.optim.GlobalOptimManager.get_instance()
         self._embedding_weights = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
-        for weight in getattr(self, "_embedding_weights", []):
+        for weight in self._embedding_weights:
             manager.override_config(weight, "optim_bits", 32)
-        return bnb.optim.AdamW8bit(param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps)
 
     def teardown(self) -> None:
         import bitsandbytes as bnb

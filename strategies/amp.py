@@ -54,9 +54,12 @@ class AmpStrategy(Executor):
             fused=True if ctx.device.type == "cuda" else None,
         )
 
-    def train_step(self, micro_batches: Sequence[Batch], lr: float) -> StepResult:
+    def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+
+    def train_step(self, micro_batches: Sequence[Batch], lr: float) -> StepResult:
+        self.set_lr(lr)
         total = torch.zeros((), device=self.ctx.device)
         for x, y in micro_batches:
             with autocast(self.ctx.device, self.ctx.precision):
@@ -80,6 +83,10 @@ class AmpStrategy(Executor):
         finally:
             self.model.train()
 
+    def state_classes(self) -> list[type]:
+        """Classes besides plain tensors that the optimizer's state holds (allowed when loading)."""
+        return []
+
     def optimizer_tensors(self) -> list[torch.Tensor]:
         return [t for state in self.optimizer.state.values() for t in state.values() if torch.is_tensor(t)]
 
@@ -98,7 +105,8 @@ class AmpStrategy(Executor):
         )
 
     def load(self, directory: Path) -> None:
-        state = torch.load(directory / STATE_FILE, map_location=self.ctx.device, weights_only=True)
+        with torch.serialization.safe_globals(self.state_classes()):
+            state = torch.load(directory / STATE_FILE, map_location=self.ctx.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])

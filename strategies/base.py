@@ -58,14 +58,18 @@ class Plugin:
     description: ClassVar[str]
     role: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()  # importable module names
+    install_hint: ClassVar[str] = "run `make setup`"  # how to get `requires` when it is missing
     runs_on_cpu: ClassVar[bool] = True
     composes_with: ClassVar[frozenset[str]] = frozenset()
+    refuses: ClassVar[dict[str, str]] = {}  # part name -> why the two cannot run together (said as is)
     default_sweep: ClassVar[bool] = False  # one of the strategies `harness sweep` runs by default
     experimental: ClassVar[bool] = False  # its CUDA path has not yet passed its GPU tests on a real GPU
     changes_math: ClassVar[str | None] = None  # said in the report when the strategy alters the update
     report_note: ClassVar[str | None] = (
         None  # a cost of its library that its figures include, said in the report
     )
+    # Its own parity bound against amp by precision where the shared tables do not hold (stated in output).
+    parity_bounds: ClassVar[dict[str, float]] = {}
     # The precisions in which `changes_math` holds (DeepSpeed's 16-bit modes change it; fp32 does not).
     changes_math_in: ClassVar[frozenset[str]] = frozenset({"fp32", "bf16", "fp16"})
 

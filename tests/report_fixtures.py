@@ -23,6 +23,7 @@ def write_run(
     started: str = "2026-11-01T00:00:00+00:00",
     dir_name: str | None = None,
     data: dict | None = None,
+    experimental: list | None = None,
     env: dict | None = None,
     **summary,
 ) -> Path:
@@ -33,7 +34,12 @@ def write_run(
         run_id=run_id,
         status=status,
         error=error,
-        strategy={"name": strategy, "parts": strategy.split("+"), "changes_math": changes_math},
+        strategy={
+            "name": strategy,
+            "parts": strategy.split("+"),
+            "changes_math": changes_math,
+            "experimental": experimental or [],
+        },
         recipe={"preset": preset, "budget_s": budget_s, "data": "synthetic"},
         recipe_fingerprint=fingerprint,
         settings={"micro_batch": summary.pop("micro_batch", 16)},

@@ -34,6 +34,7 @@ def test_param_shapes_are_the_models_parameters():
 
 
 def _tensor_bytes(tensors) -> int:
+    tensors = [t.to_local() if hasattr(t, "to_local") else t for t in tensors]  # FSDP2's DTensors
     unique = {(t.device.type, t.data_ptr()): t for t in tensors}
     return sum(t.numel() * t.element_size() for t in unique.values())
 

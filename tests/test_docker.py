@@ -114,6 +114,9 @@ def test_the_locks_pin_what_pyproject_asks_for():
     assert image["torch"] == torch_version and "triton" in image
     assert any(name.startswith("nvidia-cudnn") for name in image) and "nvidia-nccl-cu13" in image
     assert not set(dev) & set(image)
+    gpu_only = dict(pinned(r) for r in project["optional-dependencies"]["gpu"])  # Triton kernels
+    for name, version in gpu_only.items():
+        assert image.get(name) == version and name not in local, name
     shared = set(local) & set(image)
     assert {name for name in shared if local[name] != image[name]} == set()
     assert f"TORCH_VERSION := {torch_version}" in (ROOT / "Makefile").read_text()

@@ -286,6 +286,17 @@ def test_notes_say_how_validation_was_held_out(tmp_path):
     assert "adam8bit: the" not in html
 
 
+def test_an_experimental_strategy_is_said_to_be_one(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, "a", "amp")
+    write_run(runs_dir, "b", "ao_adam4bit+sel_ckpt", experimental=["ao_adam4bit", "sel_ckpt"])
+    html = render_report(runs_dir, tmp_path / "index.html").read_text()
+    assert (
+        "ao_adam4bit+sel_ckpt: experimental (ao_adam4bit, sel_ckpt): its CUDA path has not yet passed" in html
+    )
+    assert "amp: experimental" not in html
+
+
 BAD_RESULTS = {
     "environment-null": lambda r: r.update(environment=None),
     "strategy-text": lambda r: r.update(strategy="amp"),
@@ -295,6 +306,7 @@ BAD_RESULTS = {
     "tokens-per-s-text": lambda r: r["summary"].update(tokens_per_s="fast"),
     "epochs-text": lambda r: r["summary"].update(epochs="2"),
     "notes-text": lambda r: r["strategy"].update(notes="fast"),
+    "experimental-text": lambda r: r["strategy"].update(experimental="yes"),
     "budget-text": lambda r: r["recipe"].update(budget_s="a day"),
     "summary-list": lambda r: r.update(summary=[1, 2]),
 }

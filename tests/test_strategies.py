@@ -44,9 +44,17 @@ def tiny_model() -> GPT:
     return GPT(replace(PRESETS["tiny"].model, d_model=64))
 
 
+def skip_unless_here(spec) -> None:
+    if not spec.runs_on_cpu:
+        pytest.skip(f"{spec.name} needs CUDA (covered by tests/test_gpu.py)")
+    if spec.missing_libraries():
+        pytest.skip(f"{spec.name} needs {', '.join(spec.missing_libraries())}")
+
+
 @pytest.mark.parametrize("name", COMBINATIONS)
 def test_contract(name):
     spec = strategies.resolve(name)
+    skip_unless_here(spec)
     strategy = spec.build()
     model = tiny_model()
     ctx = context()
@@ -179,6 +187,7 @@ def test_teardown_is_idempotent_and_safe_after_a_failed_setup(name):
     spec = strategies.resolve(name)
     never_set_up = spec.build()
     never_set_up.teardown()
+    skip_unless_here(spec)
     strategy = spec.build()
     strategy.setup(tiny_model(), context())
     strategy.teardown()

@@ -29,7 +29,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    outcome = api.sweep(plan_from_args(args, strategy_list(args.strategies)))
+    outcome = api.sweep(plan_from_args(args, strategy_list(args.strategies, args.device)))
     if outcome.submitted is not None:
         print(outcome.submitted)
     if outcome.report is not None:
@@ -42,7 +42,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from harness.orchestrate.parity import format_parity
 
-    outcome = api.parity(plan_from_args(args, strategy_list(args.strategies)), args.steps, args.out)
+    outcome = api.parity(
+        plan_from_args(args, strategy_list(args.strategies, args.device)), args.steps, args.out
+    )
     print(format_parity(outcome))
     print(f"parity record: {outcome.record}", file=sys.stderr)
     if outcome.stopped:

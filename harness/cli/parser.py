@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(bench)
 
     sweep = sub.add_parser("sweep", help="run several strategies one after another, then render the report")
-    sweep.add_argument("--strategies", default=None, help="comma-separated (default: the mission's four)")
+    sweep.add_argument(
+        "--strategies", default=None, help="comma-separated, or all (default: the mission's four)"
+    )
     sweep.add_argument(
         "--repeats", type=int, default=1, help="runs per strategy (the report shows the spread)"
     )
@@ -122,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(sweep)
 
     parity = sub.add_parser("parity", help="train N steps per strategy from one init; compare with amp")
-    parity.add_argument("--strategies", default=None, help="comma-separated (default: the mission's four)")
+    parity.add_argument(
+        "--strategies", default=None, help="comma-separated, or all (default: the mission's four)"
+    )
     parity.add_argument("--steps", type=int, default=20)
     parity.add_argument("--out", type=Path, default=Path("reports/parity"))
     _run_options(parity)
@@ -135,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="strategies and presets, with each preset's predicted memory per strategy")
 
     capacity = sub.add_parser("capacity", help="the largest model each strategy trains in a GPU memory size")
-    capacity.add_argument("--strategies", default=None, help="comma-separated (default: the mission's four)")
+    capacity.add_argument(
+        "--strategies", default=None, help="comma-separated, or all (default: the mission's four)"
+    )
     capacity.add_argument(
         "--gpu-memory-gib", required=True, help="comma-separated sizes in GiB, e.g. 24,40,80"
     )
@@ -169,19 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def strategy_list(text: str | None) -> tuple[str, ...]:
-    """'amp, adam8bit+act_ckpt' -> names; None -> the default sweep. Blank entries are refused, so every
-    command answers one list the same way."""
-    if text is None:
-        import strategies
+def strategy_list(text: str | None, device: str = "auto") -> tuple[str, ...]:
+    """'amp, adam8bit+act_ckpt' -> names; None -> the default sweep; 'all' -> every registered strategy
+    that can run on `device` (experimental ones included). Blank entries are refused, so every command
+    answers one list the same way."""
+    import strategies
 
+    if text is None:
         return tuple(strategies.default_sweep())
+    if text.strip() == "all":
+        return tuple(strategies.every_strategy(cuda=_cuda_here(device)))
     names = [n.strip() for n in text.split(",")]
     if not any(names):
         raise UserError("--strategies is empty: name at least one, e.g. amp,adam8bit")
     if not all(names):
         raise UserError(f"--strategies {text!r} has an empty entry: write names separated by single commas")
     return tuple(names)
+
+
+def _cuda_here(device: str) -> bool:
+    if device != "auto":
+        return device.startswith("cuda")
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _micro_batch(text: str) -> int | None:

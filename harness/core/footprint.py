@@ -84,15 +84,26 @@ class ActivationFootprint:
     recompute_per_token: float = 0.0  # one block rebuilt during backward (checkpointing), per token
     recompute_weight_copies: float = 0.0  # that block's 16-bit weight copies, alive meanwhile
     transient_per_token: float = 0.0  # the loss's logits and their gradients, alive for a moment
-    host_fraction: float = 0.0  # share of the saved bytes kept in host memory (activation offload)
+    logprobs_per_token: float = 0.0  # the loss's fp32 log-probabilities (part of head_per_token)
+    head_input_per_token: float = 0.0  # the output matmul's input (part of head_per_token)
+    matmul_outputs_per_token: float = 0.0  # one block's matmul and attention outputs (kept by sel_ckpt)
+    layers_on_host: bool = False  # the blocks' saved bytes wait in host memory (activation offload)
 
     def saved_bytes(self, tokens: int, n_layer: int) -> float:
         """Everything the forward pass saves for backward, wherever it is kept."""
         per_token = n_layer * self.layer_per_token + self.head_per_token
         return tokens * per_token + n_layer * self.layer_weight_copies + self.head_weight_copies
 
+    def layer_bytes(self, tokens: int) -> float:
+        """What one block saves for backward."""
+        return tokens * self.layer_per_token + self.layer_weight_copies
+
     def peak_bytes(self, tokens: int, n_layer: int) -> Bytes:
-        """Activation memory at its peak: saved, plus the recomputed block and the loss's transients."""
+        """Activation memory at its peak: saved, plus the recomputed block and the loss's transients. Blocks
+        offloaded to the host come back to the GPU one at a time in backward."""
         saved = self.saved_bytes(tokens, n_layer)
         extra = tokens * (self.recompute_per_token + self.transient_per_token) + self.recompute_weight_copies
-        return Bytes(gpu=saved * (1 - self.host_fraction) + extra, host=saved * self.host_fraction)
+        if not self.layers_on_host:
+            return Bytes(gpu=saved + extra)
+        on_host = n_layer * self.layer_bytes(tokens)
+        return Bytes(gpu=saved - on_host + self.layer_bytes(tokens) + extra, host=on_host)

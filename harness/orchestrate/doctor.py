@@ -30,7 +30,7 @@ def strategy_readiness(cuda: bool, checks: dict[str, list[Check]]) -> dict[str, 
     for name, plugin in strategies.REGISTRY.items():
         missing = plugin.missing_libraries()
         if missing:
-            status[name] = f"missing {', '.join(missing)} (run `make setup`)"
+            status[name] = f"missing {', '.join(missing)} ({plugin.install_hint})"
         elif not cuda and not plugin.runs_on_cpu:
             status[name] = "needs a CUDA device"
         elif any(not c.ok for c in checks.get(name, [])):

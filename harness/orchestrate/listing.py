@@ -17,8 +17,9 @@ def _strategy_lines() -> list[str]:
         extras = []
         if plugin.requires:
             extras.append("needs " + ", ".join(plugin.requires))
-        if plugin.composes_with:
-            extras.append("composes with " + ", ".join(sorted(plugin.composes_with)))
+        partners = strategies.partners(name)
+        if partners:
+            extras.append("composes with " + ", ".join(partners))
         if not plugin.runs_on_cpu:
             extras.append("CUDA only")
         if plugin.experimental:

@@ -33,9 +33,11 @@ class ParityRow:
 
 
 def parity_bound(strategy: str, precision: str) -> float:
-    table = (
-        CHANGED_MATH_BOUND if strategies.resolve(strategy).changes_math_at(precision) else EXACT_MATH_BOUND
-    )
+    spec = strategies.resolve(strategy)
+    own = [p.parity_bounds[precision] for p in spec.parts if precision in p.parity_bounds]
+    if own:
+        return max(own)
+    table = CHANGED_MATH_BOUND if spec.changes_math_at(precision) else EXACT_MATH_BOUND
     return table[precision]
 
 

@@ -57,10 +57,9 @@ def check_kinds(result: RunResult) -> None:
     s = result.strategy
     if not isinstance(s.get("name", ""), str) or not isinstance(s.get("changes_math") or "", str):
         raise CorruptResult("strategy name or changes_math is not text")
-    if not isinstance(s.get("notes") or [], list) or not all(
-        isinstance(n, str) for n in s.get("notes") or []
-    ):
-        raise CorruptResult("strategy notes are not a list of texts")
+    for key in ("notes", "experimental"):
+        if not isinstance(s.get(key) or [], list) or not all(isinstance(n, str) for n in s.get(key) or []):
+            raise CorruptResult(f"strategy {key} are not a list of texts")
     budget = result.recipe.get("budget_s")
     if budget is not None and not _number(budget):
         raise CorruptResult(f"recipe.budget_s is {type(budget).__name__}, not a number")

@@ -115,6 +115,12 @@ def _notes(group: Group) -> list[str]:
         )
     for run in group.runs:
         said = [run.result.strategy.get("changes_math"), *(run.result.strategy.get("notes") or [])]
+        experimental = run.result.strategy.get("experimental") or []
+        if experimental:
+            said.append(
+                f"experimental ({', '.join(experimental)}): its CUDA path has not yet passed its GPU tests "
+                "on a real GPU"
+            )
         for text in filter(None, said):
             note = f"{run.strategy}: {text}."
             if note not in notes:  # once per strategy, however many repeats
