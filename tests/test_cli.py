@@ -62,7 +62,16 @@ def test_env_is_a_doctor():
     payload = json.loads(proc.stdout)
     assert payload["machine"]["cpu_cores"] >= 1
     assert payload["machine"]["libraries"]["torch"].startswith("2.13.0")
-    assert payload["strategies"] == dict.fromkeys(("amp", "adam8bit", "zero_offload", "act_ckpt"), "ready")
+    experimental = "ready (experimental: not yet verified on a GPU)"
+    assert payload["strategies"] == {
+        **dict.fromkeys(("amp", "adam8bit", "zero_offload", "act_ckpt"), "ready"),
+        **dict.fromkeys(
+            ("ao_adam8bit", "ao_adam4bit", "fsdp2_offload", "sel_ckpt", "act_offload"), experimental
+        ),
+        **dict.fromkeys(("paged_adam8bit", "ao_cpu_offload", "fp8"), "needs a CUDA device"),
+        "fused_ce": "missing liger_kernel (pip install '.[gpu]' on a CUDA machine (the image has it))",
+    }
+    assert payload["checks"]["ao_adam8bit"][0]["ok"] and payload["checks"]["fsdp2_offload"][0]["ok"]
     assert payload["checks"]["zero_offload"][0]["ok"] and payload["checks"]["adam8bit"][0]["ok"]
     assert payload["checks"]["adam8bit"][0]["detail"] == "CPU library"  # no GPU here
     text = harness_cli("env", "--strategies", "amp,adam8bit+act_ckpt")

@@ -81,14 +81,14 @@ class _Created(TorchDispatchMode):
 
     def __init__(self):
         super().__init__()
-        self.storages = {}
+        self.storages = []  # every one: an address freed during the pass is reused by a later storage
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
                 s = t.untyped_storage()
-                self.storages.setdefault(s.data_ptr(), (StorageWeakRef(s), s.nbytes()))
+                self.storages.append((s.data_ptr(), StorageWeakRef(s), s.nbytes()))
         return out
 
 
@@ -102,7 +102,8 @@ def _kept_bytes(cfg, strategy: str, precision: str, batch: int = 2) -> int:
     with mode, autocast(torch.device("cpu"), precision):
         loss = model(tokens[:, :-1], tokens[:, 1:])
     out = loss.untyped_storage().data_ptr()
-    return sum(n for ptr, (ref, n) in mode.storages.items() if ptr != out and not ref.expired())
+    alive = {ptr: n for ptr, ref, n in mode.storages if ptr != out and not ref.expired()}  # views: once
+    return sum(alive.values())
 
 
 SHAPE = replace(PRESETS["gpt2-124m"].model, seq_len=256)
