@@ -10,9 +10,7 @@ from dataclasses import replace
 
 from torch import nn
 
-from harness.core.errors import UserError
 from harness.core.footprint import ActivationFootprint
-from harness.model import Transformer
 from strategies.base import ModelTransform, Strategy, StrategyContext
 
 
@@ -23,18 +21,15 @@ class ActivationCheckpointing(ModelTransform):
     default_sweep = True
 
     def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
-        if not isinstance(model, Transformer):
-            raise UserError(f"{self.name} wraps a model's blocks; {type(model).__name__} exposes none")
         # torch's wrapper keeps state_dict keys unchanged, so checkpoints move freely between strategies.
         from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
             CheckpointImpl,
             checkpoint_wrapper,
         )
 
-        blocks = model.blocks
-        for index, block in enumerate(blocks):
-            blocks[index] = checkpoint_wrapper(block, checkpoint_impl=CheckpointImpl.NO_REENTRANT)
-        return model
+        return self.wrap_blocks(
+            model, lambda block: checkpoint_wrapper(block, checkpoint_impl=CheckpointImpl.NO_REENTRANT)
+        )
 
     @classmethod
     def activation_footprint(cls, acts: ActivationFootprint) -> ActivationFootprint:

@@ -18,9 +18,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from harness.core.errors import UserError
 from harness.core.footprint import ActivationFootprint
-from harness.model import Transformer
 from strategies.base import ModelTransform, Strategy, StrategyContext
 
 _WHY_NOT_WITH_CHECKPOINTING = (
@@ -53,14 +51,9 @@ class ActivationOffload(ModelTransform):
     report_note = "saved activations cross PCIe twice per step (to the host and back), inside the clock"
 
     def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
-        if not isinstance(model, Transformer):
-            raise UserError(f"{self.name} wraps a model's blocks; {type(model).__name__} exposes none")
         # Pinned pages make the copies asynchronous; there is nothing to pin for without a GPU.
         wrapper = offloading_wrapper(pin_memory=ctx is not None and ctx.device.type == "cuda")
-        blocks = model.blocks
-        for index, block in enumerate(blocks):
-            blocks[index] = wrapper(block)
-        return model
+        return self.wrap_blocks(model, wrapper)
 
     @classmethod
     def activation_footprint(cls, acts: ActivationFootprint) -> ActivationFootprint:

@@ -29,6 +29,7 @@ class Adam8bitStrategy(AmpStrategy):
         "included in its figures)"
     )
     default_sweep = True
+    optimizer_class = "AdamW8bit"  # in bitsandbytes.optim
 
     @classmethod
     def doctor(cls, cuda: bool) -> list[Check]:
@@ -73,17 +74,12 @@ class Adam8bitStrategy(AmpStrategy):
         import bitsandbytes as bnb
 
         s = ctx.optimizer
-        self._override_embeddings(model)
-        return bnb.optim.AdamW8bit(param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps)
-
-    def _override_embeddings(self, model: nn.Module) -> None:
-        """32-bit state for every embedding, through the library's per-parameter configuration."""
-        import bitsandbytes as bnb
-
         manager = bnb.optim.GlobalOptimManager.get_instance()
         self._embedding_weights = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
         for weight in self._embedding_weights:
             manager.override_config(weight, "optim_bits", 32)
+        optimizer_class = getattr(bnb.optim, self.optimizer_class)
+        return optimizer_class(param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps)
 
     def teardown(self) -> None:
         import bitsandbytes as bnb

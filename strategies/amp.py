@@ -67,12 +67,16 @@ class AmpStrategy(Executor):
             self.scaler.scale(loss / len(micro_batches)).backward()
             total += loss.detach()
         self.scaler.unscale_(self.optimizer)
-        clip = self.ctx.optimizer.grad_clip or math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        grad_norm = self.clip_gradients()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         return StepResult(total / len(micro_batches), grad_norm)
+
+    def clip_gradients(self) -> torch.Tensor:
+        """Clip the gradients' global norm to the recipe's bound; return the norm before clipping."""
+        clip = self.ctx.optimizer.grad_clip or math.inf
+        return torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
 
     @torch.no_grad()
     def eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.amp import AmpStrategy
 from strategies.ao_adam import _import_optim
-from strategies.base import Batch, StepResult, Strategy, StrategyContext, autocast
+from strategies.base import Strategy, StrategyContext
 
 MIN_OFFLOADED = 4096  # torchao's minimal_size: smaller tensors keep a GPU optimizer
 
@@ -72,29 +72,16 @@ class AoCpuOffloadStrategy(AmpStrategy):
             fused=True,
         )
 
-    def train_step(self, micro_batches: Sequence[Batch], lr: float) -> StepResult:
-        self.set_lr(lr)
-        total = torch.zeros((), device=self.ctx.device)
-        for x, y in micro_batches:
-            with autocast(self.ctx.device, self.ctx.precision):
-                loss = self.forward(x, y)
-            (loss / len(micro_batches)).backward()
-            total += loss.detach()
+    def clip_gradients(self) -> torch.Tensor:
+        """amp's clipping, and the same factor on the host copies (taken by backward, before clipping)."""
+        grad_norm = super().clip_gradients()
         clip = self.ctx.optimizer.grad_clip or math.inf
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        self._clip_host_gradients(grad_norm, clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return StepResult(total / len(micro_batches), grad_norm)
-
-    def _clip_host_gradients(self, grad_norm: torch.Tensor, clip: float) -> None:
-        """The host copies were taken before clipping: scale them by the factor the GPU gradients got."""
-        if math.isinf(clip):
-            return
-        factor = torch.clamp(clip / (grad_norm + 1e-6), max=1.0).to("cpu")
-        self.optimizer.stream.synchronize()  # every gradient copy has landed
-        for host in self.optimizer.param_d2h_map.values():
-            host.grad.mul_(factor)
+        if not math.isinf(clip):
+            factor = torch.clamp(clip / (grad_norm + 1e-6), max=1.0).to("cpu")
+            self.optimizer.stream.synchronize()  # every gradient copy has landed
+            for host in self.optimizer.param_d2h_map.values():
+                host.grad.mul_(factor)
+        return grad_norm
 
     def _inner_optimizers(self) -> list[torch.optim.Optimizer]:
         """torchao's per-tensor host AdamWs and the GPU one for small tensors."""

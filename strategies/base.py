@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -95,6 +95,17 @@ class ModelTransform(Plugin, ABC):
     @abstractmethod
     def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
         """Return the model to execute (may wrap submodules); parameters and math stay the same."""
+
+    def wrap_blocks(self, model: nn.Module, wrap: Callable[[nn.Module], nn.Module]) -> nn.Module:
+        """Replace each transformer block of `model` by `wrap(block)`; a model without blocks is refused."""
+        from harness.core.errors import UserError
+        from harness.model import Transformer
+
+        if not isinstance(model, Transformer):
+            raise UserError(f"{self.name} wraps a model's blocks; {type(model).__name__} exposes none")
+        for index, block in enumerate(model.blocks):
+            model.blocks[index] = wrap(block)
+        return model
 
     @classmethod
     @abstractmethod

@@ -7,12 +7,7 @@ train, slower. Paging needs CUDA's managed memory: there is no CPU path.
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
-from harness.model import param_groups
 from strategies.adam8bit import Adam8bitStrategy
-from strategies.base import StrategyContext
 
 
 class PagedAdam8bitStrategy(Adam8bitStrategy):
@@ -21,11 +16,5 @@ class PagedAdam8bitStrategy(Adam8bitStrategy):
     runs_on_cpu = False
     experimental = True
     default_sweep = False
+    optimizer_class = "PagedAdamW8bit"
     composes_with = frozenset({"act_ckpt", "sel_ckpt", "act_offload"})
-
-    def build_optimizer(self, model: nn.Module, ctx: StrategyContext) -> torch.optim.Optimizer:
-        import bitsandbytes as bnb
-
-        self._override_embeddings(model)
-        s = ctx.optimizer
-        return bnb.optim.PagedAdamW8bit(param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps)

@@ -15,9 +15,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from harness.core.errors import UserError
 from harness.core.footprint import ActivationFootprint
-from harness.model import Transformer
+from strategies.act_ckpt import ActivationCheckpointing
 from strategies.base import ModelTransform, Strategy, StrategyContext
 
 
@@ -56,21 +55,19 @@ class SelectiveCheckpointing(ModelTransform):
     }
 
     def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
-        if not isinstance(model, Transformer):
-            raise UserError(f"{self.name} wraps a model's blocks; {type(model).__name__} exposes none")
         from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
             CheckpointImpl,
             checkpoint_wrapper,
         )
 
-        kept = _kept_ops()
-        blocks = model.blocks
-        for index, block in enumerate(blocks):
-            # torch's wrapper keeps state_dict keys unchanged; context_fn selects what is kept.
-            blocks[index] = checkpoint_wrapper(
-                block, checkpoint_impl=CheckpointImpl.NO_REENTRANT, context_fn=partial(_context_fn, kept)
-            )
-        return model
+        # torch's wrapper keeps state_dict keys unchanged; context_fn selects what is kept.
+        context_fn = partial(_context_fn, _kept_ops())
+        return self.wrap_blocks(
+            model,
+            lambda block: checkpoint_wrapper(
+                block, checkpoint_impl=CheckpointImpl.NO_REENTRANT, context_fn=context_fn
+            ),
+        )
 
     @classmethod
     def activation_footprint(cls, acts: ActivationFootprint) -> ActivationFootprint:
@@ -86,7 +83,4 @@ class SelectiveCheckpointing(ModelTransform):
 
     @classmethod
     def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:
-        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
-
-        assert all(isinstance(block, CheckpointWrapper) for block in model.blocks)
-        assert "blocks.0.attn.qkv.weight" in model.state_dict()  # keys unchanged by the wrapper
+        ActivationCheckpointing.contract_checks(strategy, model)  # the same wrapper, the same keys

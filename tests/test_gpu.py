@@ -109,37 +109,54 @@ def test_a_model_that_does_not_fit_is_an_oom_result(tmp_path):
     assert result.settings["fit_probes"][0]["peak_reserved_gib"] is None
 
 
+def bf16_losses(strategy: str, run_dir: Path, steps: int, compile: bool = False) -> list[float]:
+    """The per-step training losses of `strategy` from amp's init on amp's data: gpt2-124m-shaped blocks
+    (width 768, 12 heads, GPT-2 vocabulary), 2 layers, sequence 256, 8 x 2 sequences per step."""
+    cfg = build_run_config(
+        strategy=strategy,
+        preset="gpt2-124m",
+        budget="1h",
+        overrides={
+            "n_layer": "2",
+            "seq_len": "256",
+            "global_batch_tokens": str(16 * 256),
+            "eval_tokens": "2048",
+            "eval_points": "1",
+            "log_interval_s": "0",
+            "compile": str(compile).lower(),
+        },
+        device="cuda",
+        micro_batch=8,
+        max_steps=steps,
+    )
+    result = run_inprocess(cfg, run_dir)
+    assert result.status == "ok", f"{strategy}: {result.error}"
+    losses = [r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"]
+    assert len(losses) == steps
+    return losses
+
+
+def predicted_and_measured_gib(strategy: str, run_dir: Path, compile: bool = False) -> tuple[float, float]:
+    """gpt2-124m at micro-batch 8 for two steps: the memory model's GPU figure and the measured peak."""
+    cfg = build_run_config(
+        strategy=strategy,
+        preset="gpt2-124m",
+        budget="1h",
+        overrides={"compile": str(compile).lower()},
+        device="cuda",
+        micro_batch=8,
+        max_steps=2,
+    )
+    result = run_inprocess(cfg, run_dir)
+    assert result.status == "ok", result.error
+    return result.settings["memory_prediction"]["gpu_bytes"] / 2**30, result.summary.peak_allocated_gib
+
+
 @pytest.mark.gpu
 def test_bf16_parity_with_amp_over_200_steps(tmp_path):
-    """Every strategy trains 200 steps from amp's init on amp's data: gpt2-124m-shaped blocks (width 768,
-    12 heads, GPT-2 vocabulary), 2 layers, sequence 256, 8 x 2 sequences per step, eager for all."""
+    """Every strategy trains 200 steps from amp's init on amp's data, eager for all."""
     steps = 200
-    losses = {}
-    for strategy in STRATEGIES:
-        cfg = build_run_config(
-            strategy=strategy,
-            preset="gpt2-124m",
-            budget="1h",
-            overrides={
-                "n_layer": "2",
-                "seq_len": "256",
-                "global_batch_tokens": str(16 * 256),
-                "eval_tokens": "2048",
-                "eval_points": "1",
-                "log_interval_s": "0",
-                "compile": "false",
-            },
-            device="cuda",
-            micro_batch=8,
-            max_steps=steps,
-        )
-        run_dir = tmp_path / strategy
-        result = run_inprocess(cfg, run_dir)
-        assert result.status == "ok", f"{strategy}: {result.error}"
-        losses[strategy] = [
-            r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"
-        ]
-        assert len(losses[strategy]) == steps
+    losses = {strategy: bf16_losses(strategy, tmp_path / strategy, steps) for strategy in STRATEGIES}
     table = {}
     for strategy in STRATEGIES[1:]:
         largest, final = compare(losses["amp"], losses[strategy])
@@ -158,19 +175,7 @@ def test_bf16_parity_with_amp_over_200_steps(tmp_path):
 def test_memory_model_against_the_measured_peak(tmp_path, strategy):
     """gpt2-124m, eager (the memory model's mode), one micro-batch size: predicted beside measured. The bound
     is wide on purpose (allocator rounding, library workspaces, cuBLAS handles); the figures are kept."""
-    cfg = build_run_config(
-        strategy=strategy,
-        preset="gpt2-124m",
-        budget="1h",
-        overrides={"compile": "false"},
-        device="cuda",
-        micro_batch=8,
-        max_steps=2,
-    )
-    result = run_inprocess(cfg, tmp_path)
-    assert result.status == "ok", result.error
-    predicted = result.settings["memory_prediction"]["gpu_bytes"] / 2**30
-    measured = result.summary.peak_allocated_gib
+    predicted, measured = predicted_and_measured_gib(strategy, tmp_path)
     keep_evidence(
         f"memory-model-{strategy.replace('+', '-')}", {"predicted_gib": predicted, "measured_gib": measured}
     )

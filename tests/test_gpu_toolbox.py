@@ -4,11 +4,9 @@ an H100; the commit that removes the flag states the device and date here."""
 import pytest
 
 import strategies
-from harness.core.overrides import build_run_config
-from harness.core.results import read_metrics
 from harness.orchestrate.parity import compare
 from tests.conftest import run_inprocess, tiny_config
-from tests.test_gpu import keep_evidence
+from tests.test_gpu import bf16_losses, keep_evidence, predicted_and_measured_gib
 
 NEW = [name for name, plugin in strategies.REGISTRY.items() if plugin.experimental]
 
@@ -42,30 +40,14 @@ def test_gpu_run_of_each_new_strategy(tmp_path, strategy):
         assert s.pinned_host_gib > 0
 
 
-def _bf16_losses(strategy: str, run_dir, steps: int) -> list[float]:
-    cfg = build_run_config(
-        strategy=strategy,
-        preset="gpt2-124m",
-        budget="1h",
-        overrides={"n_layer": "2", "seq_len": "256", "global_batch_tokens": str(16 * 256),
-                   "eval_tokens": "2048", "eval_points": "1", "log_interval_s": "0",
-                   "compile": "true" if strategy == "fp8" else "false"},
-        device="cuda",
-        micro_batch=8,
-        max_steps=steps,
-    )  # fmt: skip
-    result = run_inprocess(cfg, run_dir)
-    assert result.status == "ok", f"{strategy}: {result.error}"
-    return [r["loss"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"]
-
-
 @pytest.mark.gpu
 def test_bf16_parity_of_the_new_strategies_with_amp(tmp_path):
     steps = 200
-    baseline = _bf16_losses("amp", tmp_path / "amp", steps)
+    baseline = bf16_losses("amp", tmp_path / "amp", steps)
     rows = {}
     for strategy in NEW:
-        largest, final = compare(baseline, _bf16_losses(strategy, tmp_path / strategy, steps))
+        losses = bf16_losses(strategy, tmp_path / strategy, steps, compile=strategy == "fp8")  # fp8 needs it
+        largest, final = compare(baseline, losses)
         rows[strategy] = {
             "max_rel_diff": largest,
             "final_rel_diff": final,
@@ -79,18 +61,6 @@ def test_bf16_parity_of_the_new_strategies_with_amp(tmp_path):
 @pytest.mark.gpu
 @pytest.mark.parametrize("strategy", NEW)
 def test_memory_model_of_each_new_strategy_against_the_measured_peak(tmp_path, strategy):
-    cfg = build_run_config(
-        strategy=strategy,
-        preset="gpt2-124m",
-        budget="1h",
-        overrides={"compile": "true" if strategy == "fp8" else "false"},
-        device="cuda",
-        micro_batch=8,
-        max_steps=2,
-    )
-    result = run_inprocess(cfg, tmp_path)
-    assert result.status == "ok", result.error
-    predicted = result.settings["memory_prediction"]["gpu_bytes"] / 2**30
-    measured = result.summary.peak_allocated_gib
+    predicted, measured = predicted_and_measured_gib(strategy, tmp_path, compile=strategy == "fp8")
     keep_evidence(f"memory-model-{strategy}", {"predicted_gib": predicted, "measured_gib": measured})
     assert abs(predicted - measured) <= 0.3 * measured, (predicted, measured)

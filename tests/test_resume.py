@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from harness.core.results import load_result, read_metrics
-from tests.conftest import ROOT, harness_cli
+from tests.conftest import ROOT, harness_cli, wait_for
 
 QUIET = ["--quiet", "--device", "cpu", "--preset", "tiny"]
 
@@ -27,15 +27,6 @@ def start(*args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-
-
-def wait_for(predicate, timeout=120.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 def only_run(runs_dir):

@@ -19,7 +19,7 @@ from harness.core.results import load_result, read_metrics
 from harness.orchestrate.launch_options import SlurmOptions
 from harness.orchestrate.launchers.base import watchdog_s
 from harness.orchestrate.launchers.slurm import SIGNAL_DELAY_S, slurm_minutes, slurm_parameters
-from tests.conftest import ROOT, harness_cli
+from tests.conftest import ROOT, harness_cli, wait_for
 
 TINY = ("--preset", "tiny", "--device", "cpu", "--quiet")
 
@@ -52,17 +52,6 @@ def test_a_submitit_local_sweep_of_two_strategies_renders_its_report(tmp_path):
     assert "act_ckpt" in html and "amp" in html and "No results yet" not in html
 
 
-def wait_for(predicate, timeout=180.0):
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
-
-
 @pytest.mark.slow
 def test_a_job_killed_with_sigterm_is_requeued_and_resumes_to_the_end_of_its_budget(tmp_path):
     runs = tmp_path / "runs"
@@ -79,7 +68,7 @@ def test_a_job_killed_with_sigterm_is_requeued_and_resumes_to_the_end_of_its_bud
         found = [p for p in runs.iterdir() if p.name != ".submitit"] if runs.exists() else []
         return found[0] if found else None
 
-    wait_for(lambda: run_dir() is not None and len(train_steps(run_dir())) >= 3)
+    wait_for(lambda: run_dir() is not None and len(train_steps(run_dir())) >= 3, timeout=180)
     (job,) = [c for c in psutil.Process(proc.pid).children() if "submitit.local._local" in c.cmdline()]
     job.send_signal(signal.SIGTERM)  # what a scheduler sends a job it preempts
     _out, err = proc.communicate(timeout=300)
@@ -106,7 +95,10 @@ def test_a_users_stop_of_a_submitit_local_sweep_checkpoints_without_a_requeue(tm
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    wait_for(lambda: runs.exists() and any(train_steps(p) for p in runs.iterdir() if p.name != ".submitit"))
+    wait_for(
+        lambda: runs.exists() and any(train_steps(p) for p in runs.iterdir() if p.name != ".submitit"),
+        timeout=180,
+    )
     run_dir = next(p for p in runs.iterdir() if p.name != ".submitit" and train_steps(p))
     proc.send_signal(signal.SIGINT)  # Ctrl-C to the harness alone (kill -INT)
     _out, err = proc.communicate(timeout=300)

@@ -12,7 +12,7 @@ from harness.core.presets import LADDER, PRESETS
 from harness.core.recipe import DEFAULT_BUDGET
 from harness.orchestrate.capacity import CapacityPlan
 from harness.orchestrate.launch_options import LaunchOptions, SlurmOptions
-from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
+from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan, runs_on_cuda
 
 
 class _Parser(argparse.ArgumentParser):
@@ -184,21 +184,13 @@ def strategy_list(text: str | None, device: str = "auto") -> tuple[str, ...]:
     if text is None:
         return tuple(strategies.default_sweep())
     if text.strip() == "all":
-        return tuple(strategies.every_strategy(cuda=_cuda_here(device)))
+        return tuple(strategies.every_strategy(cuda=runs_on_cuda(device)))
     names = [n.strip() for n in text.split(",")]
     if not any(names):
         raise UserError("--strategies is empty: name at least one, e.g. amp,adam8bit")
     if not all(names):
         raise UserError(f"--strategies {text!r} has an empty entry: write names separated by single commas")
     return tuple(names)
-
-
-def _cuda_here(device: str) -> bool:
-    if device != "auto":
-        return device.startswith("cuda")
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _micro_batch(text: str) -> int | None:

@@ -14,6 +14,7 @@ from harness.core.recipe import RunConfig
 from harness.core.results import RESULT_FILE, CorruptResult, RunResult, load_result
 from harness.core.serialize import to_dict
 from harness.core.units import GIB
+from harness.orchestrate.plan import runs_on_cuda
 
 # Measured figures, best first: the whole process's life (setup and fitting included), then training only.
 MEASURED_KEYS = ("lifetime_host_rss_gib", "peak_host_rss_gib")
@@ -30,18 +31,10 @@ def predicted_need_bytes(cfg: RunConfig) -> int:
     Host needs hardly depend on the micro-batch, so a fitted one (unknown yet) is taken as 1."""
     from harness.capacity.memory_model import predict
 
-    on_gpu = _runs_on_gpu(cfg.device)
+    on_gpu = runs_on_cuda(cfg.device)
     precision = cfg.recipe.precision if cfg.recipe.precision != "auto" else ("bf16" if on_gpu else "fp32")
     prediction = predict(cfg.recipe.model, cfg.strategy, cfg.micro_batch or 1, precision)
     return int(prediction.host_bytes + (0 if on_gpu else prediction.gpu_bytes))
-
-
-def _runs_on_gpu(device: str) -> bool:
-    if device != "auto":
-        return device.startswith("cuda")
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def measured_need_bytes(cfg: RunConfig, earlier: list[RunResult]) -> int | None:

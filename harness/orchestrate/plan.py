@@ -78,14 +78,22 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
     return configs
 
 
+def runs_on_cuda(device: str) -> bool:
+    """Whether a run asked for on `device` ("auto", "cuda", "cpu") trains on a GPU."""
+    if device != "auto":
+        return device.startswith("cuda")
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def check_device(device: str, names: list[str]) -> None:
     """A CUDA device that is not there, or a CUDA-only strategy on the CPU, is found here, not in a run."""
     import torch
 
-    cuda = torch.cuda.is_available()
-    if device == "cuda" and not cuda:
+    if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda, but torch sees no CUDA device here: use --device cpu (or auto)")
-    if device == "cpu" or not cuda:
+    if not runs_on_cuda(device):
         for name in names:
             if not strategies.resolve(name).runs_on_cpu:
                 raise UserError(f"strategy {name} needs a CUDA device, and this run would be on the CPU")
