@@ -300,9 +300,7 @@ def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path):
     proc = harness_cli("prepare", "--data", "hf:org/anything", env=env)
     one_line_error(proc, "cannot reach the Hugging Face hub at 127.0.0.1:9")
     progress = proc.stderr.strip().splitlines()[:-1]  # the harness's own progress lines, nothing else
-    assert all(line.startswith(("fingerprinting", "training a byte-level BPE")) for line in progress), (
-        proc.stderr
-    )
+    assert progress == ["fingerprinting hf:org/anything"], proc.stderr  # no promise of work it cannot do
     assert time.perf_counter() - t0 < 20
 
 

@@ -56,6 +56,12 @@ class CorpusSource:
                         digest.update(chunk)
         return digest.hexdigest()[:16]
 
+    def ensure_reachable(self) -> None:
+        """Before any work that reads the corpus is announced: a hub that cannot be reached is one
+        line now, not after a progress line that promised work."""
+        if self.kind == "hub":
+            check_hub_reachable()
+
     def documents(self) -> Iterator[str]:
         """The corpus as a stream of document texts, in a fixed order."""
         for row in self._rows():

@@ -86,6 +86,7 @@ def train_tokenizer(
     path = cache_root() / "tokenizers" / f"{corpus_fp}-bpe{vocab_size}-{max_chars}.json"
     if path.exists():
         return describe_tokenizer(path, trained=True)
+    source.ensure_reachable()
     progress(f"training a byte-level BPE tokenizer (vocabulary {vocab_size}) on the corpus")
 
     def texts() -> Iterator[str]:
