@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.core.errors import UserError
 from harness.core.overrides import build_run_config
 from harness.data import open_source
 from harness.metrics.peaks import mfu, peak_tflops
@@ -42,31 +43,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def build(args: argparse.Namespace):
+def build(preset: str, micro_batch: int, device: str = "cuda"):
     """Model, optimizer and one global batch, exactly as the recipe and `amp` define them."""
-    recipe = build_run_config(strategy="amp", preset=args.preset).recipe
+    recipe = build_run_config(strategy="amp", preset=preset).recipe
     seqs = recipe.global_batch_seqs
-    if seqs % args.micro_batch:
-        raise SystemExit(f"--micro-batch {args.micro_batch} does not divide the global batch of {seqs}")
+    if seqs % micro_batch:
+        raise ValueError(f"--micro-batch {micro_batch} does not divide the global batch of {seqs} sequences")
     torch.manual_seed(recipe.seed)
-    model = GPT(recipe.model).cuda()
+    model = GPT(recipe.model).to(device)  # built on the host, as the harness builds it, then moved
     optimizer = torch.optim.AdamW(
         param_groups(model, recipe.weight_decay),
         lr=recipe.lr,
         betas=(recipe.beta1, recipe.beta2),
         eps=recipe.eps,
-        fused=True,
+        fused=True if device == "cuda" else None,  # amp's choice: one kernel on CUDA, foreach elsewhere
     )
     tokens = open_source(recipe).train_batch(0, seqs, recipe.model.seq_len + 1)
-    tokens = torch.from_numpy(tokens).long().cuda()
+    tokens = torch.from_numpy(tokens).long().to(device)
     x, y = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
-    batches = list(zip(x.split(args.micro_batch), y.split(args.micro_batch), strict=True))
+    batches = list(zip(x.split(micro_batch), y.split(micro_batch), strict=True))
     return recipe, model, optimizer, batches
 
 
-def train_step(forward, model, optimizer, batches, grad_clip: float) -> None:
+def train_step(forward, model, optimizer, batches, grad_clip: float, dtype=torch.bfloat16) -> None:
+    """One optimizer step over the global batch; `dtype` None runs without autocast (fp32)."""
     for x, y in batches:
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
             loss = forward(x, y)
         (loss / len(batches)).backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -79,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("error: the bare loop measures a CUDA GPU and none is visible", file=sys.stderr)
         return 2
-    recipe, model, optimizer, batches = build(args)
+    try:
+        recipe, model, optimizer, batches = build(args.preset, args.micro_batch)
+    except (ValueError, UserError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     forward = torch.compile(model) if args.compile else model
     t0 = time.perf_counter()
     for _ in range(args.warmup):

@@ -1,0 +1,151 @@
+"""The two reference tools beside the harness: the bare loop (the floor of what `amp` costs) must train
+exactly what `amp` trains, and the step profiler must attribute a step's time honestly."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from benchmarks import bare_loop, profile_step
+from benchmarks.profile_step import Timed, breakdown, busy_us, category
+from harness.engine.session import InitialModel, context
+from strategies.amp import AmpStrategy
+from tests.conftest import ROOT, tiny_config
+
+
+def script(name: str, *args: str, timeout: float = 300):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def one_line_error(proc, fragment: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and fragment in last, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_bare_loop_trains_what_amp_trains():
+    """Same initial weights, same batches, same AdamW update and clipping: after two steps in fp32 the bare
+    loop's parameters equal those of the harness's `amp` strategy."""
+    recipe, model, optimizer, batches = bare_loop.build("tiny", 16, device="cpu")
+    for _ in range(2):
+        bare_loop.train_step(model, model, optimizer, batches, recipe.grad_clip, dtype=None)
+
+    cfg = tiny_config("amp", precision="fp32", compile="false")
+    amp = AmpStrategy()
+    amp.setup(InitialModel(cfg.recipe).take(), context(cfg.recipe, torch.device("cpu"), 16, False))
+    for _ in range(2):
+        amp.train_step(batches, recipe.lr)
+    theirs = dict(amp.model.named_parameters())
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param, theirs[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert any(
+        not torch.equal(p, q)
+        for p, q in zip(model.parameters(), InitialModel(cfg.recipe).take().parameters(), strict=True)
+    )
+
+
+def test_the_bare_loop_refuses_what_it_cannot_measure():
+    if torch.cuda.is_available():
+        one_line_error(script("bare_loop.py", "--preset", "tiny", "--micro-batch", "7"), "does not divide")
+    else:
+        one_line_error(script("bare_loop.py", "--preset", "tiny", "--micro-batch", "16"), "CUDA GPU")
+    with pytest.raises(ValueError, match="does not divide the global batch of 64 sequences"):
+        bare_loop.build("tiny", 7, device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64_warpgroupsize1x1x1", "matmul"),
+        ("nvjet_hsh_256x128_64x4_1x2_h_bz_coopA_NTN", "matmul"),
+        ("aten::mm", "matmul"),
+        ("void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128>>", "attention"),
+        ("aten::_scaled_dot_product_flash_attention_for_cpu_backward", "attention"),
+        ("triton_per_fused_add_native_layer_norm_3", "layer norm"),
+        ("triton_poi_fused_gelu_5", "fused kernels (compiled)"),
+        ("triton_red_fused__log_softmax_nll_loss_forward_7", "loss"),
+        (
+            "void at::native::(anonymous namespace)::multi_tensor_apply_kernel<FusedAdamMathFunctor>",
+            "optimizer",
+        ),
+        ("void kOptimizerStatic8bit2StateBlockwise<__nv_bfloat16, 0, 256, 1>", "optimizer"),
+        ("ds_adam_step", "optimizer (host)"),
+        ("Memcpy DtoH (Device -> Pinned)", "copy device->host"),
+        ("Memcpy HtoD (Pinned -> Device)", "copy host->device"),
+        ("Memset (Device)", "copy on device"),
+        ("aten::gelu_backward", "other kernels"),
+    ],
+)
+def test_kernel_names_fall_into_their_category(name, expected):
+    assert category(name) == expected
+
+
+def test_device_busy_time_counts_overlap_once():
+    events = [
+        Timed("a", True, 0, 10),
+        Timed("b", True, 5, 10),  # overlaps a: 10..15 is new
+        Timed("c", True, 12, 2),  # inside b
+        Timed("d", True, 20, 5),
+        Timed("host op", False, 0, 100),  # not device time
+    ]
+    assert busy_us(events) == 20
+
+
+def test_a_device_breakdown_keeps_host_ops_out_except_the_host_optimizer():
+    events = [
+        Timed("nvjet_gemm", True, 0, 300_000),
+        Timed("Memcpy DtoH (Device -> Pinned)", True, 300_000, 100_000),
+        Timed("aten::mm", False, 0, 250_000),  # the launch of the gemm: its time is the kernel's
+        Timed("ds_adam_step", False, 400_000, 400_000),
+    ]
+    figures = breakdown(events, steps=2, step_s=1.0, on_device=True)
+    assert figures["categories_s"] == pytest.approx(
+        {"matmul": 0.15, "copy device->host": 0.05, "optimizer (host)": 0.2}
+    )
+    assert figures["device_busy_s"] == pytest.approx(0.2)
+    assert figures["device_idle_s"] == pytest.approx(0.8)
+    assert figures["top"][0] == {"name": "ds_adam_step", "category": "optimizer (host)", "s_per_step": 0.2}
+
+
+def test_the_profiler_attributes_a_cpu_step(tmp_path):
+    """A real profile of `amp` on tiny: the operators' self times stay within the measured steps, and the
+    matrix multiplies and attention are there."""
+    proc = script("profile_step.py", "--preset", "tiny", "--steps", "2", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads((tmp_path / "profile.json").read_text())
+    assert (tmp_path / "trace.json").stat().st_size > 0
+    assert figures["strategy"] == "amp" and figures["device"] == "cpu" and figures["micro_batch"] == 16
+    categories = figures["categories_s"]
+    assert categories["matmul"] > 0 and categories["attention"] > 0
+    assert sum(categories.values()) * 2 <= sum(figures["step_s_each"])
+    assert figures["tokens_per_s"] == pytest.approx(
+        tiny_config().recipe.global_batch_tokens / figures["step_s"]
+    )
+    assert "matmul" in proc.stdout and "outside any operator" in proc.stdout
+
+
+def test_the_profiler_refuses_bad_input_in_one_line(tmp_path):
+    one_line_error(script("profile_step.py", "--steps", "0", "--out", str(tmp_path)), "--steps")
+    one_line_error(script("profile_step.py", "--strategy", "nope", "--out", str(tmp_path)), "nope")
+    one_line_error(script("profile_step.py", "--set", "lr=nan", "--out", str(tmp_path)), "lr=nan")
+    assert not (tmp_path / "profile.json").exists()
+
+
+@pytest.mark.gpu
+def test_the_profiler_shows_where_zero_offload_spends_its_step(tmp_path):
+    """On a GPU: the gradients' copies to the host and DeepSpeed's CPU Adam appear in the breakdown."""
+    figures = profile_step.profile(
+        profile_step.parse_args(["--strategy", "zero_offload", "--preset", "tiny", "--out", str(tmp_path)])
+    )
+    categories = figures["categories_s"]
+    assert categories.get("copy device->host", 0) > 0 and categories.get("optimizer (host)", 0) > 0
+    assert 0 < figures["device_busy_s"] <= figures["step_s"]
