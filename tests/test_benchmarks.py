@@ -2,8 +2,10 @@
 exactly what `amp` trains, and the step profiler must attribute a step's time honestly."""
 
 import json
+import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 import torch
@@ -149,3 +151,67 @@ def test_the_profiler_shows_where_zero_offload_spends_its_step(tmp_path):
     categories = figures["categories_s"]
     assert categories.get("copy device->host", 0) > 0 and categories.get("optimizer (host)", 0) > 0
     assert 0 < figures["device_busy_s"] <= figures["step_s"]
+
+
+def reference(*args: str, env: dict | None = None, timeout: float = 600):
+    return subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "reference.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHON": sys.executable, "PRESET": "tiny", **(env or {})},
+    )
+
+
+def stage_files(out) -> dict[str, dict]:
+    """The result.json of every run folder in a stage's archive, by strategy; and the archive's names."""
+    with tarfile.open(out) as archive:
+        names = archive.getnames()
+        results = {}
+        for name in names:
+            if name.endswith("/result.json"):
+                result = json.load(archive.extractfile(name))
+                results[result["strategy"]["name"]] = result
+    return {"names": names, "results": results}
+
+
+@pytest.mark.slow
+def test_a_reference_stage_leaves_its_runs_in_three_small_files(tmp_path):
+    proc = reference("ckpt", str(tmp_path), env={"BUDGET": "2s"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-summary.txt", "ckpt.log", "ckpt.tar.gz"]
+    archive = stage_files(tmp_path / "ckpt.tar.gz")
+    assert {k: v["status"] for k, v in archive["results"].items()} == {
+        "act_ckpt": "ok",
+        "adam8bit+act_ckpt": "ok",
+    }
+    assert not any("checkpoints" in name for name in archive["names"])  # too big to come back
+    assert "./machine.txt" in archive["names"] and "./comparison.csv" in archive["names"]
+    summary = (tmp_path / "ckpt-summary.txt").read_text()
+    assert "act_ckpt" in summary and "adam8bit+act_ckpt" in summary and "2 runs: 2 ok" in summary
+
+
+@pytest.mark.slow
+def test_a_reference_stage_stops_its_runs_the_harness_way_at_its_deadline(tmp_path):
+    """A stage that outlives DEADLINE_S ends its sweep with SIGTERM: the running run is checkpointed and
+    recorded as interrupted, the stage still leaves its files, and its exit status says it did not finish."""
+    proc = reference("ckpt", str(tmp_path), env={"BUDGET": "10m", "DEADLINE_S": "40"})
+    assert proc.returncode != 0, proc.stdout
+    results = stage_files(tmp_path / "ckpt.tar.gz")["results"]
+    assert results["act_ckpt"]["status"] == "interrupted"
+    assert results["act_ckpt"]["summary"]["steps"] > 0
+    assert "exit status" in (tmp_path / "ckpt.log").read_text()
+
+
+def test_a_reference_stage_refuses_bad_input_in_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    for args, fragment in [
+        ((), "usage"),
+        (("nope", str(tmp_path)), "stages: gpu-tests"),
+        (("ckpt", str(tmp_path / "file" / "under")), "pass a writable folder"),
+    ]:
+        proc = reference(*args)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert proc.stderr.strip().startswith("error: ") and fragment in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
