@@ -8,7 +8,7 @@ the host, device<->host copies, other kernels, and the device's idle time within
 
     python benchmarks/profile_step.py --strategy zero_offload --preset gpt2-124m --out profile/
 
-On a GPU the categories are CUDA kernel times (and the host optimizer's op time, which runs while the GPU
+On a GPU the categories are CUDA kernel times (and a strategy's optimizer step on the host, while the GPU
 waits); on a CPU they are the operators' own (self) times. A kernel's name decides its category (see
 CATEGORIES); what no rule names is "other kernels", listed by name in `top` so that a rule can be added.
 """
@@ -30,6 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from strategies.base import HOST_OPTIMIZER_STEP
+
 # First match wins. Device kernel names (cuBLAS/CUTLASS/nvjet GEMMs, flash attention, Triton, bitsandbytes,
 # multi-tensor Adam, memcpy) and CPU operator names both go through the same rules.
 CATEGORIES: tuple[tuple[str, str], ...] = (
@@ -37,7 +39,7 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
     ("copy host->device", r"memcpy htod|memcpy.*(pinned|pageable) -> device"),
     ("copy on device", r"^memcpy|^memset|^aten::copy_$|^aten::_to_copy$"),
     ("attention", r"flash|fmha|attention|sdpa|scaled_dot_product"),
-    ("optimizer (host)", r"cpu_?adam|ds_adam|adam_update|cpuadam"),
+    ("optimizer (host)", rf"^{HOST_OPTIMIZER_STEP}$"),
     ("optimizer", r"adam|multi_tensor|foreach|koptimizer|optimizer"),
     ("loss", r"cross_entropy|nll_loss|log_softmax|liger"),
     ("layer norm", r"layer_norm|layernorm"),
@@ -104,14 +106,16 @@ def breakdown(events: list[Timed], steps: int, step_s: float, on_device: bool, t
     return figures
 
 
-def collected(prof) -> list[Timed]:
+def collected(prof, on_device: bool) -> list[Timed]:
     """The profiler's events as Timed: device kernels and copies with their durations, host operators with
-    their self time (so nested operators are not counted twice)."""
-    device_types = {torch.autograd.DeviceType.CUDA}
+    their self time (so nested operators are not counted twice). With a device, a strategy's host optimizer
+    step counts whole (CPU Adam and the copies it waits on: the device's kernels do not show that time)."""
     out = []
     for e in prof.events():
-        if e.device_type in device_types:
+        if e.device_type == torch.autograd.DeviceType.CUDA:
             out.append(Timed(e.name, True, e.time_range.start, e.time_range.elapsed_us()))
+        elif on_device and e.name == HOST_OPTIMIZER_STEP:
+            out.append(Timed(e.name, False, e.time_range.start, e.cpu_time_total))
         elif e.name != "profiled step":
             out.append(Timed(e.name, False, e.time_range.start, e.self_cpu_time_total))
     return out
@@ -202,7 +206,7 @@ def profile(args: argparse.Namespace) -> dict:
             "step_s_each": step_s,
             "tokens_per_s": tokens_per_s,
             "mfu": mfu(flops_per_token(recipe.model), tokens_per_s, peak),
-            **breakdown(collected(prof), args.steps, median_s, on_device),
+            **breakdown(collected(prof, on_device), args.steps, median_s, on_device),
         }
     finally:
         session.strategy.teardown()

@@ -68,10 +68,13 @@ class AmpStrategy(Executor):
             total += loss.detach()
         self.scaler.unscale_(self.optimizer)
         grad_norm = self.clip_gradients()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        self.optimizer_step()
         self.optimizer.zero_grad(set_to_none=True)
         return StepResult(total / len(micro_batches), grad_norm)
+
+    def optimizer_step(self) -> None:
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
 
     def clip_gradients(self) -> torch.Tensor:
         """Clip the gradients' global norm to the recipe's bound; return the norm before clipping."""

@@ -24,7 +24,7 @@ from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.amp import AmpStrategy
 from strategies.ao_adam import _import_optim
-from strategies.base import Strategy, StrategyContext
+from strategies.base import Strategy, StrategyContext, host_optimizer_step
 
 MIN_OFFLOADED = 4096  # torchao's minimal_size: smaller tensors keep a GPU optimizer
 
@@ -71,6 +71,10 @@ class AoCpuOffloadStrategy(AmpStrategy):
             eps=s.eps,
             fused=True,
         )
+
+    def optimizer_step(self) -> None:
+        with host_optimizer_step():
+            super().optimizer_step()
 
     def clip_gradients(self) -> torch.Tensor:
         """amp's clipping, and the same factor on the host copies (taken by backward, before clipping)."""

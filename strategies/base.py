@@ -248,6 +248,15 @@ class Strategy:
                 torch.cuda.empty_cache()
 
 
+# The name under which a strategy's optimizer step on the host shows in a profile (the device waits on it;
+# benchmarks/profile_step.py reports it beside the device's kernels).
+HOST_OPTIMIZER_STEP = "host optimizer step"
+
+
+def host_optimizer_step() -> contextlib.AbstractContextManager:
+    return torch.profiler.record_function(HOST_OPTIMIZER_STEP)
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     if precision == "fp32":
         return contextlib.nullcontext()

@@ -21,7 +21,7 @@ from torch import nn
 from harness.core.checks import Check
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext
+from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext, host_optimizer_step
 from strategies.zero_offload import single_rank_environment
 
 STATE_FILE = "strategy_state.pt"
@@ -106,7 +106,8 @@ class Fsdp2OffloadStrategy(Executor):
             total += loss.detach()
         clip = self.ctx.optimizer.grad_clip or math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        self.optimizer.step()
+        with host_optimizer_step():
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return StepResult(total / len(micro_batches), _local(grad_norm))
 

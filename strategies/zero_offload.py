@@ -21,7 +21,7 @@ from torch import nn
 from harness.core.checks import Check
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext
+from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext, host_optimizer_step
 
 CHECKPOINT_TAG = "zero"
 
@@ -195,7 +195,8 @@ class ZeroOffloadStrategy(Executor):
         for x, y in micro_batches:
             loss = self.engine(x, y)
             self.engine.backward(loss)  # DeepSpeed divides by the accumulation steps itself
-            self.engine.step()  # steps the optimizer at the accumulation boundary only
+            with host_optimizer_step():
+                self.engine.step()  # steps the optimizer (CPU Adam) at the accumulation boundary only
             total += loss.detach().float()
         grad_norm = self.engine.get_global_grad_norm()
         return StepResult(total / len(micro_batches), grad_norm)
