@@ -83,6 +83,12 @@ class Plugin:
         return []
 
     @classmethod
+    def preflight(cls) -> str | None:
+        """A fault of this machine that would make a run of this part fail or hang, found cheaply before
+        any run starts: what to do about it, in one line; None when there is none."""
+        return None
+
+    @classmethod
     def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:
         """Assertions of the plug-in contract test specific to this plug-in, after a few training steps:
         that its state is where and in the form it declares."""

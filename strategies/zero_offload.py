@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from harness.core.checks import Check
+from harness.core.errors import UserError
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext, host_optimizer_step
@@ -56,6 +57,30 @@ def single_rank_environment(device: torch.device) -> None:
     os.environ.setdefault("WORLD_SIZE", "1")
 
 
+# A CPU-Adam build takes about a minute (a few on two cores): a build lock this old has lost its builder.
+STALE_BUILD_LOCK_S = 600
+
+
+def stale_build_lock(op: str = "cpu_adam", now: float | None = None) -> str | None:
+    """torch's JIT build waits forever on the lock file an interrupted build (Ctrl-C, a killed job) leaves
+    behind: the next run would hang without a word. Say so instead, naming the file to delete."""
+    from torch.utils.cpp_extension import get_default_build_root
+
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
+    now = time.time() if now is None else now
+    for lock in sorted([*root.glob(f"*/{op}/lock"), root / op / "lock"]):
+        try:
+            age_s = now - lock.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age_s > STALE_BUILD_LOCK_S:
+            return (
+                f"{lock} was left by an interrupted build of DeepSpeed's {op} op {age_s / 60:.0f} min ago "
+                "and makes every later build wait forever: delete it, then run again"
+            )
+    return None
+
+
 def check_cpu_adam(cuda: bool) -> Check:
     """DeepSpeed's CPU-Adam op: prebuilt (as in the image), or built now by JIT (slow the first time)."""
     name = "deepspeed cpu_adam op"
@@ -65,6 +90,9 @@ def check_cpu_adam(cuda: bool) -> Check:
         return Check(name, True, "prebuilt")
     except ImportError:
         pass
+    stale = stale_build_lock()
+    if stale:
+        return Check(name, False, stale)
     try:
         from deepspeed.ops.op_builder import CPUAdamBuilder
 
@@ -127,6 +155,10 @@ class ZeroOffloadStrategy(Executor):
     default_sweep = True
 
     @classmethod
+    def preflight(cls) -> str | None:
+        return stale_build_lock()
+
+    @classmethod
     def doctor(cls, cuda: bool) -> list[Check]:
         return [check_cpu_adam(cuda)]
 
@@ -169,6 +201,9 @@ class ZeroOffloadStrategy(Executor):
         # The model arrives on the host in fp32: DeepSpeed casts it to 16 bits before moving it, so the
         # GPU never holds the fp32 copy. Keep references to the fp32 init to seed the master weights.
         fp32_init = [(p, p.detach()) for p in model.parameters()]
+        stale = stale_build_lock()
+        if stale:
+            raise UserError(stale)
         t0 = time.perf_counter()
         optimizer = DeepSpeedCPUAdam(
             param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps, adamw_mode=True

@@ -141,3 +141,40 @@ def test_a_stopped_preparation_leaves_no_temporary_folder_and_stale_ones_are_swe
     )
     assert done.returncode == 0, done.stderr
     assert not stale.exists()
+
+
+def a_stale_build_lock(root, age_s: float):
+    import os
+    import time
+
+    lock = root / "py311_cpu" / "cpu_adam" / "lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    os.utime(lock, (time.time() - age_s, time.time() - age_s))
+    return lock
+
+
+def test_a_stale_cpu_adam_build_lock_is_named_instead_of_hanging(tmp_path, monkeypatch):
+    """torch's JIT build waits forever on the lock an interrupted build leaves behind: the doctor, the
+    plan (before any run) and the strategy's setup each say which file to delete instead."""
+    from strategies.zero_offload import STALE_BUILD_LOCK_S, check_cpu_adam, stale_build_lock
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    assert stale_build_lock() is None
+    lock = a_stale_build_lock(tmp_path, age_s=60)
+    assert stale_build_lock() is None  # a build under way: wait for it, as torch does
+    message = stale_build_lock(now=lock.stat().st_mtime + STALE_BUILD_LOCK_S + 1)
+    assert message.startswith(f"{lock} was left by an interrupted build") and "delete it" in message
+    lock.unlink()
+    a_stale_build_lock(tmp_path / "again", age_s=3600)
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "again"))
+    check = check_cpu_adam(cuda=False)
+    assert not check.ok and "interrupted build" in check.detail
+
+    proc = harness_cli(
+        "bench", "--strategy", "zero_offload+act_ckpt", "--preset", "tiny", "--budget", "5s",
+        "--runs-dir", str(tmp_path / "runs"),
+        env={"TORCH_EXTENSIONS_DIR": str(tmp_path / "again")},
+    )  # fmt: skip
+    refused(proc, "strategy zero_offload+act_ckpt cannot run here", "delete it, then run again")
+    assert not (tmp_path / "runs").exists()

@@ -97,6 +97,11 @@ def check_device(device: str, names: list[str]) -> None:
         for name in names:
             if not strategies.resolve(name).runs_on_cpu:
                 raise UserError(f"strategy {name} needs a CUDA device, and this run would be on the CPU")
+    for name in names:
+        for part in strategies.resolve(name).parts:
+            problem = part.preflight()
+            if problem:
+                raise UserError(f"strategy {name} cannot run here: {problem}")
 
 
 def _config(plan: Plan, strategy: str) -> RunConfig:
