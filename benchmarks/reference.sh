@@ -119,8 +119,8 @@ EOF
 
 exec > >(tee "$LOG") 2>&1
 echo "stage $STAGE: preset $PRESET, budget $BUDGET, deadline ${DEADLINE_S}s, $(date -u +%FT%TZ)"
-"$PY" -m harness env >"$WORK/machine.txt" 2>&1
-command -v nvidia-smi >/dev/null && nvidia-smi >>"$WORK/machine.txt" 2>&1
+timeout 240 "$PY" -m harness env >"$WORK/machine.txt" 2>&1  # builds CPU-Adam if missing: about 45 s
+command -v nvidia-smi >/dev/null && timeout 60 nvidia-smi >>"$WORK/machine.txt" 2>&1
 stage
 status=$?
 echo "stage $STAGE ended after $((SECONDS - START))s, exit status $status"
