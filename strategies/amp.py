@@ -15,7 +15,7 @@ from torch import nn
 
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.base import Batch, Executor, StepResult, StrategyContext, autocast
+from strategies.base import Batch, Executor, StepResult, StrategyContext, autocast, evaluating
 
 STATE_FILE = "strategy_state.pt"
 
@@ -83,12 +83,8 @@ class AmpStrategy(Executor):
 
     @torch.no_grad()
     def eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.model.eval()
-        try:
-            with autocast(self.ctx.device, self.ctx.precision):
-                return self.forward(x, y).float()
-        finally:
-            self.model.train()
+        with evaluating(self.model), autocast(self.ctx.device, self.ctx.precision):
+            return self.forward(x, y).float()
 
     def state_classes(self) -> list[type]:
         """Classes besides plain tensors that the optimizer's state holds (allowed when loading)."""

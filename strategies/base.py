@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -261,6 +261,16 @@ HOST_OPTIMIZER_STEP = "host optimizer step"
 
 def host_optimizer_step() -> contextlib.AbstractContextManager:
     return torch.profiler.record_function(HOST_OPTIMIZER_STEP)
+
+
+@contextlib.contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """The module in eval mode for an evaluation, back in training mode after it, whatever happens."""
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train()
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

@@ -21,7 +21,15 @@ from torch import nn
 from harness.core.checks import Check
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext, host_optimizer_step
+from strategies.base import (
+    Batch,
+    Executor,
+    StepResult,
+    Strategy,
+    StrategyContext,
+    evaluating,
+    host_optimizer_step,
+)
 from strategies.zero_offload import single_rank_environment
 
 STATE_FILE = "strategy_state.pt"
@@ -113,11 +121,8 @@ class Fsdp2OffloadStrategy(Executor):
 
     @torch.no_grad()
     def eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.model.eval()
-        try:
+        with evaluating(self.model):
             return self.model(x, y).float()
-        finally:
-            self.model.train()
 
     def optimizer_tensors(self) -> list[torch.Tensor]:
         return [_local(t) for s in self.optimizer.state.values() for t in s.values() if torch.is_tensor(t)]

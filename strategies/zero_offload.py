@@ -22,7 +22,15 @@ from harness.core.checks import Check
 from harness.core.errors import UserError
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext, host_optimizer_step
+from strategies.base import (
+    Batch,
+    Executor,
+    StepResult,
+    Strategy,
+    StrategyContext,
+    evaluating,
+    host_optimizer_step,
+)
 
 CHECKPOINT_TAG = "zero"
 
@@ -238,11 +246,8 @@ class ZeroOffloadStrategy(Executor):
 
     @torch.no_grad()
     def eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.engine.eval()
-        try:
+        with evaluating(self.engine):
             return self.engine(x, y).float()
-        finally:
-            self.engine.train()
 
     def optimizer_tensors(self) -> list[torch.Tensor]:
         inner = self.optimizer.optimizer
