@@ -66,6 +66,7 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
     check_trackers(plan.trackers)
     if runs_here:  # runs on a cluster's nodes are checked there, by their worker
         check_device(plan.device, names)
+        check_machine(names)
     configs = [_config(plan, name) for _ in range(plan.repeats) for name in names]
     recipe = configs[0].recipe
     validate_source(recipe)
@@ -97,6 +98,10 @@ def check_device(device: str, names: list[str]) -> None:
         for name in names:
             if not strategies.resolve(name).runs_on_cpu:
                 raise UserError(f"strategy {name} needs a CUDA device, and this run would be on the CPU")
+
+
+def check_machine(names: list[str]) -> None:
+    """A fault of this machine that a strategy's parts know of (see Plugin.preflight), found here."""
     for name in names:
         for part in strategies.resolve(name).parts:
             problem = part.preflight()
