@@ -42,17 +42,26 @@ def run_inprocess(cfg, run_dir: Path, *, resume: bool = False):
         events.close()
 
 
-def harness_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
+def run_process(argv: list[str], cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
+    """A child process from the project's root with this environment (plus `env`), its output captured."""
     import subprocess
 
+    environment = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
+        argv, capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout, env=environment
     )
+
+
+def harness_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
+    return run_process([sys.executable, "-m", "harness", *args], cwd=cwd, timeout=timeout, env=env)
+
+
+def one_line_error(proc, fragment: str) -> None:
+    """Refused as bad input: exit 2, the last line `error: ...` naming `fragment`, no traceback."""
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and fragment in last, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,8 +2,6 @@
 exactly what `amp` trains, and the step profiler must attribute a step's time honestly."""
 
 import json
-import os
-import subprocess
 import sys
 import tarfile
 
@@ -14,24 +12,11 @@ from benchmarks import bare_loop, profile_step
 from benchmarks.profile_step import Timed, breakdown, busy_us, category
 from harness.engine.session import InitialModel, context
 from strategies.amp import AmpStrategy
-from tests.conftest import ROOT, tiny_config
+from tests.conftest import ROOT, one_line_error, run_process, tiny_config
 
 
-def script(name: str, *args: str, timeout: float = 300):
-    return subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-
-
-def one_line_error(proc, fragment: str) -> None:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and fragment in last, proc.stderr
-    assert "Traceback" not in proc.stderr
+def script(name: str, *args: str):
+    return run_process([sys.executable, str(ROOT / "benchmarks" / name), *args])
 
 
 def test_the_bare_loop_trains_what_amp_trains():
@@ -176,15 +161,9 @@ def test_the_profiler_shows_where_zero_offload_spends_its_step(tmp_path):
     assert 0 < figures["device_busy_s"] <= figures["step_s"]
 
 
-def reference(*args: str, env: dict | None = None, timeout: float = 600):
-    return subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "reference.sh"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, "PYTHON": sys.executable, "PRESET": "tiny", **(env or {})},
-    )
+def reference(*args: str, env: dict | None = None):
+    env = {"PYTHON": sys.executable, "PRESET": "tiny", **(env or {})}
+    return run_process(["bash", str(ROOT / "benchmarks" / "reference.sh"), *args], timeout=600, env=env)
 
 
 def stage_files(out) -> dict[str, dict]:

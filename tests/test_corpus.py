@@ -11,7 +11,7 @@ from harness.core.overrides import build_run_config
 from harness.data import corpus as corpus_module
 from harness.data import open_source as open_corpus
 from harness.data import text as text_module
-from tests.conftest import harness_cli, run_inprocess
+from tests.conftest import harness_cli, one_line_error, run_inprocess
 
 WORDS = [
     "the",
@@ -241,13 +241,6 @@ def test_hub_path_with_a_local_stand_in(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", unreachable)
     with pytest.raises(DataError, match="cannot reach hub dataset 'org/other'"):
         open_corpus(recipe_for("hf:org/other", max_corpus_tokens=5000), progress=lambda _: None)
-
-
-def one_line_error(proc, fragment):
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: ") and fragment in lines[-1], proc.stderr
-    assert "Traceback" not in proc.stderr
 
 
 def test_bad_corpora_are_one_line_errors(tmp_path):
