@@ -50,13 +50,18 @@ def assert_fit_is_proven(result):
         assert probes[larger[0]] is None or probes[larger[0]] > budget
 
 
+def gpu_tiny_run(tmp_path, strategy: str):
+    """A 5 s run of tiny on the GPU, its result kept as evidence; it must end ok."""
+    result = run_inprocess(tiny_config(strategy, budget="5s", device="cuda"), tmp_path)
+    keep_evidence(f"run-{strategy.replace('+', '-')}", result.to_dict())
+    assert result.status == "ok", result.error
+    return result
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_gpu_run_fits_compiles_and_measures(tmp_path, strategy):
-    cfg = tiny_config(strategy, budget="5s", device="cuda")
-    result = run_inprocess(cfg, tmp_path)
-    keep_evidence(f"run-{strategy.replace('+', '-')}", result.to_dict())
-    assert result.status == "ok", result.error
+    result = gpu_tiny_run(tmp_path, strategy)
     s = result.summary
     assert result.settings["precision"] == "bf16"
     assert result.settings["compile"] is True  # every strategy, zero_offload included, is compiled

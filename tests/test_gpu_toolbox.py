@@ -5,8 +5,7 @@ import pytest
 
 import strategies
 from harness.orchestrate.parity import compare
-from tests.conftest import run_inprocess, tiny_config
-from tests.test_gpu import bf16_losses, keep_evidence, predicted_and_measured_gib
+from tests.test_gpu import bf16_losses, gpu_tiny_run, keep_evidence, predicted_and_measured_gib
 
 NEW = [name for name, plugin in strategies.REGISTRY.items() if plugin.experimental]
 
@@ -28,10 +27,7 @@ BF16_PARITY_BOUND = {
 @pytest.mark.gpu
 @pytest.mark.parametrize("strategy", NEW)
 def test_gpu_run_of_each_new_strategy(tmp_path, strategy):
-    cfg = tiny_config(strategy, budget="5s", device="cuda")
-    result = run_inprocess(cfg, tmp_path)
-    keep_evidence(f"run-{strategy}", result.to_dict())
-    assert result.status == "ok", result.error
+    result = gpu_tiny_run(tmp_path, strategy)
     s = result.summary
     assert s.steady_tokens_per_s > 0 and s.compiles_in_training == 0
     spec = strategies.resolve(strategy)

@@ -29,6 +29,17 @@ def sweep_args(tmp_path, *extra: str) -> list[str]:
     return ["sweep", *TINY, "--runs-dir", str(runs), "--report", str(report), *extra]
 
 
+def start_sweep(args: list[str]) -> subprocess.Popen:
+    """The sweep as a running child (a metric row per step), to signal while it works."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args, "--set", "log_interval_s=0"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 def train_steps(run_dir) -> list[int]:
     return [r["step"] for r in read_metrics(run_dir / "metrics.jsonl") if r["kind"] == "train"]
 
@@ -56,13 +67,7 @@ def test_a_submitit_local_sweep_of_two_strategies_renders_its_report(tmp_path):
 def test_a_job_killed_with_sigterm_is_requeued_and_resumes_to_the_end_of_its_budget(tmp_path):
     runs = tmp_path / "runs"
     args = sweep_args(tmp_path, "--launcher", "submitit-local", "--strategies", "amp", "--budget", "8s")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", *args, "--set", "log_interval_s=0"],
-        cwd=ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_sweep(args)
 
     def run_dir():
         found = [p for p in runs.iterdir() if p.name != ".submitit"] if runs.exists() else []
@@ -88,13 +93,7 @@ def test_a_users_stop_of_a_submitit_local_sweep_checkpoints_without_a_requeue(tm
     args = sweep_args(
         tmp_path, "--launcher", "submitit-local", "--strategies", "amp,act_ckpt", "--budget", "30s"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", *args, "--set", "log_interval_s=0"],
-        cwd=ROOT,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_sweep(args)
     wait_for(
         lambda: runs.exists() and any(train_steps(p) for p in runs.iterdir() if p.name != ".submitit"),
         timeout=180,
