@@ -11,6 +11,7 @@ REPEATS    ?= 1
 STEPS      ?= 20
 RESUME     ?=
 ARGS       ?=
+TEST_WORKERS ?= 2
 IMAGE      ?= harness
 TORCH_VERSION := 2.13.0
 RUN_FLAGS   = --preset $(PRESET) --budget $(BUDGET) --data $(DATA) $(ARGS)
@@ -45,8 +46,11 @@ report: setup
 env: setup
 	$(PY) -m harness env
 
+# The suite on TEST_WORKERS pytest-xdist workers (one thread each; tests that read one expensive set-up stay
+# on one worker), then the `serial` tests alone: those that time, signal or run several runs at once.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial"
+	$(PY) -m pytest -q -m serial
 
 test-gpu: setup
 	$(PY) -m pytest -q -m gpu

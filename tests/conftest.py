@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -14,6 +15,12 @@ from harness.core.overrides import build_run_config
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("DS_ACCELERATOR", "cuda" if torch.cuda.is_available() else "cpu")
+
+# `make test` runs the suite on two pytest-xdist workers, then the `serial` tests alone. A worker shares the
+# machine, so it and the runs it starts use one thread each: two workers then fill two cores, no more.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 def tiny_config(strategy: str = "amp", budget: str = "3s", **overrides):
@@ -42,6 +49,22 @@ def run_inprocess(cfg, run_dir: Path, *, resume: bool = False):
         events.close()
 
 
+def expected_eval_steps(train_rows: list[dict], budget_s: float, eval_points: int) -> list[int]:
+    """The steps at which a budgeted run evaluates, from the training clock its rows record after each step
+    (log_interval_s=0: a row per step): whenever the clock has passed the next of `eval_points` evenly spaced
+    points of the budget (checked before each step), and once more at the end."""
+    every = budget_s / eval_points
+    clock = [0.0] + [row["train_s"] for row in train_rows]
+    steps, next_s = [], 0.0
+    for step, train_s in enumerate(clock):
+        if train_s >= next_s:
+            steps.append(step)
+            next_s = (math.floor(train_s / every) + 1) * every
+    if steps[-1] != len(clock) - 1:
+        steps.append(len(clock) - 1)
+    return steps
+
+
 def run_process(argv: list[str], cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
     """A child process from the project's root with this environment (plus `env`), its output captured."""
     import subprocess
@@ -54,6 +77,38 @@ def run_process(argv: list[str], cwd: Path | None = None, timeout: float = 300, 
 
 def harness_cli(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | None = None):
     return run_process([sys.executable, "-m", "harness", *args], cwd=cwd, timeout=timeout, env=env)
+
+
+def harness_main(*args: str, env: dict | None = None, cwd: Path | None = None):
+    """`harness ARGS` run in this process, for input the command line refuses before any run starts: its
+    exit status and what it printed, as a finished process would give them (a run it started would still
+    get a worker process of its own). The entry point itself, `python -m harness`, is tested through real
+    child processes elsewhere; here each refusal costs no interpreter start."""
+    import contextlib
+    import io
+    import signal
+    import subprocess
+
+    from harness.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    sigterm = signal.getsignal(signal.SIGTERM)  # main() installs its own
+    saved = {key: os.environ.get(key) for key in env or {}}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.chdir(cwd or ROOT):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's own refusals
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return subprocess.CompletedProcess(["harness", *args], code, out.getvalue(), err.getvalue())
 
 
 def one_line_error(proc, fragment: str) -> None:
