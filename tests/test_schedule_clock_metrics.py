@@ -1,5 +1,4 @@
 import itertools
-import time
 
 import pytest
 
@@ -22,21 +21,38 @@ def test_lr_warms_up_to_peak_then_decays_to_its_floor_at_the_deadline():
     assert lr_at(0.0, peak=1.0, warmup_frac=0.0, min_ratio=0.0) == 1.0
 
 
-def test_clock_counts_training_only_and_syncs_at_every_edge():
+class FakeTime:
+    """perf_counter for the clock under test: it moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_clock_counts_training_only_and_syncs_at_every_edge(monkeypatch):
+    from harness.engine import clock as clock_module
+
+    now = FakeTime()
+    monkeypatch.setattr(clock_module.time, "perf_counter", now)
     syncs = []
-    clock = TrainingClock(lambda: syncs.append(time.perf_counter()), elapsed_s=5.0)
+    clock = TrainingClock(lambda: syncs.append(now()), elapsed_s=5.0)
     assert clock.elapsed_s == 5.0  # carried over from an earlier session
     clock.start()
-    time.sleep(0.05)
+    now.advance(0.05)
     lap = clock.lap()
     with clock.excluded("eval"):
-        time.sleep(0.1)
-    time.sleep(0.05)
+        now.advance(0.1)
+    now.advance(0.05)
     clock.stop()
-    assert 0.04 < lap < 0.09
-    assert 5.09 < clock.elapsed_s < 5.2  # the 0.1 s of eval is not in it
-    assert clock.excluded_s["eval"] >= 0.1
-    assert len(syncs) >= 5  # start, lap, pause, resume, stop
+    assert lap == pytest.approx(0.05)
+    assert clock.elapsed_s == pytest.approx(5.1)  # the 0.1 s of eval is not in it
+    assert clock.excluded_s["eval"] == pytest.approx(0.1)
+    assert len(syncs) == 6  # start, lap, pause, the excluded part's end, resume, stop
 
 
 def test_clock_energy_counts_training_segments_only():

@@ -32,7 +32,7 @@ class Evaluator:
         self.every_s = session.recipe.budget_s / session.recipe.eval_points
 
     def due(self, state: TrainState) -> bool:
-        return self.clock.elapsed_s >= state.next_eval_s
+        return state.train_s >= state.next_eval_s
 
     def run(self, state: TrainState, events: EventPipe) -> None:
         events.emit("phase", phase="eval")
@@ -46,7 +46,7 @@ class Evaluator:
             val_loss = float(total / count)
         row = self.logger.eval_row(state.step, state.tokens, state.train_s, val_loss, self.floor)
         state.evals.append(row)
-        state.next_eval_s = (math.floor(self.clock.elapsed_s / self.every_s) + 1) * self.every_s
+        state.next_eval_s = (math.floor(state.train_s / self.every_s) + 1) * self.every_s
         events.emit("phase", phase="train")
 
 
@@ -145,21 +145,24 @@ class TrainingLoop:
         return compiled_graph_count() - self._graphs_before
 
     def _should_stop(self, state: TrainState) -> bool:
+        """At the first step that ended at or past the budget (the clock as the last step left it, so the
+        training clock ends within one step of the budget, by that step's own measured time)."""
         max_steps = self.session.cfg.max_steps
         return (
             self.stop_requested
-            or self.clock.elapsed_s >= self.session.recipe.budget_s
+            or state.train_s >= self.session.recipe.budget_s
             or bool(max_steps and state.step >= max_steps)
         )
 
     def _lr(self, state: TrainState) -> float:
-        """At this step's expected end, so the last step before the deadline sits at the floor. A
-        step-budgeted run (max_steps, for parity checks) follows steps, so it is repeatable exactly."""
+        """At this step's expected end (where the last step ended, plus that step's time), so the last step
+        before the deadline sits at the floor. A step-budgeted run (max_steps, for parity checks) follows
+        steps, so it is repeatable exactly."""
         recipe, max_steps = self.session.recipe, self.session.cfg.max_steps
         if max_steps:
             fraction = (state.step + 1) / max_steps
         else:
-            fraction = (self.clock.elapsed_s + self._last_step_s) / recipe.budget_s
+            fraction = (state.train_s + self._last_step_s) / recipe.budget_s
         return lr_at(fraction, peak=recipe.lr, warmup_frac=recipe.warmup_frac, min_ratio=recipe.min_lr_ratio)
 
     def _log(self, state: TrainState) -> None:
