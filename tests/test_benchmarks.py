@@ -2,6 +2,9 @@
 exactly what `amp` trains, and the step profiler must attribute a step's time honestly."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import tarfile
 
@@ -12,7 +15,7 @@ from benchmarks import bare_loop, profile_step
 from benchmarks.profile_step import Timed, breakdown, busy_us, category
 from harness.engine.session import InitialModel, context
 from strategies.amp import AmpStrategy
-from tests.conftest import ROOT, one_line_error, run_process, tiny_config
+from tests.conftest import ROOT, one_line_error, run_process, tiny_config, wait_for
 
 
 def script(name: str, *args: str):
@@ -161,59 +164,134 @@ def test_the_profiler_shows_where_zero_offload_spends_its_step(tmp_path):
     assert 0 < figures["device_busy_s"] <= figures["step_s"]
 
 
+REHEARSAL = {"PRESET": "tiny", "MICRO_BATCH": "16", "DEVICE": "cpu", "STEPS": "2"}
+
+
 def reference(*args: str, env: dict | None = None):
-    env = {"PYTHON": sys.executable, "PRESET": "tiny", **(env or {})}
+    env = {"PYTHON": sys.executable, **REHEARSAL, **(env or {})}
     return run_process(["bash", str(ROOT / "benchmarks" / "reference.sh"), *args], timeout=600, env=env)
 
 
 def stage_files(out) -> dict[str, dict]:
-    """The result.json of every run folder in a stage's archive, by strategy; and the archive's names."""
+    """The result.json of every run folder in a stage's archive, by strategy (a list: a strategy may run
+    twice); and the archive's names."""
     with tarfile.open(out) as archive:
         names = archive.getnames()
-        results = {}
+        results: dict[str, list] = {}
         for name in names:
             if name.endswith("/result.json"):
                 result = json.load(archive.extractfile(name))
-                results[result["strategy"]["name"]] = result
+                results.setdefault(result["strategy"]["name"], []).append(result)
     return {"names": names, "results": results}
 
 
 @pytest.mark.slow
-def test_a_reference_stage_leaves_its_runs_in_three_small_files(tmp_path):
-    proc = reference("ckpt", str(tmp_path), env={"BUDGET": "2s"})
+def test_the_first_h200_stage_rehearsed_on_the_cpu_leaves_three_small_files(tmp_path):
+    """core-h200 at tiny on the CPU: amp and the bare loop alternated over the same steps, then the other
+    three; every run archived (without checkpoints), the summary table last with the paired ratio."""
+    proc = reference("core-h200", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-summary.txt", "ckpt.log", "ckpt.tar.gz"]
-    archive = stage_files(tmp_path / "ckpt.tar.gz")
-    assert {k: v["status"] for k, v in archive["results"].items()} == {
-        "act_ckpt": "ok",
-        "adam8bit+act_ckpt": "ok",
-    }
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["core-h200-summary.txt", "core-h200.log", "core-h200.tar.gz"]
+    archive = stage_files(tmp_path / "core-h200.tar.gz")
+    statuses = {k: [r["status"] for r in v] for k, v in archive["results"].items()}
+    assert statuses == {"amp": ["ok", "ok"], "adam8bit": ["ok"], "zero_offload": ["ok"], "act_ckpt": ["ok"]}
+    assert all(r["summary"]["timed_steps"] == 2 for rs in archive["results"].values() for r in rs)
+    assert "./bare-1.json" in archive["names"] and "./bare-2.json" in archive["names"]
+    assert "./machine.txt" in archive["names"]
     assert not any("checkpoints" in name for name in archive["names"])  # too big to come back
-    assert "./machine.txt" in archive["names"] and "./comparison.csv" in archive["names"]
-    summary = (tmp_path / "ckpt-summary.txt").read_text()
-    assert "act_ckpt" in summary and "adam8bit+act_ckpt" in summary and "2 runs: 2 ok" in summary
+    summary = (tmp_path / "core-h200-summary.txt").read_text()
+    assert "amp / bare loop:" in summary and "2 alternated pairs of 2 steps" in summary
+    for name in ("adam8bit", "zero_offload", "act_ckpt"):
+        assert name in summary
 
 
 @pytest.mark.slow
-def test_a_reference_stage_stops_its_runs_the_harness_way_at_its_deadline(tmp_path):
-    """A stage that outlives DEADLINE_S ends its sweep with SIGTERM: the running run is checkpointed and
-    recorded as interrupted, the stage still leaves its files, and its exit status says it did not finish."""
-    proc = reference("ckpt", str(tmp_path), env={"BUDGET": "10m", "DEADLINE_S": "40"})
+def test_a_stage_stops_its_run_the_harness_way_at_its_deadline_and_archives_as_it_goes(tmp_path):
+    """A stage whose first run outlives DEADLINE_S: that run is stopped with SIGTERM, checkpointed and
+    recorded as interrupted with its steps; the steps after it are named as not run; the stage ends within
+    its deadline plus the kill grace, by its own clock, and says it did not finish."""
+    proc = reference("core-h200", str(tmp_path), env={"STEPS": "100000", "DEADLINE_S": "45"})
     assert proc.returncode != 0, proc.stdout
-    results = stage_files(tmp_path / "ckpt.tar.gz")["results"]
-    assert results["act_ckpt"]["status"] == "interrupted"
-    assert results["act_ckpt"]["summary"]["steps"] > 0
-    assert "exit status" in (tmp_path / "ckpt.log").read_text()
+    results = stage_files(tmp_path / "core-h200.tar.gz")["results"]
+    (amp,) = results["amp"]
+    assert amp["status"] == "interrupted" and amp["summary"]["steps"] > 0
+    log = (tmp_path / "core-h200.log").read_text()
+    ended = int(log.split("stage core-h200 ended after ")[1].split("s")[0])
+    assert ended <= 45 + 30  # DEADLINE_S plus KILL_GRACE_S
+    summary = (tmp_path / "core-h200-summary.txt").read_text()
+    assert "not run (the stage's deadline came first): bare-1, amp-2, bare-2, adam8bit" in summary
+
+
+def test_the_stage_windows_worst_case_fits_a_window():
+    """The defaults the script states: install, deadline, kill grace, archive and summary within 8 minutes."""
+    text = (ROOT / "benchmarks" / "reference.sh").read_text()
+    deadline = int(text.split("DEADLINE_S=${DEADLINE_S:-")[1].split("}")[0])
+    grace = int(text.split("KILL_GRACE_S=${KILL_GRACE_S:-")[1].split("}")[0])
+    install_s, archive_and_summary_s = 40, 15  # as the script's header states them
+    assert install_s + deadline + grace + archive_and_summary_s <= 8 * 60
+
+
+def test_a_killed_stage_keeps_every_run_that_ended(tmp_path):
+    """SIGKILL of the whole stage (a command past its limit) once its first run has ended: that run's
+    folder is already in the archive."""
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "benchmarks" / "reference.sh"), "core-h200", str(tmp_path)],
+        env={**os.environ, "PYTHON": sys.executable, **REHEARSAL, "STEPS": "100000"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: "== amp-1 (" in _read(tmp_path / "core-h200.log"), timeout=300)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    names = stage_files(tmp_path / "core-h200.tar.gz")["names"]
+    assert "./machine.txt" in names  # the step that had ended is there; nothing else was waited for
+
+
+def _read(path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 def test_a_reference_stage_refuses_bad_input_in_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     for args, fragment in [
         ((), "usage"),
-        (("nope", str(tmp_path)), "stages: gpu-tests"),
-        (("ckpt", str(tmp_path / "file" / "under")), "pass a writable folder"),
+        (("nope", str(tmp_path)), "stages: core-h200 gpu-tests"),
+        (("core-h200", str(tmp_path / "file" / "under")), "pass a writable folder"),
     ]:
         proc = reference(*args)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert proc.stderr.strip().startswith("error: ") and fragment in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_ratio_of_two_programs_is_per_alternated_pair_with_its_spread(tmp_path):
+    from benchmarks.paired_ratio import harness_runs, paired_ratio
+
+    figures = paired_ratio([100.0, 90.0, 110.0], [100.0, 100.0, 100.0], [20, 20, 20], [20, 20, 20])
+    assert figures["ratios"] == pytest.approx([1.0, 0.9, 1.1])
+    assert (figures["median"], figures["min"], figures["max"]) == pytest.approx((1.0, 0.9, 1.1))
+    with pytest.raises(ValueError, match="alternate them in pairs"):
+        paired_ratio([1.0, 2.0], [1.0], [20, 20], [20])
+    with pytest.raises(ValueError, match="time the same steps"):
+        paired_ratio([1.0], [1.0], [20], [30])
+    # A's runs are taken in the order they started, whatever their folders are called.
+    for name, started, tps in [("b", "2026-12-01T10:00:00", 5.0), ("a", "2026-12-01T11:00:00", 7.0)]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "result.json").write_text(json.dumps({
+            "strategy": {"name": "amp"}, "status": "ok", "started_at": started,
+            "summary": {"steady_tokens_per_s": tps, "timed_steps": 20},
+        }))  # fmt: skip
+    assert harness_runs(tmp_path, "amp") == ([5.0, 7.0], [20, 20])
+
+
+def test_the_bare_loop_reports_the_harness_statistic(tmp_path):
+    from harness.metrics.definitions import steady_median
+
+    out = tmp_path / "bare.json"
+    argv = ["--preset", "tiny", "--micro-batch", "16", "--steps", "11", "--warmup", "1", "--device", "cpu"]
+    assert bare_loop.main([*argv, "--no-compile", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert len(figures["step_s"]) == 11 and figures["device"] == "cpu"
+    assert figures["tokens_per_s"] == pytest.approx(steady_median([4096 / s for s in figures["step_s"]]))

@@ -11,7 +11,7 @@ from harness.core.overrides import build_run_config
 from harness.data import corpus as corpus_module
 from harness.data import open_source as open_corpus
 from harness.data import text as text_module
-from tests.conftest import harness_cli, one_line_error, run_inprocess
+from tests.conftest import harness_main, one_line_error, run_inprocess
 
 WORDS = [
     "the",
@@ -247,27 +247,30 @@ def test_bad_corpora_are_one_line_errors(tmp_path):
     env = {"HARNESS_CACHE_DIR": str(tmp_path / "cache")}
     (tmp_path / "empty.txt").write_text("\n\n\n")
     one_line_error(
-        harness_cli("prepare", "--data", str(tmp_path / "empty.txt"), "--preset", "tiny", env=env), "is empty"
+        harness_main("prepare", "--data", str(tmp_path / "empty.txt"), "--preset", "tiny", env=env),
+        "is empty",
     )
-    one_line_error(harness_cli("prepare", "--data", str(tmp_path / "missing.txt"), env=env), "does not exist")
+    one_line_error(
+        harness_main("prepare", "--data", str(tmp_path / "missing.txt"), env=env), "does not exist"
+    )
     (tmp_path / "bad.jsonl").write_text('{"body": "hello"}\n')
     one_line_error(
-        harness_cli("prepare", "--data", str(tmp_path / "bad.jsonl"), "--preset", "tiny", env=env),
+        harness_main("prepare", "--data", str(tmp_path / "bad.jsonl"), "--preset", "tiny", env=env),
         "no field 'text' in the records (fields: body)",
     )
     (tmp_path / "garbage.parquet").write_bytes(b"this is not parquet at all" * 10)
     one_line_error(
-        harness_cli("prepare", "--data", str(tmp_path / "garbage.parquet"), "--preset", "tiny", env=env),
+        harness_main("prepare", "--data", str(tmp_path / "garbage.parquet"), "--preset", "tiny", env=env),
         "cannot read corpus",
     )
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait\n\nfin\n".encode("latin-1"))
     one_line_error(
-        harness_cli("prepare", "--data", str(tmp_path / "latin1.txt"), "--preset", "tiny", env=env),
+        harness_main("prepare", "--data", str(tmp_path / "latin1.txt"), "--preset", "tiny", env=env),
         "cannot read corpus",
     )
     path = write_corpus("txt", tmp_path / "small", make_docs(20))
     one_line_error(
-        harness_cli(
+        harness_main(
             "bench",
             "--data",
             str(path),
@@ -281,8 +284,8 @@ def test_bad_corpora_are_one_line_errors(tmp_path):
         ),
         "the validation split has",
     )
-    one_line_error(harness_cli("prepare", "--data", "hf:", env=env), "malformed hub dataset")
-    one_line_error(harness_cli("prepare", "--data", "synthetic", env=env), "needs no preparation")
+    one_line_error(harness_main("prepare", "--data", "hf:", env=env), "malformed hub dataset")
+    one_line_error(harness_main("prepare", "--data", "synthetic", env=env), "needs no preparation")
 
 
 def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path):
@@ -290,7 +293,7 @@ def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path):
 
     env = {"HF_ENDPOINT": "http://127.0.0.1:9", "HARNESS_CACHE_DIR": str(tmp_path / "cache")}
     t0 = time.perf_counter()
-    proc = harness_cli("prepare", "--data", "hf:org/anything", env=env)
+    proc = harness_main("prepare", "--data", "hf:org/anything", env=env)
     one_line_error(proc, "cannot reach the Hugging Face hub at 127.0.0.1:9")
     progress = proc.stderr.strip().splitlines()[:-1]  # the harness's own progress lines, nothing else
     assert progress == ["fingerprinting hf:org/anything"], proc.stderr  # no promise of work it cannot do

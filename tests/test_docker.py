@@ -138,7 +138,7 @@ def test_default_command_maps_the_documented_variables_onto_the_cli(tmp_path):
         "PRESET": "tiny",
         "BUDGET": "2s",
         "REPEATS": "2",
-        "HARNESS_ARGS": "--device cpu --quiet",
+        "HARNESS_ARGS": "--device cpu --quiet --max-steps 2",  # what the mapping needs, not a budget
     }
     run_env = {
         **os.environ,

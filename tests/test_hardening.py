@@ -6,7 +6,7 @@ import pytest
 
 from harness.core.overrides import build_run_config
 from harness.core.serialize import to_dict
-from tests.conftest import harness_cli
+from tests.conftest import harness_main
 
 
 def refused(proc, *fragments):
@@ -30,16 +30,16 @@ def a_file(tmp_path):
 def test_output_locations_are_checked_before_the_first_run(tmp_path, a_file):
     runs = ["--runs-dir", str(tmp_path / "runs")]
     tiny = ["--preset", "tiny", "--budget", "2s"]
-    refused(harness_cli("report", "--out", str(a_file / "index.html")), "--out", "is a file, not a folder")
+    refused(harness_main("report", "--out", str(a_file / "index.html")), "--out", "is a file, not a folder")
     refused(
-        harness_cli("report", "--runs", str(tmp_path), "--out", f"{UNWRITABLE}/index.html"),
+        harness_main("report", "--runs", str(tmp_path), "--out", f"{UNWRITABLE}/index.html"),
         "cannot be written",
     )
-    refused(harness_cli("bench", *tiny, "--runs-dir", str(a_file)), "--runs-dir", "is a file")
-    refused(harness_cli("sweep", *tiny, "--runs-dir", UNWRITABLE), "--runs-dir", "cannot be written")
-    refused(harness_cli("sweep", *tiny, *runs, "--report", str(a_file / "x.html")), "--report")
-    refused(harness_cli("sweep", *tiny, *runs, "--report", str(tmp_path)), "--report", "is a folder")
-    refused(harness_cli("parity", *tiny, *runs, "--out", str(a_file)), "--out", "is a file")
+    refused(harness_main("bench", *tiny, "--runs-dir", str(a_file)), "--runs-dir", "is a file")
+    refused(harness_main("sweep", *tiny, "--runs-dir", UNWRITABLE), "--runs-dir", "cannot be written")
+    refused(harness_main("sweep", *tiny, *runs, "--report", str(a_file / "x.html")), "--report")
+    refused(harness_main("sweep", *tiny, *runs, "--report", str(tmp_path)), "--report", "is a folder")
+    refused(harness_main("parity", *tiny, *runs, "--out", str(a_file)), "--out", "is a file")
     assert not (tmp_path / "runs").exists()  # nothing started
 
 
@@ -47,8 +47,8 @@ def test_an_unwritable_cache_is_refused_before_preparing(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("one document\n\nanother one\n")
     env = {"HARNESS_CACHE_DIR": f"{UNWRITABLE}/cache"}
-    refused(harness_cli("prepare", "--data", str(corpus), env=env), "corpus cache", "HARNESS_CACHE_DIR")
-    proc = harness_cli(
+    refused(harness_main("prepare", "--data", str(corpus), env=env), "corpus cache", "HARNESS_CACHE_DIR")
+    proc = harness_main(
         "bench", "--preset", "tiny", "--data", str(corpus), "--runs-dir", str(tmp_path / "r"), env=env
     )
     refused(proc, "corpus cache")
@@ -56,19 +56,19 @@ def test_an_unwritable_cache_is_refused_before_preparing(tmp_path):
 
 def test_a_missing_gpu_is_found_in_the_parent(tmp_path):
     refused(
-        harness_cli("bench", "--preset", "tiny", "--device", "cuda", "--runs-dir", str(tmp_path)), "no CUDA"
+        harness_main("bench", "--preset", "tiny", "--device", "cuda", "--runs-dir", str(tmp_path)), "no CUDA"
     )
     assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("names", ["", ",,", "amp,,act_ckpt"])
 def test_one_parser_for_strategy_lists(tmp_path, names):
-    refused(harness_cli("env", "--strategies", names), "--strategies")
-    refused(harness_cli("sweep", "--strategies", names, "--runs-dir", str(tmp_path)), "--strategies")
+    refused(harness_main("env", "--strategies", names), "--strategies")
+    refused(harness_main("sweep", "--strategies", names, "--runs-dir", str(tmp_path)), "--strategies")
 
 
 def test_a_tokenizer_with_synthetic_data_is_refused(tmp_path):
-    proc = harness_cli("bench", "--preset", "tiny", "--tokenizer", "gpt2.json", "--runs-dir", str(tmp_path))
+    proc = harness_main("bench", "--preset", "tiny", "--tokenizer", "gpt2.json", "--runs-dir", str(tmp_path))
     refused(proc, "--tokenizer", "synthetic")
 
 
@@ -77,7 +77,7 @@ def test_resuming_a_run_as_another_strategy_is_refused(tmp_path):
     run_dir.mkdir(parents=True)
     cfg = build_run_config(strategy="zero_offload", preset="tiny", run_id="r1")
     (run_dir / "config.json").write_text(json.dumps(to_dict(cfg)))
-    proc = harness_cli(
+    proc = harness_main(
         "bench", "--resume", "r1", "--strategy", "act_ckpt", "--runs-dir", str(tmp_path / "runs")
     )
     refused(proc, "is a zero_offload run, not act_ckpt", "--strategy zero_offload")
@@ -171,7 +171,7 @@ def test_a_stale_cpu_adam_build_lock_is_named_instead_of_hanging(tmp_path, monke
     check = check_cpu_adam(cuda=False)
     assert not check.ok and "interrupted build" in check.detail
 
-    proc = harness_cli(
+    proc = harness_main(
         "bench", "--strategy", "zero_offload+act_ckpt", "--preset", "tiny", "--budget", "5s",
         "--runs-dir", str(tmp_path / "runs"),
         env={"TORCH_EXTENSIONS_DIR": str(tmp_path / "again")},

@@ -230,6 +230,7 @@ def test_without_a_measurement_the_host_need_is_the_memory_models_prediction():
     assert on_gpu.host_bytes > on_gpu.gpu_bytes > 0  # offload: the optimizer lives on the host
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_parallel_two_runs_two_tiny_runs_at_once_on_disjoint_cores(tmp_path):
     runs = tmp_path / "runs"

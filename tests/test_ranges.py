@@ -11,7 +11,7 @@ from harness.core.overrides import OVERRIDE_KEYS, build_run_config
 from harness.core.presets import ModelConfig
 from harness.core.ranges import RANGE
 from harness.core.recipe import Recipe, RunConfig
-from tests.conftest import harness_cli
+from tests.conftest import harness_main
 
 RANGED = [(cls, f) for cls in (ModelConfig, Recipe, RunConfig) for f in fields(cls) if RANGE in f.metadata]
 
@@ -72,7 +72,7 @@ def test_out_of_range_values_are_refused(cls, f):
     ],
 )
 def test_the_command_line_refuses_them_before_anything_starts(tmp_path, pair):
-    proc = harness_cli("bench", "--preset", "tiny", "--set", pair, "--runs-dir", str(tmp_path / "runs"))
+    proc = harness_main("bench", "--preset", "tiny", "--set", pair, "--runs-dir", str(tmp_path / "runs"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "out of range" in proc.stderr, (
         proc.stderr
     )

@@ -96,7 +96,7 @@ def test_a_sweep_with_repeats_reports_each_columns_own_median(tmp_path):
         "--preset",
         "tiny",
         "--budget",
-        "10s",
+        "3s",
         "--device",
         "cpu",
         "--runs-dir",
