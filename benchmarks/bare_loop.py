@@ -4,18 +4,22 @@ The same model from `harness/` (same preset, same init), the same fused AdamW wi
 bf16 autocast, torch.compile, the same micro-batch and gradient accumulation over the same global batch,
 gradient clipping; and nothing else: no training clock, no prefetch thread, no metrics, no evaluation.
 One batch of the synthetic corpus is generated up front and reused. Each step is timed with CUDA events
-(no host synchronization between steps); the figure is the median per-step throughput after warm-up.
+(no host synchronization between steps); the figure is the harness's own statistic, the steady median of
+per-step throughput (`harness.metrics.definitions.steady_median`), so that it can be set beside `amp`'s
+`steady_tokens_per_s` over the same number of steps. `--device cpu` times with the host clock instead
+(a rehearsal of a GPU stage, not a measurement).
 
     python benchmarks/bare_loop.py --preset gpt2-124m --micro-batch 32 --steps 40 --json out.json
 
-Compare its `tokens_per_s` with the harness's `steady_tokens_per_s` for `amp` at the same micro-batch.
+Compare its `tokens_per_s` with the harness's `steady_tokens_per_s` for `amp` at the same micro-batch,
+alternating the two (benchmarks/paired_ratio.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import math
 import statistics
 import sys
 import time
@@ -28,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from harness.core.errors import UserError
 from harness.core.overrides import build_run_config
 from harness.data import open_source
+from harness.metrics.definitions import steady_median
 from harness.metrics.peaks import mfu, peak_tflops
 from harness.model import GPT, flops_per_token, param_groups
 
@@ -39,6 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=40, help="timed optimizer steps")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (compile, allocator)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: a rehearsal only")
     p.add_argument("--json", type=Path, default=None, help="write the figures here too")
     return p.parse_args(argv)
 
@@ -76,39 +82,54 @@ def train_step(forward, model, optimizer, batches, grad_clip: float, dtype=torch
     optimizer.zero_grad(set_to_none=True)
 
 
+def timed_steps(args, recipe, forward, model, optimizer, batches) -> tuple[list[float], float]:
+    """Per-step seconds (CUDA events on a GPU, no host synchronization between steps; the host clock on a
+    CPU) and the wall seconds of all of them."""
+    dtype = _dtype(args.device)
+    step = lambda: train_step(forward, model, optimizer, batches, recipe.grad_clip, dtype)  # noqa: E731
+    wall0 = time.perf_counter()
+    if args.device != "cuda":
+        marks = [time.perf_counter()]
+        for _ in range(args.steps):
+            step()
+            marks.append(time.perf_counter())
+        return [b - a for a, b in itertools.pairwise(marks)], time.perf_counter() - wall0
+    events = [
+        (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+        for _ in range(args.steps)
+    ]
+    for start, end in events:
+        start.record()
+        step()
+        end.record()
+    torch.cuda.synchronize()
+    return [start.elapsed_time(end) / 1000 for start, end in events], time.perf_counter() - wall0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not torch.cuda.is_available():
-        print("error: the bare loop measures a CUDA GPU and none is visible", file=sys.stderr)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(
+            "error: the bare loop measures a CUDA GPU and none is visible (--device cpu rehearses)",
+            file=sys.stderr,
+        )
         return 2
     try:
-        recipe, model, optimizer, batches = build(args.preset, args.micro_batch)
+        recipe, model, optimizer, batches = build(args.preset, args.micro_batch, args.device)
     except (ValueError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     forward = torch.compile(model) if args.compile else model
     t0 = time.perf_counter()
     for _ in range(args.warmup):
-        train_step(forward, model, optimizer, batches, recipe.grad_clip)
-    torch.cuda.synchronize()
+        train_step(forward, model, optimizer, batches, recipe.grad_clip, dtype=_dtype(args.device))
+    if args.device == "cuda":
+        torch.cuda.synchronize()
     warmup_s = time.perf_counter() - t0
-
-    events = [
-        (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-        for _ in range(args.steps)
-    ]
-    wall0 = time.perf_counter()
-    for start, end in events:
-        start.record()
-        train_step(forward, model, optimizer, batches, recipe.grad_clip)
-        end.record()
-    torch.cuda.synchronize()
-    wall_s = time.perf_counter() - wall0
-
-    step_s = [start.elapsed_time(end) / 1000 for start, end in events]
+    step_s, wall_s = timed_steps(args, recipe, forward, model, optimizer, batches)
     tokens_per_step = recipe.global_batch_tokens
-    median_tps = tokens_per_step / statistics.median(step_s)
-    name = torch.cuda.get_device_name()
+    steady_tps = steady_median([tokens_per_step / s for s in step_s])
+    name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     peak, source = peak_tflops(name)
     figures = {
         "preset": args.preset,
@@ -120,27 +141,33 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "warmup_steps": args.warmup,
         "warmup_s": warmup_s,
-        "tokens_per_s": median_tps,  # median of per-step throughput
+        "tokens_per_s": steady_tps,  # the harness's steady median of per-step throughput
+        "statistic": "steady median of per-step tokens/s (the first 10% of steps dropped), as the harness's",
         "overall_tokens_per_s": tokens_per_step * args.steps / wall_s,
+        "step_s": step_s,
         "step_s_min": min(step_s),
         "step_s_median": statistics.median(step_s),
         "step_s_max": max(step_s),
-        "mfu": mfu(flops_per_token(recipe.model), median_tps, peak),
+        "mfu": mfu(flops_per_token(recipe.model), steady_tps, peak),
         "peak_tflops": peak,
         "peak_tflops_source": source,
-        "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else None,
     }
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    mfu_text = (
-        "n/a" if figures["mfu"] is None or math.isnan(figures["mfu"]) else f"{100 * figures['mfu']:.1f}%"
-    )
+    mfu_text = "n/a" if figures["mfu"] is None else f"{100 * figures['mfu']:.1f}%"
     print(
-        f"bare loop {args.preset} on {name}: {median_tps:,.0f} tokens/s (median of {args.steps} steps), "
+        f"bare loop {args.preset} on {name}: {steady_tps:,.0f} tokens/s "
+        f"(steady median of {args.steps} steps), "
         f"MFU {mfu_text}, micro-batch {args.micro_batch} x {len(batches)}, compile {args.compile}"
     )
     return 0
+
+
+def _dtype(device: str):
+    """bf16 autocast on a GPU, as `amp`; none on a CPU (amp computes in fp32 there)."""
+    return torch.bfloat16 if device == "cuda" else None
 
 
 if __name__ == "__main__":
