@@ -18,13 +18,14 @@ from strategies.fsdp2_offload import Fsdp2OffloadStrategy
 from strategies.fused_ce import FusedCrossEntropy
 from strategies.paged_adam8bit import PagedAdam8bitStrategy
 from strategies.sel_ckpt import SelectiveCheckpointing
-from strategies.zero_offload import ZeroOffloadStrategy
+from strategies.zero_offload import ZeroOffloadFp32Accum, ZeroOffloadStrategy
 
 # The order is the order transforms apply in (and are named in: `adam8bit+act_ckpt+fp8`).
 REGISTRY: dict[str, type[Plugin]] = {
     "amp": AmpStrategy,
     "adam8bit": Adam8bitStrategy,
     "zero_offload": ZeroOffloadStrategy,
+    "zero_offload_fp32acc": ZeroOffloadFp32Accum,
     "act_ckpt": ActivationCheckpointing,
     "ao_adam8bit": AoAdam8bit,
     "ao_adam4bit": AoAdam4bit,
@@ -92,6 +93,10 @@ class StrategySpec:
         return next(
             (p.changes_math for p in self.parts if p.changes_math and precision in p.changes_math_in), None
         )
+
+    @property
+    def needs_compile(self) -> bool:
+        return any(p.needs_compile for p in self.parts)
 
     @property
     def runs_on_cpu(self) -> bool:

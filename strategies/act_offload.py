@@ -42,7 +42,7 @@ def offloading_wrapper(pin_memory: bool):
 class ActivationOffload(ModelTransform):
     name = "act_offload"
     description = "activation offload: each block's saved tensors wait in pinned host memory"
-    composes_with = frozenset({"amp", "adam8bit", "zero_offload"})
+    composes_with = frozenset({"amp", "adam8bit", "zero_offload", "zero_offload_fp32acc"})
     experimental = True  # runs on the CPU; its CUDA path (pinned copies) awaits an H100
     refuses: ClassVar[dict[str, str]] = {
         "act_ckpt": _WHY_NOT_WITH_CHECKPOINTING,

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from harness.core.checks import Check
-from harness.core.footprint import ActivationFootprint, ParamShape, StateFootprint
+from harness.core.footprint import ActivationFootprint, ParamShape, StateFootprint, pinned_block_bytes
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -64,6 +64,7 @@ class Plugin:
     refuses: ClassVar[dict[str, str]] = {}  # part name -> why the two cannot run together (said as is)
     default_sweep: ClassVar[bool] = False  # one of the strategies `harness sweep` runs by default
     experimental: ClassVar[bool] = False  # its CUDA path has not yet passed its GPU tests on a real GPU
+    needs_compile: ClassVar[bool] = False  # cannot run eagerly: its fit probes are compiled too
     changes_math: ClassVar[str | None] = None  # said in the report when the strategy alters the update
     report_note: ClassVar[str | None] = (
         None  # a cost of its library that its figures include, said in the report
@@ -176,14 +177,26 @@ class Executor(Plugin, ABC):
         """Gradient buffers the strategy keeps besides `param.grad` (accumulation, offload staging)."""
         return []
 
+    def accumulation_tensors(self) -> list[torch.Tensor]:
+        """Gradient buffers alive only while a step accumulates, from its first backward to its update."""
+        return []
+
+    def workspace_tensors(self) -> list[torch.Tensor]:
+        """Fixed buffers its library keeps for the whole run (staging, copy-back), where they can be read."""
+        return []
+
     def memory_facts(self) -> dict[str, Any]:
-        """Bytes the strategy holds beyond the model, by kind: each kind measured on its own tensors."""
+        """Bytes the strategy holds beyond the model, by kind: each kind measured on its own tensors. Pinned
+        host memory is what torch's host allocator holds on CUDA (its blocks rounded up to a power of two,
+        the batches' pinned copies included), else the strategy's pinned tensors as that allocator rounds
+        them."""
         facts: dict[str, Any] = {}
         pinned = 0
         kinds = (
             ("optimizer_state", self.optimizer_tensors()),
             ("master_weights", self.master_tensors()),
             ("grad_buffers", self.gradient_buffer_tensors()),
+            ("workspace", self.workspace_tensors()),
         )
         for kind, tensors in kinds:
             tensors = _distinct(tensors)
@@ -191,9 +204,11 @@ class Executor(Plugin, ABC):
             facts[f"{kind}_devices"] = sorted({str(t.device) for t in tensors})
             facts[f"{kind}_dtypes"] = sorted({str(t.dtype).removeprefix("torch.") for t in tensors})
             pinned += sum(
-                t.numel() * t.element_size() for t in tensors if t.device.type == "cpu" and t.is_pinned()
+                pinned_block_bytes(t.numel() * t.element_size())
+                for t in tensors
+                if t.device.type == "cpu" and t.is_pinned()
             )
-        facts["pinned_host_gib"] = pinned / 2**30
+        facts["pinned_host_gib"] = pinned_host_bytes(pinned) / 2**30
         return facts
 
     def setup_facts(self) -> dict[str, Any]:
@@ -203,6 +218,13 @@ class Executor(Plugin, ABC):
     def teardown(self) -> None:
         """Release what setup built, so the next strategy in this process starts clean. Idempotent, and
         safe after a setup that failed half-way."""
+
+
+def pinned_host_bytes(tensor_bytes: int) -> int:
+    """Pinned host bytes: torch's host allocator's own count where CUDA runs, else `tensor_bytes`."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return int(torch.cuda.host_memory_stats().get("allocated_bytes.current", tensor_bytes))
+    return tensor_bytes
 
 
 def _distinct(tensors: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -32,6 +32,9 @@ def _in_blocks(module: nn.Module, fqn: str) -> bool:
     )
 
 
+REASON_ZERO = "DeepSpeed's bf16 engine holds 16-bit weights; float8 training needs its own casts"
+
+
 class Float8Training(ModelTransform):
     name = "fp8"
     description = "torchao float8 training of the blocks' linear layers (tensor-wise scales; H100-class GPUs)"
@@ -39,12 +42,14 @@ class Float8Training(ModelTransform):
     runs_on_cpu = False
     experimental = True
     needs_blocks = False
+    needs_compile = True  # its casts are fused by torch.compile; eager float8 is refused in `apply`
     composes_with = frozenset(
         {"amp", "adam8bit", "ao_adam8bit", "ao_adam4bit", "paged_adam8bit", "ao_cpu_offload", "act_ckpt",
          "sel_ckpt", "act_offload", "fused_ce"}
     )  # fmt: skip
     refuses: ClassVar[dict[str, str]] = {
-        "zero_offload": "DeepSpeed's bf16 engine holds 16-bit weights; float8 training needs its own casts",
+        "zero_offload": REASON_ZERO,
+        "zero_offload_fp32acc": REASON_ZERO,
         "fsdp2_offload": "FSDP2 needs torchao's FSDP-aware float8 casts, which are not set up here",
     }
     changes_math = "the blocks' matmuls compute in FP8 with per-tensor scales, so the loss differs"

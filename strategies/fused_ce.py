@@ -19,6 +19,8 @@ from harness.core.errors import UserError
 from harness.core.footprint import ActivationFootprint
 from strategies.base import ModelTransform, Strategy, StrategyContext
 
+REASON_ZERO = "DeepSpeed's engine computes the loss through the model it wraps; not verified"
+
 
 class LigerLoss(nn.Module):
     """GPT's loss head (harness.model.LogitsLoss) through Liger's fused kernel."""
@@ -50,7 +52,8 @@ class FusedCrossEntropy(ModelTransform):
     )  # fmt: skip
 
     refuses: ClassVar[dict[str, str]] = {
-        "zero_offload": "DeepSpeed's engine computes the loss through the model it wraps; not verified",
+        "zero_offload": REASON_ZERO,
+        "zero_offload_fp32acc": REASON_ZERO,
         "fsdp2_offload": "not verified with FSDP2's sharded output matrix",
     }
 

@@ -48,7 +48,7 @@ def _context_fn(kept: frozenset):
 class SelectiveCheckpointing(ModelTransform):
     name = "sel_ckpt"
     description = "selective checkpointing: keep matmul and attention outputs, recompute pointwise ops"
-    composes_with = frozenset({"amp", "adam8bit", "zero_offload"})
+    composes_with = frozenset({"amp", "adam8bit", "zero_offload", "zero_offload_fp32acc"})
     experimental = True  # runs on the CPU; its CUDA path awaits an H100
     refuses: ClassVar[dict[str, str]] = {
         "act_ckpt": "both decide what a block keeps for backward: choose one"

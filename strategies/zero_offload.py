@@ -120,10 +120,12 @@ def bucket_elements(n_params: int) -> int:
     return bucket + bucket % 2  # DeepSpeed aligns all-gather buckets to 4 bytes (2 elements)
 
 
-def deepspeed_config(model: nn.Module, ctx: StrategyContext) -> dict:
-    """ZeRO stage 2 with the optimizer on the CPU, in DeepSpeed's 16-bit mode, accumulating in fp32."""
+def deepspeed_config(model: nn.Module, ctx: StrategyContext, grad_accum_dtype: str | None = None) -> dict:
+    """ZeRO stage 2 with the optimizer on the CPU, in DeepSpeed's 16-bit mode. Gradients accumulate over
+    the micro-batches in `grad_accum_dtype`; None is DeepSpeed's default, the weights' dtype
+    (runtime/engine.py:1806-1807, GRAD_ACCUM_DTYPE_DEFAULT = None in runtime/constants.py)."""
     bucket = bucket_elements(sum(p.numel() for p in model.parameters()))
-    return {
+    config = {
         "train_micro_batch_size_per_gpu": ctx.micro_batch,
         "gradient_accumulation_steps": ctx.grad_accum,
         "gradient_clipping": ctx.optimizer.grad_clip,
@@ -138,11 +140,18 @@ def deepspeed_config(model: nn.Module, ctx: StrategyContext) -> dict:
             "reduce_bucket_size": bucket,
             "allgather_bucket_size": bucket,
         },
-        # fp32 gradient accumulation over the micro-batches, as amp does (the default would be bf16).
-        "data_types": {"grad_accum_dtype": "fp32"},
         "steps_per_print": 2**31 - 1,
         "wall_clock_breakdown": False,
     }
+    if grad_accum_dtype is not None:
+        config["data_types"] = {"grad_accum_dtype": grad_accum_dtype}
+    return config
+
+
+def _aligned(n: int) -> int:
+    """A flat parameter group as DeepSpeed pads it on one rank: to 4 bytes of 16-bit elements
+    (nccl_start_alignment_factor = 2, runtime/zero/stage_1_and_2.py:387, 441)."""
+    return n + n % 2
 
 
 class ZeroOffloadStrategy(Executor):
@@ -151,15 +160,19 @@ class ZeroOffloadStrategy(Executor):
     requires = ("deepspeed",)
     composes_with = frozenset({"act_ckpt"})
     optimizer_state_device = "cpu"
+    # None: DeepSpeed's default, what its users run (the weights' dtype); a variant names another.
+    grad_accum_dtype: str | None = None
     changes_math = (
         "DeepSpeed's 16-bit mode: weights, activations and the residual stream are 16-bit on the GPU, "
-        "where amp autocasts over fp32 weights (gradients are still accumulated in fp32, and the fp32 "
-        "master weights on the host start from the same fp32 init as amp)"
+        "where amp autocasts over fp32 weights; gradients accumulate over the micro-batches in 16 bits "
+        "(DeepSpeed's default; amp accumulates in fp32), and the fp32 master weights on the host start "
+        "from the same fp32 init as amp"
     )
     changes_math_in = frozenset({"bf16", "fp16"})
-    # Measured on the H100 at gpt2-124m (peak RSS 6.98 GiB) less the modelled init copy and host state
-    # (2.3 GiB): DeepSpeed's import, CPU-Adam threads and pinned staging. Not yet measured at other sizes.
-    host_overhead_gib = 4.7
+    # Measured on the H100 at gpt2-124m (peak RSS 6.98 GiB, a run accumulating in fp32) less that
+    # configuration's modelled host state with its pinned blocks rounded (2.30 GiB): DeepSpeed's import,
+    # CPU-Adam threads, the CUDA runtime. Not yet measured at other sizes.
+    host_overhead_gib = 4.68
     default_sweep = True
 
     @classmethod
@@ -176,18 +189,33 @@ class ZeroOffloadStrategy(Executor):
 
     @classmethod
     def state_footprint(cls, params: Sequence[ParamShape], precision: str) -> StateFootprint:
-        n = sum(p.numel for p in params)
+        """What DeepSpeed 0.19.8 allocates (runtime/zero/stage_1_and_2.py), measured on the CPU at every
+        phase of a step (tests/test_zero_offload_memory.py). GPU: the flat 16-bit weights, ZeRO's two
+        reduction buckets (double-buffered for overlap, alive during backward), the staging buffer of the
+        largest parameter (659). Host, pinned: per parameter group the fp32 masters and a 16-bit copy-back
+        buffer (566-575) and the masters' fp32 gradient (940), the largest parameter's staging buffer
+        (653-658), and, when gradients accumulate in the weights' dtype, one pinned accumulation buffer per
+        parameter (1822-1826). Host, pageable: CPU-Adam's two fp32 moments. Accumulating in fp32 from
+        16-bit weights keeps a compact fp32 partition of the gradients on the GPU instead, from a step's
+        first backward to its update (1268-1299, freed at the step)."""
         width = 4 if precision == "fp32" else 2
-        # Host: fp32 masters, CPU-Adam's two fp32 moments, the masters' fp32 gradient; in fp32 mode
-        # DeepSpeed also keeps an fp32 accumulation copy. GPU: the weights, and ZeRO's two reduction
-        # buckets (double-buffered for overlap) in the weights' dtype; `param.grad` is released into them.
+        groups = [
+            _aligned(sum(p.numel for p in params if len(p.shape) >= 2)),
+            _aligned(sum(p.numel for p in params if len(p.shape) < 2)),
+        ]
+        n, largest = sum(groups), max(p.numel for p in params)
+        on_gpu = cls.grad_accum_dtype == "fp32" and width != 4  # the compact fp32 partition buffer
+        host_accumulation = [] if on_gpu else [width * p.numel for p in params]
+        pinned = [b * g for g in groups for b in (4, width, 4)] + [width * largest] + host_accumulation
         return StateFootprint(
-            weights=Bytes(gpu=width * n),
+            weights=Bytes(gpu=width * sum(p.numel for p in params)),
             gradients=Bytes(),
             optimizer_state=Bytes(host=8 * n),
             master_weights=Bytes(host=4 * n),
-            grad_buffers=Bytes(host=(8 if precision == "fp32" else 4) * n),
-            workspace=Bytes(gpu=2 * width * bucket_elements(n)),
+            grad_buffers=Bytes(host=4 * n + sum(host_accumulation)),
+            workspace=Bytes(gpu=2 * width * bucket_elements(n) + width * largest, host=width * (n + largest)),
+            accumulation=Bytes(gpu=4 * n if on_gpu else 0),
+            pinned_blocks=tuple(pinned),
         )
 
     @classmethod
@@ -218,7 +246,10 @@ class ZeroOffloadStrategy(Executor):
         )
         self.facts = {"cpu_adam_load_s": time.perf_counter() - t0}  # the op's JIT build on first use
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
-            model=model, optimizer=optimizer, config=deepspeed_config(model, ctx), dist_init_required=True
+            model=model,
+            optimizer=optimizer,
+            config=deepspeed_config(model, ctx, self.grad_accum_dtype),
+            dist_init_required=True,
         )
         self._seed_master_weights(fp32_init)
         if ctx.compile:
@@ -259,9 +290,21 @@ class ZeroOffloadStrategy(Executor):
     def gradient_buffer_tensors(self) -> list[torch.Tensor]:
         zero = self.optimizer
         tensors = [m.grad for m in self.master_tensors() if m.grad is not None]
-        tensors += list(getattr(zero, "accumulated_grads_in_cpu", {}).values())
-        for grads in getattr(zero, "averaged_gradients", {}).values():  # fp32 accumulation on the GPU
+        return tensors + list(getattr(zero, "accumulated_grads_in_cpu", {}).values())
+
+    def accumulation_tensors(self) -> list[torch.Tensor]:
+        # The compact fp32 partition (fp32 accumulation of 16-bit weights), between backward and step.
+        tensors: list[torch.Tensor] = []
+        for grads in getattr(self.optimizer, "averaged_gradients", {}).values():
             tensors += [g for g in (grads if isinstance(grads, list) else [grads]) if torch.is_tensor(g)]
+        return tensors
+
+    def workspace_tensors(self) -> list[torch.Tensor]:
+        zero = self.optimizer
+        tensors = list(getattr(zero, "param_buffer_of_bit16_for_cpu_offload_groups", []))
+        for name in ("temp_grad_buffer_for_cpu_offload", "temp_grad_buffer_for_gpu_offload"):
+            if torch.is_tensor(getattr(zero, name, None)):
+                tensors.append(getattr(zero, name))
         return tensors
 
     def reset_optimizer_state(self) -> None:
@@ -281,3 +324,18 @@ class ZeroOffloadStrategy(Executor):
         self.engine = self.optimizer = None
         if engine is not None:
             engine.destroy()
+
+
+class ZeroOffloadFp32Accum(ZeroOffloadStrategy):
+    """`zero_offload` accumulating gradients in fp32 over the micro-batches, as amp does: DeepSpeed keeps
+    an fp32 partition of the gradients on the GPU for that (4 bytes a parameter, during accumulation)."""
+
+    name = "zero_offload_fp32acc"
+    description = "zero_offload accumulating gradients in fp32 (a model-sized fp32 buffer on the GPU)"
+    grad_accum_dtype = "fp32"
+    default_sweep = False
+    changes_math = (
+        "DeepSpeed's 16-bit mode: weights, activations and the residual stream are 16-bit on the GPU, "
+        "where amp autocasts over fp32 weights (gradients accumulate in fp32 as in amp, and the fp32 "
+        "master weights on the host start from the same fp32 init as amp)"
+    )

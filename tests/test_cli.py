@@ -73,7 +73,7 @@ def test_env_is_a_doctor():
     assert payload["machine"]["libraries"]["torch"].startswith("2.13.0")
     experimental = "ready (experimental: not yet verified on a GPU)"
     assert payload["strategies"] == {
-        **dict.fromkeys(("amp", "adam8bit", "zero_offload", "act_ckpt"), "ready"),
+        **dict.fromkeys(("amp", "adam8bit", "zero_offload", "zero_offload_fp32acc", "act_ckpt"), "ready"),
         **dict.fromkeys(
             ("ao_adam8bit", "ao_adam4bit", "fsdp2_offload", "sel_ckpt", "act_offload"), experimental
         ),

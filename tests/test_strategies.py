@@ -154,9 +154,13 @@ def test_declared_facts():
     assert strategies.resolve("zero_offload").executor.optimizer_state_device == "cpu"
 
 
-def test_zero_offload_in_bf16_keeps_the_fp32_init_as_master_and_accumulates_in_fp32():
+@pytest.mark.parametrize(
+    ("name", "accumulates_in"),
+    [("zero_offload", "bfloat16"), ("zero_offload_fp32acc", "float32")],
+)
+def test_zero_offload_in_bf16_keeps_the_fp32_init_as_master_and_accumulates_as_named(name, accumulates_in):
     # DeepSpeed casts the model to bf16 and would clone its masters from the rounded copy.
-    spec = strategies.resolve("zero_offload")
+    spec = strategies.resolve(name)
     strategy = spec.build()
     model = tiny_model()
     init = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -165,16 +169,20 @@ def test_zero_offload_in_bf16_keeps_the_fp32_init_as_master_and_accumulates_in_f
     from deepspeed.utils import safe_get_full_fp32_param
 
     try:
-        for name, param in model.named_parameters():
+        for pname, param in model.named_parameters():
             assert param.dtype == torch.bfloat16
-            assert torch.equal(safe_get_full_fp32_param(param).cpu(), init[name]), name
+            assert torch.equal(safe_get_full_fp32_param(param).cpu(), init[pname]), pname
         tokens = torch.randint(1, 512, (8, 65), generator=torch.Generator().manual_seed(3))
         engine = strategy.executor.engine
         loss = engine(tokens[:4, :-1], tokens[:4, 1:])
         engine.backward(loss)
         engine.step()  # not a boundary: the first micro-batch's gradients wait in the accumulation buffer
+        executor = strategy.executor
+        waiting = executor.accumulation_tensors() or list(
+            executor.optimizer.accumulated_grads_in_cpu.values()
+        )
+        assert waiting and {str(t.dtype).removeprefix("torch.") for t in waiting} == {accumulates_in}
         facts = strategy.memory_facts()
-        assert facts["grad_buffers_dtypes"] == ["float32"] and facts["grad_buffers_gib"] > 0
         assert facts["master_weights_dtypes"] == ["float32"] and facts["master_weights_devices"] == ["cpu"]
     finally:
         strategy.teardown()

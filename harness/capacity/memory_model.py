@@ -4,7 +4,8 @@ the strategy's declared footprints and the model's saved activations. Nothing is
 GPU peak = the executor's state (weights, gradients, optimizer state, master weights, buffers) plus the
 activations of one micro-batch at their peak (saved for backward, the block being recomputed, the loss's
 logits), in eager mode: compiled programs usually save less. Host peak = the process's own overhead plus the
-larger of the fp32 model as it is built on the host before it moves and the state the strategy keeps there.
+larger of the fp32 model as it is built on the host before it moves and the state the strategy keeps there
+(its pinned blocks as the caching host allocator rounds them).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class MemoryPrediction:
     saved_activations: float  # what the forward pass saves for backward (the part hooks can measure)
     host_overhead: float  # the process itself (interpreter, libraries, CUDA runtime)
     init_copy: float  # the fp32 model on the host while it is built and moved
+    pinned_rounding: float = 0.0  # what the caching host allocator adds to the pinned blocks
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -40,7 +42,7 @@ class MemoryPrediction:
     def host_bytes(self) -> float:
         # The fp32 init leaves the host (or is dropped) before the state the strategy keeps there is
         # complete: its optimizer moments and gradient buffers appear at the first step.
-        state = sum(b.host for b in self.state.values())
+        state = sum(b.host for b in self.state.values()) + self.pinned_rounding
         return self.host_overhead + max(self.init_copy, state) + self.activations.host
 
     def breakdown(self) -> dict[str, dict[str, float]]:
@@ -48,7 +50,7 @@ class MemoryPrediction:
         s = self.state
         kinds = {
             "weights": s["weights"],
-            "gradients": s["gradients"] + s["grad_buffers"],
+            "gradients": s["gradients"] + s["grad_buffers"] + s["accumulation"],
             "optimizer": s["optimizer_state"] + s["master_weights"],
             "activations": self.activations,
             "other": s["workspace"] + Bytes(host=self.host_bytes - sum(b.host for b in s.values())),
@@ -76,7 +78,8 @@ def predict(cfg: ModelConfig, strategy: str, micro_batch: int, precision: str = 
 
     spec = strategies.resolve(strategy)
     numerics = spec.executor.numerics(precision)
-    state = spec.executor.state_footprint(param_shapes(cfg), precision).by_kind()
+    footprint = spec.executor.state_footprint(param_shapes(cfg), precision)
+    state = footprint.by_kind()
     acts = activation_footprint(cfg, numerics)
     for transform in spec.transforms:
         acts = transform.activation_footprint(acts)
@@ -93,4 +96,5 @@ def predict(cfg: ModelConfig, strategy: str, micro_batch: int, precision: str = 
         saved_activations=acts.saved_bytes(tokens, cfg.n_layer),
         host_overhead=spec.executor.host_overhead_gib * GIB,
         init_copy=4.0 * n,
+        pinned_rounding=float(footprint.pinned_rounding()),
     )

@@ -60,16 +60,32 @@ class StateFootprint:
     optimizer_state: Bytes  # moments, quantization maps, step counters
     master_weights: Bytes = Bytes()  # fp32 copies kept by the optimizer beside 16-bit weights
     grad_buffers: Bytes = Bytes()  # gradient copies besides `param.grad` (accumulation, offload staging)
-    workspace: Bytes = Bytes()  # fixed buffers a library allocates (communication buckets)
+    workspace: Bytes = Bytes()  # fixed buffers a library allocates (communication buckets, staging)
+    # Gradient buffers alive only while a step accumulates (from its first backward to its update): absent
+    # after the step, but part of the GPU peak, which falls during accumulation.
+    accumulation: Bytes = Bytes()
+    # The sizes in bytes of the pinned host blocks among the host bytes above. torch's caching host
+    # allocator rounds each block up to a power of two (ATen/core/CachingHostAllocator.h, PowerOf2Ceil).
+    pinned_blocks: tuple[int, ...] = ()
 
     def total(self) -> Bytes:
         out = Bytes()
-        for f in fields(self):
-            out = out + getattr(self, f.name)
+        for b in self.by_kind().values():
+            out = out + b
         return out
 
     def by_kind(self) -> dict[str, Bytes]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "pinned_blocks"}
+
+    def pinned_rounding(self) -> int:
+        """Host bytes the caching host allocator adds to the pinned blocks by rounding them up."""
+        return sum(pinned_block_bytes(b) - b for b in self.pinned_blocks)
+
+
+def pinned_block_bytes(n: int) -> int:
+    """What torch's caching host allocator reserves for a pinned request of `n` bytes: the next power of
+    two (its default round-up, no size classes configured)."""
+    return 1 << max(int(n) - 1, 0).bit_length() if n > 0 else 0
 
 
 @dataclass(frozen=True)
