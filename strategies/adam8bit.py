@@ -78,8 +78,12 @@ class Adam8bitStrategy(AmpStrategy):
         self._embedding_weights = [m.weight for m in model.modules() if isinstance(m, nn.Embedding)]
         for weight in self._embedding_weights:
             manager.override_config(weight, "optim_bits", 32)
-        optimizer_class = getattr(bnb.optim, self.optimizer_class)
-        return optimizer_class(param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps)
+        return self.optimizer_type()(param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps)
+
+    def optimizer_type(self) -> type:
+        import bitsandbytes as bnb
+
+        return getattr(bnb.optim, self.optimizer_class)
 
     def teardown(self) -> None:
         import bitsandbytes as bnb

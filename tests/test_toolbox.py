@@ -24,11 +24,18 @@ NEW = ["ao_adam8bit", "ao_adam4bit", "paged_adam8bit", "ao_cpu_offload", "fsdp2_
 CUDA_ONLY = ["paged_adam8bit", "ao_cpu_offload", "fp8", "fused_ce"]
 
 
-def test_list_shows_all_thirteen_with_their_flags():
+def test_list_shows_every_strategy_with_its_flags():
     proc = harness_cli("list")
     assert proc.returncode == 0, proc.stderr
     lines = {line.split()[0]: line for line in proc.stdout.splitlines() if line.strip()}
-    assert set(strategies.REGISTRY) == {"amp", "adam8bit", "zero_offload", "act_ckpt", *NEW}
+    assert set(strategies.REGISTRY) == {
+        "amp",
+        "adam8bit",
+        "zero_offload",
+        "zero_offload_fp32acc",
+        "act_ckpt",
+        *NEW,
+    }
     for name in NEW:
         assert "experimental" in lines[name], lines[name]
     for name in CUDA_ONLY:
@@ -182,3 +189,39 @@ def test_parity_on_cpu_of_the_new_strategies(tmp_path):
     assert rows["sel_ckpt"]["max_rel_diff"] == 0 and rows["act_offload"]["max_rel_diff"] == 0
     assert rows["ao_adam8bit"]["bound"] == 1e-2 and 0 < rows["ao_adam8bit"]["max_rel_diff"] <= 1e-2
     assert rows["ao_adam4bit"]["bound"] == 0.15 and 0 < rows["ao_adam4bit"]["max_rel_diff"] <= 0.15
+
+
+def test_paged_state_buffers_go_back_to_a_pool_and_the_next_optimizer_takes_them(monkeypatch):
+    """bitsandbytes never frees a paged buffer: a fake `get_paged` counts the buffers made, and the page
+    manager's list shows which are in use."""
+    import bitsandbytes as bnb
+    import bitsandbytes.functional as F
+
+    from strategies import paged_adam8bit
+
+    made = []
+
+    def fake_get_paged(*shape, dtype=torch.float32, device=None):
+        buffer = torch.zeros(shape, dtype=dtype)
+        buffer.is_paged = True
+        made.append(buffer)
+        return buffer
+
+    monkeypatch.setattr(F, "get_paged", fake_get_paged)
+    monkeypatch.setattr(F, "fill", lambda buffer, value: buffer.fill_(value))
+    monkeypatch.setattr(paged_adam8bit, "_POOL", {})
+    manager = F.GlobalPageManager.get_instance()
+    monkeypatch.setattr(manager, "paged_tensors", [])
+    param = torch.nn.Parameter(torch.empty(1000, 200, device="meta"))  # large enough to be paged
+    optimizer_type = paged_adam8bit.pooled(bnb.optim.PagedAdamW8bit)
+    first = optimizer_type([param])
+    a, b = first.get_state_buffer(param, torch.uint8), first.get_state_buffer(param, torch.uint8)
+    a.fill_(7)
+    assert len(made) == 2 and manager.paged_tensors == [a, b]
+    first.release_paged_buffers()  # reset after warm-up, or teardown
+    assert manager.paged_tensors == []
+    second = optimizer_type([param])
+    again = [second.get_state_buffer(param, torch.uint8) for _ in range(3)]
+    assert len(made) == 3  # two taken back from the pool, one more made
+    assert {id(t) for t in again[:2]} == {id(a), id(b)} and int(again[0].sum()) == 0  # zeroed as new
+    assert len(manager.paged_tensors) == 3
