@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from harness.core.recipe import divisors_at_most
+from harness.engine import fit
 from harness.engine.fit import DoesNotFit, choose_micro_batch, device_probe
 from harness.engine.runtime import is_out_of_memory
 
@@ -171,3 +172,42 @@ def test_other_failures_in_a_probe_propagate():
     with pytest.raises(ValueError, match="real bug"):
         device_probe(step, memory)(1)
     assert memory.released == 2
+
+
+def test_a_strategy_that_needs_compile_is_fitted_with_compiled_probes_only(monkeypatch):
+    """fp8 refuses to run eagerly (not an out-of-memory): an eager probe would end its run in an error."""
+    import strategies
+    from harness.core.errors import UserError
+
+    assert strategies.resolve("fp8").needs_compile and strategies.resolve("amp+fp8").needs_compile
+    assert not strategies.resolve("amp").needs_compile
+    peak = {m: m * GIB for m in (1, 2, 4, 8, 16, 32)}
+    calls = []
+
+    def run_step(m: int, compiled: bool) -> None:
+        calls.append((m, compiled))
+        if not compiled:
+            raise UserError("fp8 needs torch.compile to fuse its casts")
+        run_step.peak = peak[m]
+
+    class FakeMemory:
+        def __init__(self, device):
+            pass
+
+        def release(self):
+            pass
+
+        def reset_peak(self):
+            pass
+
+        def peak_reserved(self):
+            return run_step.peak
+
+    monkeypatch.setattr(fit, "CudaMemory", FakeMemory)
+    monkeypatch.setattr(fit, "memory_budget_bytes", lambda device, cap: 10 * GIB)
+    cuda = torch.device("cuda", 0)
+    m, report = fit.micro_batch_for_run(None, cuda, 32, 4, run_step, compiled=True, compiled_only=True)
+    assert m == 8 and calls and all(compiled for _, compiled in calls)
+    assert all(p["compiled"] for p in report.probes)
+    with pytest.raises(UserError):  # the same strategy fitted as before: its first eager probe fails
+        fit.micro_batch_for_run(None, cuda, 32, 4, run_step, compiled=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from harness.core.recipe import check_micro_batch, divisors_at_most
-from harness.engine.runtime import is_out_of_memory
+from harness.engine.runtime import is_host_out_of_memory, is_out_of_memory
 
 GIB = 2**30
 
@@ -87,13 +87,19 @@ def _predicted_start(prober: _Prober, sizes: list[int], budget_bytes: int) -> in
 
 
 def choose_micro_batch(
-    probe: Probe, candidates: Sequence[int], budget_bytes: int, compiled_probe: Probe | None = None
+    probe: Probe,
+    candidates: Sequence[int],
+    budget_bytes: int,
+    compiled_probe: Probe | None = None,
+    *,
+    probe_compiled: bool = False,
 ) -> FitReport:
     """The largest candidate whose probe fits the budget, the next larger one not fitting (or absent).
-    With `compiled_probe`, the answer is confirmed, and moved up or down, with the compiled program."""
+    With `compiled_probe`, the answer is confirmed, and moved up or down, with the compiled program.
+    `probe_compiled` says that `probe` itself runs the compiled program (a strategy that needs compile)."""
     sizes = sorted(set(candidates))
     log: list[dict] = []
-    eager = _Prober(probe, budget_bytes, False, log)
+    eager = _Prober(probe, budget_bytes, probe_compiled, log)
 
     def does_not_fit(m: int) -> DoesNotFit:
         return DoesNotFit(
@@ -129,8 +135,9 @@ class CudaMemory:
 
 def device_probe(run_step: Callable[[int], None], memory: CudaMemory) -> Probe:
     """Wrap `run_step(m)` (build, one step, teardown) into a probe that reports peak reserved bytes.
-    Every kind of out-of-memory (torch's allocator, cuBLAS, NCCL, a library's own) means "does not fit";
-    any other failure is a real error and propagates."""
+    Every kind of GPU out-of-memory (torch's allocator, cuBLAS, NCCL, a library's own) means "does not
+    fit"; the host running out (a pinned allocation) is not the GPU's answer and propagates, as does any
+    other failure."""
 
     def probe(micro_batch: int) -> int | None:
         memory.release()
@@ -139,7 +146,7 @@ def device_probe(run_step: Callable[[int], None], memory: CudaMemory) -> Probe:
             run_step(micro_batch)
             return memory.peak_reserved()
         except Exception as exc:
-            if is_out_of_memory(exc):
+            if is_out_of_memory(exc) and not is_host_out_of_memory(exc):
                 return None
             raise
         finally:
@@ -166,21 +173,29 @@ def micro_batch_for_run(
     run_step: Callable[[int, bool], None],
     *,
     compiled: bool,
+    compiled_only: bool = False,
     cap_bytes: int | None = None,
 ) -> tuple[int, FitReport | None]:
     """The run's micro-batch: as requested; else fitted on CUDA; else the largest divisor of the global
     batch not above the preset's default (CPU runs need no fitting). `run_step(m, compiled)` runs one
-    probe step of the strategy."""
+    probe step of the strategy. `compiled_only`: the strategy cannot run eagerly (fp8), so every probe is
+    compiled."""
     if requested is not None:
         check_micro_batch(requested, global_seqs)
         return requested, None
     if device.type != "cuda":
         return divisors_at_most(global_seqs, default)[0], None
     memory = CudaMemory(device)
+    sizes, budget = divisors_at_most(global_seqs, global_seqs), memory_budget_bytes(device, cap_bytes)
+    if compiled_only:
+        report = choose_micro_batch(
+            device_probe(lambda m: run_step(m, True), memory), sizes, budget, probe_compiled=True
+        )
+        return report.micro_batch, report
     report = choose_micro_batch(
         device_probe(lambda m: run_step(m, False), memory),
-        divisors_at_most(global_seqs, global_seqs),
-        memory_budget_bytes(device, cap_bytes),
+        sizes,
+        budget,
         device_probe(lambda m: run_step(m, True), memory) if compiled else None,
     )
     return report.micro_batch, report

@@ -4,6 +4,7 @@ spent here is reported, none counts against the budget."""
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -86,7 +87,17 @@ class Session:
         return time.perf_counter() - t0
 
 
-def context(recipe: Recipe, device: torch.device, micro_batch: int, compiled: bool) -> StrategyContext:
+# A fit probe's step: this many micro-batches, then the optimizer step. The probe's context says so, so
+# that DeepSpeed, which steps only at its accumulation boundary, reaches it (where its buffers peak).
+PROBE_MICRO_BATCHES = 2
+
+
+def context(
+    recipe: Recipe, device: torch.device, micro_batch: int, compiled: bool, grad_accum: int | None = None
+) -> StrategyContext:
+    """The strategy's view of the run; `grad_accum` defaults to the recipe's (global batch / micro-batch)."""
+    if grad_accum is None:
+        grad_accum = recipe.global_batch_seqs // micro_batch
     return StrategyContext(
         device=device,
         precision=recipe.precision,
@@ -94,7 +105,7 @@ def context(recipe: Recipe, device: torch.device, micro_batch: int, compiled: bo
             (recipe.beta1, recipe.beta2), recipe.eps, recipe.weight_decay, recipe.grad_clip
         ),
         micro_batch=micro_batch,
-        grad_accum=recipe.global_batch_seqs // micro_batch,
+        grad_accum=grad_accum,
         compile=compiled,
     )
 
@@ -145,26 +156,31 @@ def _predicted_memory(recipe: Recipe, strategy: str, micro_batch: int) -> dict:
     return predict(recipe.model, strategy, micro_batch, recipe.precision).to_dict()
 
 
+def fit_probe_step(spec, initial: InitialModel, resolved, micro_batch: int, compiled: bool) -> None:
+    """One real step of a fresh model at this micro-batch (two micro-batches through the accumulation
+    boundary, the optimizer stepping at lr 0), then teardown."""
+    recipe, device = resolved.recipe, resolved.device
+    strategy = spec.build()
+    try:
+        ctx = context(recipe, device, micro_batch, compiled, grad_accum=PROBE_MICRO_BATCHES)
+        strategy.setup(initial.copy(), ctx)
+        length = recipe.model.seq_len + 1
+        tokens = torch.from_numpy(resolved.data.warmup_batch(0, PROBE_MICRO_BATCHES * micro_batch, length))
+        strategy.train_step(micro_batches(tokens.long().to(device), micro_batch), 0.0)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    finally:
+        strategy.teardown()
+        del strategy
+        if compiled:
+            torch._dynamo.reset()  # forget the probe's graphs: a later shape would compile as dynamic
+
+
 def _choose_micro_batch(cfg, spec, resolved, initial: InitialModel, compiled: bool, result, events) -> int:
     """As asked; else fitted on CUDA (the probes and the budget go into the result); else the preset's."""
     recipe, device = resolved.recipe, resolved.device
     if device.type == "cuda" and cfg.micro_batch is None:
         events.emit("phase", phase="fit", detail="finding the largest micro-batch that fits")
-
-    def probe_step(micro_batch: int, probe_compiled: bool) -> None:
-        """One real step (two micro-batches, lr 0) of a fresh model at this micro-batch, then teardown."""
-        strategy = spec.build()
-        try:
-            strategy.setup(initial.copy(), context(recipe, device, micro_batch, probe_compiled))
-            length = recipe.model.seq_len + 1
-            tokens = torch.from_numpy(resolved.data.warmup_batch(0, 2 * micro_batch, length)).long()
-            strategy.train_step(micro_batches(tokens.to(device), micro_batch), 0.0)
-            torch.cuda.synchronize(device)
-        finally:
-            strategy.teardown()
-            del strategy
-            if probe_compiled:
-                torch._dynamo.reset()  # forget the probe's graphs: a later shape would compile as dynamic
 
     cap = None if cfg.gpu_memory_gib is None else int(cfg.gpu_memory_gib * 2**30)
     micro_batch, report = fit.micro_batch_for_run(
@@ -172,8 +188,9 @@ def _choose_micro_batch(cfg, spec, resolved, initial: InitialModel, compiled: bo
         device,
         recipe.global_batch_seqs,
         PRESETS[recipe.preset].micro_batch if recipe.preset in PRESETS else 1,
-        probe_step,
+        functools.partial(fit_probe_step, spec, initial, resolved),
         compiled=compiled,
+        compiled_only=spec.needs_compile,
         cap_bytes=cap,
     )
     if report is not None:
