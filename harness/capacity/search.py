@@ -13,8 +13,21 @@ from harness.core.recipe import divisors_at_most
 
 HEADROOM = 0.08  # the share of GPU memory kept free for fragmentation and spikes, as the fit does
 
-# preset -> a measured record ({"micro_batch", "peak_allocated_bytes", ...}) or None when it does not fit
+# preset -> a measured record ({"micro_batch", "peak_allocated_gib", ...}), None when it does not fit the
+# GPU, or a record with an "outcome" other than "ok": "host" (the host could not hold it), "error"
 Probe = Callable[[str], dict | None]
+
+
+def probe_fits(record: dict | None) -> bool:
+    return record is not None and record.get("outcome", "ok") == "ok"
+
+
+def probe_verdict(record: dict | None) -> str:
+    """ "fits", "gpu" (out of GPU memory), "host" (the host could not hold it) or "error"."""
+    if record is None:
+        return "gpu"
+    outcome = record.get("outcome", "ok")
+    return "fits" if outcome == "ok" else outcome
 
 
 @dataclass
@@ -77,16 +90,21 @@ def find_largest(
     host_bytes: float,
     precision: str = "bf16",
     probe: Probe | None = None,
+    on_probe: Callable[[CapacityAnswer], object] | None = None,
 ) -> CapacityAnswer:
+    """`on_probe(answer)` is called after every probe, with the answer so far (to record it)."""
     checks = check_sizes(strategy, ladder, gpu_memory_gib, host_bytes, precision)
     answer = CapacityAnswer(strategy, gpu_memory_gib, None, checks)
     # Sizes past the first one the host cannot hold are out of reach whatever the GPU says.
     reachable = next((i for i, c in enumerate(checks) if c.host_refusal), len(checks))
     predicted = max((i for i, c in enumerate(checks[:reachable]) if c.prediction), default=-1)
-    best = predicted if probe is None else _bisect(answer, probe, predicted, reachable)
+    best = predicted if probe is None else _bisect(answer, probe, predicted, reachable, on_probe)
     answer.largest = ladder[best] if best >= 0 else None
+    above = ladder[best + 1] if best + 1 < len(ladder) else None
     if best == len(ladder) - 1:
         answer.limited_by = "ladder"
+    elif above in answer.probes and probe_verdict(answer.probes[above]) in ("host", "error"):
+        answer.limited_by = probe_verdict(answer.probes[above])  # the next size's confirming run said so
     elif best + 1 == reachable and checks[reachable].prediction is not None:
         answer.limited_by = "host"  # the next size fits the GPU, not the host
     else:
@@ -94,7 +112,9 @@ def find_largest(
     return answer
 
 
-def _bisect(answer: CapacityAnswer, probe: Probe, start: int, reachable: int) -> int:
+def _bisect(
+    answer: CapacityAnswer, probe: Probe, start: int, reachable: int, on_probe: Callable | None
+) -> int:
     """The largest index below `reachable` whose probe fits (fitting assumed monotone in size), starting
     from the predicted one."""
     ladder = [c.preset for c in answer.checks]
@@ -102,7 +122,9 @@ def _bisect(answer: CapacityAnswer, probe: Probe, start: int, reachable: int) ->
     def fits(i: int) -> bool:
         if ladder[i] not in answer.probes:
             answer.probes[ladder[i]] = probe(ladder[i])
-        return answer.probes[ladder[i]] is not None
+            if on_probe is not None:
+                on_probe(answer)
+        return probe_fits(answer.probes[ladder[i]])
 
     lo, hi = -1, reachable  # lo fits (or none), hi does not (or is out of reach)
     if start >= 0:

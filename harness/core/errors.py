@@ -7,3 +7,6 @@ class UserError(Exception):
 
 class DataError(UserError):
     """A corpus or cache that cannot be used as asked."""
+
+
+HOST_OUT_OF_MEMORY = "host out of memory"  # how a run's error begins when the host ran out, not the GPU

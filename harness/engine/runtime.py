@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 
 import torch
@@ -70,15 +71,35 @@ _OOM_MARKERS = (
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether a failure means "does not fit": torch's own OOM, or another library's, by its message,
     also when it was re-raised wrapped in another exception (its cause or context)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(exc):
         if isinstance(current, torch.OutOfMemoryError | MemoryError):
             return True
         if any(marker in str(current).lower() for marker in _OOM_MARKERS):
             return True
+    return False
+
+
+def _chain(exc: BaseException):
+    """`exc` and the exceptions it was raised from or during, each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
         current = current.__cause__ or current.__context__
+
+
+def is_host_out_of_memory(exc: BaseException) -> bool:
+    """Whether an out-of-memory is the host's: Python's MemoryError, the kernel refusing an allocation
+    (ENOMEM, "Cannot allocate memory"), or a pinned host allocation (cudaHostAlloc fails with "CUDA error:
+    out of memory", raised inside a `pin_memory` call), which a GPU memory cap does not govern."""
+    for current in _chain(exc):
+        message = str(current).lower()
+        if isinstance(current, MemoryError) or "cannot allocate memory" in message:
+            return True
+        frames = traceback.extract_tb(current.__traceback__) if current.__traceback__ else []
+        if "out of memory" in message and any("pin" in frame.name for frame in frames):
+            return True
     return False
 
 

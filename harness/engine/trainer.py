@@ -16,7 +16,7 @@ import torch
 
 import strategies
 from harness.core.checkpoint_files import CHECKPOINT_DIR
-from harness.core.errors import UserError
+from harness.core.errors import HOST_OUT_OF_MEMORY, UserError
 from harness.core.recipe import RunConfig
 from harness.core.results import RunResult, Summary
 from harness.core.serialize import to_dict
@@ -27,7 +27,7 @@ from harness.engine.clock import TrainingClock
 from harness.engine.events import EventPipe
 from harness.engine.loop import CheckpointPolicy, Evaluator, TrainingLoop, wall_clock
 from harness.engine.metric_log import MetricLogger
-from harness.engine.runtime import is_out_of_memory, synchronizer
+from harness.engine.runtime import is_host_out_of_memory, is_out_of_memory, synchronizer
 from harness.engine.session import Session, open_session
 from harness.engine.state import Carried, TrainState
 from harness.metrics import resources
@@ -119,8 +119,7 @@ class Trainer:
 
     def _train(self, checkpointer: Checkpointer, wall) -> None:
         session, state = self.session, self.state
-        if session.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(session.device)
+        resources.reset_device_peaks(session.device)
         self.sampler = resources.ResourceSampler().start()
         clock = TrainingClock(
             synchronizer(session.device),
@@ -218,7 +217,8 @@ def classify(exc: Exception, result: RunResult) -> None:
         result.settings["fit_probes"] = exc.probes
     elif is_out_of_memory(exc):
         result.status = "oom"
-        result.error = f"out of memory: {str(exc).splitlines()[0][:300]}"
+        where = HOST_OUT_OF_MEMORY if is_host_out_of_memory(exc) else "out of memory"
+        result.error = f"{where}: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
     else:
         result.status = "error"
         result.error = f"{type(exc).__name__}: {exc}"

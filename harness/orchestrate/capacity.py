@@ -16,8 +16,8 @@ from pathlib import Path
 import strategies
 from harness.capacity.memory_model import GIB
 from harness.capacity.scaling import DayOutlook
-from harness.capacity.search import HEADROOM, CapacityAnswer, Probe, find_largest
-from harness.core.errors import UserError
+from harness.capacity.search import HEADROOM, CapacityAnswer, Probe, find_largest, probe_fits, probe_verdict
+from harness.core.errors import HOST_OUT_OF_MEMORY, UserError
 from harness.core.presets import LADDER, get_preset
 from harness.core.recipe import DEFAULT_BUDGET
 from harness.core.results import write_atomic
@@ -26,6 +26,7 @@ from harness.model import param_count
 from harness.orchestrate.plan import Plan, check_device
 from harness.orchestrate.preflight import check_file, check_folder
 
+KILLED = "was killed by SIGKILL"  # how a run's error says the kernel ended its worker
 CAPACITY_KIND = "capacity"
 SCHEMA_VERSION = 1
 PROBE_WARMUP_STEPS, PROBE_STEPS = 1, 2  # a confirming run: one untimed step (compile), then timed ones
@@ -74,11 +75,24 @@ def validate(plan: CapacityPlan) -> tuple[list[str], float]:
 
         if not torch.cuda.is_available():
             raise UserError("confirming needs a CUDA GPU and torch sees none here: add --predict-only")
+        check_caps_fit_the_device(plan.gpu_memory_gib, torch.cuda.get_device_properties(0).total_memory)
         check_device("cuda", names)
         for name in names:
             strategies.resolve(name).require_libraries()
         check_folder(plan.probe_runs_dir, "--out")
     return names, budget_s
+
+
+def check_caps_fit_the_device(sizes: tuple[float, ...], device_bytes: int) -> None:
+    """A cap above the device's memory cannot be confirmed there (each probe would be refused): say so
+    before anything runs."""
+    over = [size for size in sizes if size * GIB > device_bytes]
+    if over:
+        raise UserError(
+            f"--gpu-memory-gib {','.join(f'{s:g}' for s in over)} is more than this GPU's "
+            f"{device_bytes / GIB:.1f} GiB (as torch counts it): confirm sizes up to that here, "
+            "or add --predict-only"
+        )
 
 
 def host_limit(plan: CapacityPlan) -> float:
@@ -108,14 +122,28 @@ def probe_with_runs(plan: CapacityPlan, strategy: str, gpu_memory_gib: float) ->
             runs_dir=plan.probe_runs_dir,
             quiet=plan.quiet,
         )
-        result = run_plan(run).results[0]
-        if result.status == "oom":
-            return None
-        if result.status != "ok":
-            raise UserError(f"capacity: the {preset} run of {strategy} ended {result.status}: {result.error}")
-        return measured_record(result)
+        return probe_outcome(run_plan(run).results[0])
 
     return probe
+
+
+def probe_outcome(result) -> dict | None:
+    """A confirming run's verdict: its measured record when it trained; None when the GPU ran out; else a
+    record saying why not. A run the kernel killed (SIGKILL: its out-of-memory killer) or whose host
+    allocation failed does not fit the host; any other failure is recorded as an error, and the search
+    goes on."""
+    if result.status == "ok":
+        return measured_record(result)
+    error = result.error or ""
+    host = error.startswith(HOST_OUT_OF_MEMORY) or (result.status == "error" and KILLED in error)
+    if result.status == "oom" and not host:
+        return None
+    return {
+        "run_id": result.run_id,
+        "outcome": "host" if host else "error",
+        "error": (error.splitlines() or [""])[0][:300],
+        "peak_host_rss_gib": result.summary.peak_host_rss_gib,
+    }
 
 
 def measured_record(result) -> dict:
@@ -136,22 +164,38 @@ def run_capacity(
     probe_for: Callable[[str, float], Probe] | None = None,
     environment: dict | None = None,
 ) -> dict:
-    """Answer every (strategy, memory size); write and return the capacity document."""
+    """Answer every (strategy, memory size); write the capacity document after every probe (atomically:
+    a killed command keeps every confirmation that ended) and return it complete."""
     names, budget_s = validate(plan)
     host = host_limit(plan)
     if probe_for is None and not plan.predict_only:
         probe_for = lambda s, g: probe_with_runs(plan, s, g)  # noqa: E731
-    entries = []
+    environment = environment if environment is not None else _environment(plan)
+    entries: list[dict] = []
+
+    def write(in_progress: CapacityAnswer | None = None) -> dict:
+        partial = [] if in_progress is None else [entry(in_progress, budget_s)]
+        document = _document(plan, budget_s, host, environment, entries + partial, in_progress is None)
+        write_atomic(plan.out, _dumps(document))
+        return document
+
     for name in names:
         for size in plan.gpu_memory_gib:
             probe = None if plan.predict_only or probe_for is None else probe_for(name, size)
-            answer = find_largest(name, plan.presets, size, host, plan.precision, probe)
+            answer = find_largest(name, plan.presets, size, host, plan.precision, probe, on_probe=write)
             entries.append(entry(answer, budget_s))
-    document = {
+    return write()
+
+
+def _document(
+    plan: CapacityPlan, budget_s: float, host: float, environment: dict, entries: list[dict], complete: bool
+) -> dict:
+    return {
         "kind": CAPACITY_KIND,
         "schema_version": SCHEMA_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": list(plan.command),
+        "complete": complete,  # False while probes run (or when the command was killed meanwhile)
         "predict_only": plan.predict_only,
         "precision": plan.precision,
         "budget_s": budget_s,
@@ -166,28 +210,30 @@ def run_capacity(
             "throughput": None if plan.predict_only else THROUGHPUT_METHOD,
             "host": "not limited (predict-only without --host-memory-gib)"
             if math.isinf(host)
-            else "a size whose predicted host need exceeds the limit is refused, never run",
+            else "a size whose predicted host need exceeds the limit is refused, never run; a confirming "
+            "run the host could not hold (killed, or a host allocation failed) does not fit the host",
         },
-        "environment": environment if environment is not None else _environment(plan),
+        "environment": environment,
         "results": entries,
     }
-    write_atomic(plan.out, _dumps(document))
-    return document
 
 
 def entry(answer: CapacityAnswer, budget_s: float) -> dict:
     """One (strategy, memory size): the largest size, its figures, and every size's verdict."""
     sizes = []
     for check in answer.checks:
-        measured = answer.probes.get(check.preset, "not run")
+        probed = check.preset in answer.probes
+        record = answer.probes.get(check.preset)
         sizes.append(
             {
                 "preset": check.preset,
                 "params": param_count(get_preset(check.preset).model),
                 "predicted": None if check.prediction is None else check.prediction.to_dict(),
                 "host_refusal": check.host_refusal,
-                "measured": measured if measured != "not run" else None,
-                "probed": measured != "not run",
+                "measured": record if probed and probe_fits(record) else None,
+                "probed": probed,
+                "outcome": probe_verdict(record) if probed else "not run",
+                "failure": record if probed and record is not None and not probe_fits(record) else None,
             }
         )
     best = next((s for s in sizes if s["preset"] == answer.largest), None)
