@@ -137,3 +137,48 @@ def test_time_to_target_interpolates_between_the_bracketing_evaluations():
     assert crossing(evals, 3.5) == (15.0, [10.0, 20.0])
     assert crossing(evals, 6.5) == (0.0, [0.0, 0.0])  # already there at the first evaluation
     assert crossing(evals, 2.0) == (None, None)
+
+
+def test_training_peaks_start_after_warm_ups_cached_blocks_are_returned(monkeypatch):
+    import torch
+
+    from harness.metrics import resources
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append("synchronize"))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: calls.append("reset"))
+    resources.reset_device_peaks(torch.device("cuda", 0))
+    assert calls == ["synchronize", "empty_cache", "reset"]  # freed first, so the peak starts clean
+    resources.reset_device_peaks(torch.device("cpu"))
+    assert calls == ["synchronize", "empty_cache", "reset"]  # nothing to do on the CPU
+
+
+def test_host_memory_counts_the_processes_a_run_started():
+    import subprocess
+    import sys
+
+    import psutil
+
+    from harness.metrics.resources import tree_rss_bytes
+
+    size = 200 * 2**20
+    code = (
+        f"import sys; b = bytearray({size}); b[::4096] = b'1' * len(b[::4096]); "
+        "print('ready', flush=True); sys.stdin.read()"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        me = psutil.Process()
+        child_rss = psutil.Process(child.pid).memory_info().rss
+        assert child_rss >= size
+        own = me.memory_info().rss
+        tree = tree_rss_bytes(me)
+        assert tree >= own + child_rss - 16 * 2**20  # own RSS may move by a few pages between the reads
+    finally:
+        child.stdin.close()
+        child.wait()
+    assert tree_rss_bytes(me) < tree - size // 2  # the child gone, its memory no longer counts

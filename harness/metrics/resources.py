@@ -1,5 +1,6 @@
 """Resource peaks: GPU memory by torch's allocator and by NVML (sampled on a background thread), and the
-process's resident memory."""
+resident memory of the run's process tree (the run and the processes it started, such as the data
+producer)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,28 @@ def peak_rss_gib() -> float:
     return kib / (2**30 if sys.platform == "darwin" else 2**20)
 
 
+def tree_rss_bytes(process: psutil.Process) -> int:
+    """Resident bytes of `process` and every process under it (children that end meanwhile count 0)."""
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
+def reset_device_peaks(device: torch.device) -> None:
+    """Start the training peaks clean: return the blocks warm-up cached to the driver first, so that
+    neither torch's reserved peak nor NVML's used memory keeps what only warm-up needed."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 class ResourceSampler:
-    """Samples NVML device memory and process RSS on a background thread; keeps the peaks."""
+    """Samples NVML device memory and the process tree's RSS on a background thread; keeps the peaks."""
 
     def __init__(self, interval_s: float = 0.1) -> None:
         self._interval_s = interval_s
@@ -36,7 +57,7 @@ class ResourceSampler:
         used = nvml.memory_used_bytes(self._handle)
         if used is not None:
             self.peak_nvml_used = max(self.peak_nvml_used or 0, used)
-        self.peak_rss = max(self.peak_rss, self._process.memory_info().rss)
+        self.peak_rss = max(self.peak_rss, tree_rss_bytes(self._process))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
