@@ -253,11 +253,12 @@ def build_cache(
     tmp = dest.with_name(f".{dest.name}.tmp{os.getpid()}")
     sweep_stale(dest.parent, ".tmp")  # left by a preparation that was killed
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     flags = split_flags(corpus_fp, settings["val_fraction"])
     limit = settings.get("max_corpus_tokens")
-    run = _Tokenizing(tmp, tokenizer, flags, limit, shard_tokens, progress)
-    try:
+    run = None
+    try:  # from the folder's first moment: a stop (SIGTERM) while the writers open must remove it too
+        tmp.mkdir(parents=True)
+        run = _Tokenizing(tmp, tokenizer, flags, limit, shard_tokens, progress)
         run.run(source.documents())
         run.close()
         if run.tokens == 0:
@@ -289,7 +290,8 @@ def build_cache(
         progress(f"tokenized {run.tokens:,} tokens in {elapsed:.1f}s into {dest}")
         return meta
     except BaseException:
-        run.close()
+        if run is not None:
+            run.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
