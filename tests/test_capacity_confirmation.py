@@ -60,7 +60,9 @@ def test_a_probe_killed_for_host_memory_is_recorded_and_the_search_goes_on(tmp_p
 
 
 def _result(status: str, error: str) -> RunResult:
-    return RunResult(run_id="r", status=status, strategy={"name": "amp"}, recipe={}, recipe_fingerprint="")
+    result = RunResult(run_id="r", status=status, strategy={"name": "amp"}, recipe={}, recipe_fingerprint="")
+    result.error = error
+    return result
 
 
 @pytest.mark.parametrize(
@@ -73,9 +75,7 @@ def _result(status: str, error: str) -> RunResult:
     ],
 )
 def test_a_confirming_runs_ending_is_read_as_gpu_host_or_error(status, error, outcome):
-    result = _result(status, error)
-    result.error = error
-    record = probe_outcome(result)
+    record = probe_outcome(_result(status, error))
     assert (record if record is None else record["outcome"]) == outcome
 
 
