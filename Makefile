@@ -73,7 +73,7 @@ lock: setup
 	pip-compile --quiet --generate-hashes --extra dev --strip-extras --unsafe-package torch \
 		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 	$(VENV)/bin/uv pip compile pyproject.toml --extra gpu -c requirements.lock --generate-hashes --python-version 3.11 \
-		--python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple --no-header \
+		--python-platform x86_64-manylinux_2_28 --no-header \
 		-o requirements-image.lock
 
 clean:

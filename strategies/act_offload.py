@@ -43,7 +43,7 @@ class ActivationOffload(ModelTransform):
     name = "act_offload"
     description = "activation offload: each block's saved tensors wait in pinned host memory"
     composes_with = frozenset({"amp", "adam8bit", "zero_offload", "zero_offload_fp32acc"})
-    experimental = True  # runs on the CPU; its CUDA path (pinned copies) awaits an H100
+    experimental = True  # runs on the CPU; its CUDA path (pinned copies) awaits a GPU run
     refuses: ClassVar[dict[str, str]] = {
         "act_ckpt": _WHY_NOT_WITH_CHECKPOINTING,
         "sel_ckpt": _WHY_NOT_WITH_CHECKPOINTING,

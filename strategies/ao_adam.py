@@ -34,7 +34,7 @@ def _import_optim():
 class _AoLowBitAdam(AmpStrategy):
     requires = ("torchao",)
     default_sweep = False
-    experimental = True  # runs on the CPU; its CUDA path awaits an H100
+    experimental = True  # runs on the CPU; its CUDA path awaits a GPU run
     composes_with = frozenset({"act_ckpt", "sel_ckpt", "act_offload"})
     optimizer_class: ClassVar[str]
     bits: ClassVar[int]

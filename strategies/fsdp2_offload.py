@@ -30,7 +30,7 @@ from strategies.base import (
     evaluating,
     host_optimizer_step,
 )
-from strategies.zero_offload import single_rank_environment
+from strategies.single_rank import single_rank_environment
 
 STATE_FILE = "strategy_state.pt"
 
@@ -38,7 +38,7 @@ STATE_FILE = "strategy_state.pt"
 class Fsdp2OffloadStrategy(Executor):
     name = "fsdp2_offload"
     description = "FSDP2 on one rank with CPUOffloadPolicy: fp32 state and the AdamW step on the host"
-    experimental = True  # runs on the CPU (gloo, nothing pinned); its CUDA path awaits an H100
+    experimental = True  # runs on the CPU (gloo, nothing pinned); its CUDA path awaits a GPU run
     supports_compile = False  # not verified with the offload policy's hooks
     optimizer_state_device = "cpu"
     host_overhead_gib = 1.9

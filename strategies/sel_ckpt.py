@@ -49,7 +49,7 @@ class SelectiveCheckpointing(ModelTransform):
     name = "sel_ckpt"
     description = "selective checkpointing: keep matmul and attention outputs, recompute pointwise ops"
     composes_with = frozenset({"amp", "adam8bit", "zero_offload", "zero_offload_fp32acc"})
-    experimental = True  # runs on the CPU; its CUDA path awaits an H100
+    experimental = True  # runs on the CPU; its CUDA path awaits a GPU run
     refuses: ClassVar[dict[str, str]] = {
         "act_ckpt": "both decide what a block keeps for backward: choose one"
     }

@@ -55,14 +55,22 @@ def test_clock_counts_training_only_and_syncs_at_every_edge(monkeypatch):
     assert len(syncs) == 6  # start, lap, pause, the excluded part's end, resume, stop
 
 
-def test_clock_energy_counts_training_segments_only():
-    readings = iter([1000.0, 3000.0, 10_000.0, 12_000.0])  # mJ at start, pause, resume, stop
-    clock = TrainingClock(lambda: None, energy_mj=lambda: next(readings))
+def test_clock_energy_counts_training_segments_only_per_part():
+    gpu = iter([1.0, 3.0, 10.0, 12.0])  # J at start, pause, resume, stop
+    host = iter([100.0, 150.0, 200.0, 230.0])
+    clock = TrainingClock(lambda: None, energy={"gpu": lambda: next(gpu), "host": lambda: next(host)})
     clock.start()
     with clock.excluded("eval"):
         pass
     clock.stop()
-    assert clock.energy_j == pytest.approx(4.0)  # (3000-1000 + 12000-10000) mJ
+    assert clock.energy_j == {"gpu": pytest.approx(4.0), "host": pytest.approx(80.0)}
+
+
+def test_clock_energy_leaves_out_a_part_it_cannot_read():
+    clock = TrainingClock(lambda: None, energy={"gpu": lambda: 5.0, "host": lambda: None})
+    clock.start()
+    clock.stop()
+    assert clock.energy_j == {"gpu": 0.0}
 
 
 def test_mfu_and_steady_throughput_through_the_summary():

@@ -13,7 +13,8 @@ class TrainingClock:
 
     The device is synchronized at each edge so that queued GPU work is charged to the segment that
     launched it. `elapsed_s` may start above zero when a run resumes: the budget is carried across.
-    Energy (joules) is accumulated over training segments only, where a counter is available.
+    Energy (joules) is accumulated per part (GPU, host) over training segments only, where a counter is
+    available.
     """
 
     def __init__(
@@ -21,16 +22,16 @@ class TrainingClock:
         sync: Callable[[], None],
         *,
         elapsed_s: float = 0.0,
-        energy_mj: Callable[[], float | None] | None = None,
-        energy_j: float | None = None,
+        energy: dict[str, Callable[[], float | None]] | None = None,
+        energy_j: dict[str, float] | None = None,
     ) -> None:
         self._sync = sync
         self._banked_s = elapsed_s
         self._segment_start: float | None = None
         self._last_lap: float | None = None
-        self._energy_mj = energy_mj or (lambda: None)
-        self._energy_mark: float | None = None
-        self.energy_j: float | None = energy_j  # carried from earlier sessions of a resumed run
+        self._energy = energy or {}  # part ("gpu", "host") -> a joule counter, None where unreadable
+        self._energy_marks: dict[str, float | None] = {}
+        self.energy_j: dict[str, float] = dict(energy_j or {})  # per part, earlier sessions included
         self.excluded_s: dict[str, float] = defaultdict(float)
 
     @property
@@ -46,7 +47,7 @@ class TrainingClock:
 
     def start(self) -> None:
         self._sync()
-        self._energy_mark = self._energy_mj()
+        self._energy_marks = {part: read() for part, read in self._energy.items()}
         now = time.perf_counter()
         self._segment_start = self._last_lap = now
 
@@ -56,9 +57,10 @@ class TrainingClock:
         self._sync()
         self._banked_s += time.perf_counter() - self._segment_start
         self._segment_start = None
-        reading = self._energy_mj()
-        if reading is not None and self._energy_mark is not None:
-            self.energy_j = (self.energy_j or 0.0) + (reading - self._energy_mark) / 1000.0
+        for part, read in self._energy.items():
+            reading, mark = read(), self._energy_marks.get(part)
+            if reading is not None and mark is not None:
+                self.energy_j[part] = self.energy_j.get(part, 0.0) + reading - mark
 
     def lap(self) -> float:
         """Seconds since the previous lap (or since the clock last started), after synchronizing."""

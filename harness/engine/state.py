@@ -23,7 +23,7 @@ class TrainState:
     resumes: list[dict[str, Any]] = field(default_factory=list)
     # Figures of every session so far, so that a resumed run reports the whole run, not its last session:
     step_times_s: list[float] = field(default_factory=list)  # every timed step
-    energy_j: float | None = None  # over the training clock
+    energy_j: dict[str, float] = field(default_factory=dict)  # per part (gpu, host), over the training clock
     data_produce_s: float = 0.0  # the data source's own work, and what it produced
     data_tokens: int = 0
     data_wait_s: float = 0.0  # the training loop's wait for its next batch
@@ -33,7 +33,11 @@ class TrainState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainState:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        data = {k: v for k, v in data.items() if k in known}
+        energy = data.get("energy_j")
+        if not isinstance(energy, dict):  # checkpoints before the host part: one figure, the GPU's
+            data["energy_j"] = {} if energy is None else {"gpu": float(energy)}
+        return cls(**data)
 
 
 def _higher(a: float | None, b: float | None) -> float | None:

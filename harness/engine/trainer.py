@@ -124,7 +124,7 @@ class Trainer:
         clock = TrainingClock(
             synchronizer(session.device),
             elapsed_s=state.train_s,
-            energy_mj=self.sampler.energy_mj,
+            energy=self.sampler.energy_meters(),
             energy_j=state.energy_j,
         )
         clock.excluded_s.update(state.excluded_s)
@@ -168,7 +168,7 @@ class Trainer:
             peaks=peaks,
             compiles=compiles,
         )
-        state.energy_j = self.clock.energy_j
+        state.energy_j = dict(self.clock.energy_j)
         state.excluded_s = dict(self.clock.excluded_s)
 
     def _record(self) -> None:

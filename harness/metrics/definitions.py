@@ -37,7 +37,7 @@ class RunFacts:
     last_loss: float | None = None
     floor_loss: float | None = None
     targets: tuple[float, ...] = ()
-    energy_j: float | None = None
+    energy_j: dict[str, float] = field(default_factory=dict)  # per part: "gpu" (NVML), "host" (RAPL)
     data_wait_s: float | None = None
     data_tokens_per_s: float | None = None
     train_tokens_available: int | None = None
@@ -58,6 +58,7 @@ class Metric:
     ratio: bool = True  # shown as a ratio to the baseline in the table
     terminal: str | None = None  # the line of the terminal summary it is printed on
     kind: type = float  # float, int, str, or dict (a figure per name, e.g. per target loss)
+    complete: bool = False  # the best mark only when every compared run has the figure
 
 
 METRICS: dict[str, Metric] = {}
@@ -102,6 +103,17 @@ def _steady_tokens_per_s(f: RunFacts) -> float | None:
     if not f.global_batch_tokens:
         return None
     return steady_median([f.global_batch_tokens / t for t in f.step_times_s if t > 0])
+
+
+def _per_token(f: RunFacts, part: str) -> float | None:
+    return _ratio(f.energy_j.get(part), f.tokens)
+
+
+def _total_per_token(f: RunFacts) -> float | None:
+    """GPU and host together, only where both were read (never a GPU figure passed off as the total)."""
+    if "gpu" not in f.energy_j or "host" not in f.energy_j:
+        return None
+    return _ratio(f.energy_j["gpu"] + f.energy_j["host"], f.tokens)
 
 
 def _peak(f: RunFacts) -> tuple[float | None, str | None]:
@@ -173,8 +185,17 @@ BUILTIN = (
     M("budget_s", "budget s", lambda f: f.budget_s, ".0f", terminal=RUN),
     M("params", "parameters", lambda f: f.params, ",d", kind=int),
     M("flops_per_token", "FLOPs/token", lambda f: f.flops_per_token, ",d", kind=int),
-    # training tokens / training-clock seconds
-    M("tokens_per_s", "tokens/s", lambda f: _ratio(f.tokens, f.train_s), ",.0f", HIGH, T, terminal=SPEED),
+    # training tokens / training-clock seconds: every timed step, the first ones included ("overall")
+    M(
+        "tokens_per_s",
+        "overall tokens/s",
+        lambda f: _ratio(f.tokens, f.train_s),
+        ",.0f",
+        HIGH,
+        T,
+        True,
+        SPEED,
+    ),
     # the median per-step throughput after the first 10% of steps: what MFU is computed from
     M("steady_tokens_per_s", "steady tokens/s", _steady_tokens_per_s, ",.0f", HIGH, T, terminal=SPEED),
     M("timed_steps", "timed steps", lambda f: len(f.step_times_s), ",d", kind=int),  # of every session
@@ -199,15 +220,22 @@ BUILTIN = (
     _held("optimizer_state_gib", "optimizer moments GiB"),
     _held("master_weights_gib", "master weights GiB"),
     _held("grad_buffers_gib", "gradient buffers GiB"),
-    M("energy_j", "energy J", lambda f: f.energy_j, ",.0f", terminal="energy"),
+    # Energy over the training clock, per part. GPU-only figures get no best mark: a strategy that moves
+    # work to the CPU would look cheaper by them. The total is marked only when every run has both parts.
+    M("energy_j", "GPU energy J", lambda f: f.energy_j.get("gpu"), ",.0f", terminal="energy"),
+    M("host_energy_j", "host energy J", lambda f: f.energy_j.get("host"), ",.0f", terminal="energy"),
+    M("joules_per_token", "GPU J/token", lambda f: _per_token(f, "gpu"), ".3g", None, T, terminal="energy"),
+    M("host_joules_per_token", "host J/token", lambda f: _per_token(f, "host"), ".3g", None, T),
     M(
-        "joules_per_token",
-        "J/token",
-        lambda f: _ratio(f.energy_j, f.tokens),
+        "total_joules_per_token",
+        "GPU+host J/token",
+        _total_per_token,
         ".3g",
         LOW,
         T,
-        terminal="energy",
+        True,
+        "energy",
+        complete=True,
     ),
     M("final_train_loss", "train loss", lambda f: f.last_loss, ".4f"),
     M("final_val_loss", "val loss", lambda f: _last_eval(f, "val_loss"), ".4f", LOW, T, terminal=LOSS),

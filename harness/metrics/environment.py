@@ -16,6 +16,7 @@ import torch
 
 from harness.core import placement
 from harness.metrics import nvml
+from harness.metrics.rapl import RaplMeter
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LIBRARIES = (
@@ -107,6 +108,7 @@ def capture(device: torch.device | None = None, *, seed: int | None = None, comm
         "cpu_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "host_ram_gib": psutil.virtual_memory().total / 2**30,
+        "host_energy_domains": RaplMeter().domains,  # the RAPL counters read; none: energy is GPU only
         "git_commit": commit,
         "git_dirty": None if dirty is None else bool(dirty),
         "code_fingerprint": code_fingerprint(),

@@ -1,6 +1,6 @@
 """Resource peaks: GPU memory by torch's allocator and by NVML (sampled on a background thread), and the
 resident memory of the run's process tree (the run and the processes it started, such as the data
-producer)."""
+producer); the energy counters of the GPU and the host."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 
 from harness.core.units import GIB
 from harness.metrics import nvml
+from harness.metrics.rapl import RaplMeter
 
 
 def peak_rss_gib() -> float:
@@ -47,6 +48,7 @@ class ResourceSampler:
     def __init__(self, interval_s: float = 0.1) -> None:
         self._interval_s = interval_s
         self._handle = nvml.handle()
+        self._host_energy = RaplMeter()
         self._process = psutil.Process()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,6 +60,7 @@ class ResourceSampler:
         if used is not None:
             self.peak_nvml_used = max(self.peak_nvml_used or 0, used)
         self.peak_rss = max(self.peak_rss, tree_rss_bytes(self._process))
+        self._host_energy.poll()  # often enough that no counter wraps twice between two reads
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
@@ -78,8 +81,14 @@ class ResourceSampler:
             self._thread.join(timeout=2)
         self._sample()
 
-    def energy_mj(self) -> float | None:
-        return nvml.energy_mj(self._handle)
+    def gpu_energy_j(self) -> float | None:
+        mj = nvml.energy_mj(self._handle)
+        return None if mj is None else mj / 1000.0
+
+    def energy_meters(self) -> dict:
+        """The joule counters the training clock reads at its edges: the GPU's (NVML) and the host's
+        (RAPL: CPU packages and DRAM); each None where the machine does not let it be read."""
+        return {"gpu": self.gpu_energy_j, "host": self._host_energy.joules}
 
 
 def torch_memory_gib(device: torch.device | None) -> dict[str, float | None]:

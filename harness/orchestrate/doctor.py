@@ -65,6 +65,8 @@ def run_doctor(requested: tuple[str, ...] | None, as_json: bool = False) -> int:
         warnings.append("other processes hold GPU memory: they distort memory and speed figures")
     if cuda and not facts["nvml"]:
         warnings.append("NVML is unavailable: no NVML memory or energy figures")
+    if not facts["host_energy_domains"]:
+        warnings.append("the host's RAPL energy counters cannot be read: J/token will be GPU only")
     if not cuda:
         warnings.append("no CUDA device: runs use the CPU (fine for the tiny preset, not for the question)")
     blocked = {}

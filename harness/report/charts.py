@@ -135,7 +135,7 @@ def throughput_bars(data: ChartInput) -> str | None:
     fig = Figure(figsize=(5.5, 3.8))
     ax = fig.subplots()
     _bars(ax, table, "tokens_per_s", palette)
-    _finish(ax, "", "tokens/s (median; bars: min–max)", "Training throughput")
+    _finish(ax, "", "overall tokens/s (median; bars: min–max)", "Training throughput")
     return to_data_uri(fig)
 
 

@@ -140,7 +140,26 @@ def _notes(group: Group) -> list[str]:
                 f" less than 10x training ({s.tokens_per_s:,.0f}); data may have slowed it."
             )
     notes.extend(_neighbour_notes(group.runs))
+    notes.extend(_energy_notes(group.runs))
     return notes
+
+
+def _energy_notes(runs: list[LoadedRun]) -> list[str]:
+    """Energy figures say what they cover: a run whose host counters could not be read is GPU only."""
+    gpu_only = [
+        r.strategy
+        for r in runs
+        if r.result.status == "ok"
+        and r.result.summary.get("energy_j") is not None
+        and r.result.summary.get("host_energy_j") is None
+    ]
+    if not gpu_only:
+        return []
+    return [
+        f"J/token of {', '.join(dict.fromkeys(gpu_only))} is GPU only: the host's energy counters (RAPL, "
+        "/sys/class/powercap) could not be read, so CPU work such as an offloaded optimizer step is not "
+        "in it and no energy column is marked best."
+    ]
 
 
 def _neighbour_notes(runs: list[LoadedRun]) -> list[str]:

@@ -23,12 +23,14 @@ class Column:
     better: str | None  # "high", "low" or None (no best mark)
     fmt: str
     ratio: bool = True
+    complete: bool = False  # the best mark only when every ok strategy has the figure
 
 
 def base_columns() -> list[Column]:
     """The table's columns: every metric the registry marks as a table column (one per-target metric
     becomes a column per target, see `target_columns`)."""
-    return [Column(m.key, m.label, m.better, m.fmt, m.ratio) for m in table_metrics() if m.kind is not dict]
+    metrics = [m for m in table_metrics() if m.kind is not dict]
+    return [Column(m.key, m.label, m.better, m.fmt, m.ratio, m.complete) for m in metrics]
 
 
 def target_columns(runs: list[LoadedRun]) -> list[Column]:
@@ -120,7 +122,9 @@ def comparison(frame: pd.DataFrame, columns: list[Column]) -> pd.DataFrame:
     base = table.loc[BASELINE] if BASELINE in table.index and table.loc[BASELINE, "status"] == "ok" else None
     for col in columns:
         values = pd.to_numeric(table[col.key], errors="coerce")
-        if col.better is not None and values.notna().any():
+        ok_values = values[table["status"] == "ok"]
+        partial = col.complete and ok_values.isna().any()  # e.g. a total that some runs could not read
+        if col.better is not None and values.notna().any() and not partial:
             best = values.max() if col.better == "high" else values.min()
             table[f"{col.key}_best"] = values == best
         else:
