@@ -8,9 +8,6 @@ Adam moments on the CPU, which is the point of offloading; the loss is still com
 
 from __future__ import annotations
 
-import importlib
-import os
-import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +16,6 @@ import torch
 from torch import nn
 
 from harness.core.checks import Check
-from harness.core.errors import UserError
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.base import (
@@ -31,85 +27,10 @@ from strategies.base import (
     evaluating,
     host_optimizer_step,
 )
+from strategies.cpu_adam_op import check_cpu_adam, heal_build_batons
+from strategies.single_rank import single_rank_environment
 
 CHECKPOINT_TAG = "zero"
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def single_rank_environment(device: torch.device) -> None:
-    """What `deepspeed` the launcher would set for one process on one device."""
-    os.environ.setdefault("DS_ACCELERATOR", "cuda" if device.type == "cuda" else "cpu")
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return  # an earlier engine in this process already set up the single-rank group
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    port = os.environ.get("MASTER_PORT")
-    if port is None or not port.isdigit() or not _bindable(int(port)):
-        # Unset, or taken (by another run on this machine): any free port serves a single rank.
-        os.environ["MASTER_PORT"] = str(_free_port())
-    for key in ("RANK", "LOCAL_RANK"):
-        os.environ.setdefault(key, "0")
-    os.environ.setdefault("WORLD_SIZE", "1")
-
-
-# A CPU-Adam build takes about a minute (a few on two cores): a build lock this old has lost its builder.
-STALE_BUILD_LOCK_S = 600
-
-
-def stale_build_lock(op: str = "cpu_adam", now: float | None = None) -> str | None:
-    """torch's JIT build waits forever on the lock file an interrupted build (Ctrl-C, a killed job) leaves
-    behind: the next run would hang without a word. Say so instead, naming the file to delete."""
-    from torch.utils.cpp_extension import get_default_build_root
-
-    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
-    now = time.time() if now is None else now
-    for lock in sorted([*root.glob(f"*/{op}/lock"), root / op / "lock"]):
-        try:
-            age_s = now - lock.stat().st_mtime
-        except FileNotFoundError:
-            continue
-        if age_s > STALE_BUILD_LOCK_S:
-            return (
-                f"{lock} was left by an interrupted build of DeepSpeed's {op} op {age_s / 60:.0f} min ago "
-                "and makes every later build wait forever: delete it, then run again"
-            )
-    return None
-
-
-def check_cpu_adam(cuda: bool) -> Check:
-    """DeepSpeed's CPU-Adam op: prebuilt (as in the image), or built now by JIT (slow the first time)."""
-    name = "deepspeed cpu_adam op"
-    os.environ.setdefault("DS_ACCELERATOR", "cuda" if cuda else "cpu")
-    try:
-        importlib.import_module("deepspeed.ops.adam.cpu_adam_op")
-        return Check(name, True, "prebuilt")
-    except ImportError:
-        pass
-    stale = stale_build_lock()
-    if stale:
-        return Check(name, False, stale)
-    try:
-        from deepspeed.ops.op_builder import CPUAdamBuilder
-
-        t0 = time.perf_counter()
-        CPUAdamBuilder().load(verbose=False)
-        seconds = time.perf_counter() - t0
-        return Check(name, True, f"JIT-built or loaded from its build cache in {seconds:.0f}s")
-    except Exception as exc:
-        return Check(name, False, f"does not load: {type(exc).__name__}: {exc}"[:300])
 
 
 def bucket_elements(n_params: int) -> int:
@@ -176,10 +97,6 @@ class ZeroOffloadStrategy(Executor):
     default_sweep = True
 
     @classmethod
-    def preflight(cls) -> str | None:
-        return stale_build_lock()
-
-    @classmethod
     def doctor(cls, cuda: bool) -> list[Check]:
         return [check_cpu_adam(cuda)]
 
@@ -237,9 +154,7 @@ class ZeroOffloadStrategy(Executor):
         # The model arrives on the host in fp32: DeepSpeed casts it to 16 bits before moving it, so the
         # GPU never holds the fp32 copy. Keep references to the fp32 init to seed the master weights.
         fp32_init = [(p, p.detach()) for p in model.parameters()]
-        stale = stale_build_lock()
-        if stale:
-            raise UserError(stale)
+        heal_build_batons()  # a killed build's baton would make the op's load wait forever
         t0 = time.perf_counter()
         optimizer = DeepSpeedCPUAdam(
             param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps, adamw_mode=True

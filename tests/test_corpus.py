@@ -153,6 +153,18 @@ def test_a_half_written_cache_is_never_used(tmp_path):
     assert sorted(decoded_documents(again)) == sorted(make_docs())
 
 
+def test_a_shard_with_flipped_bytes_but_its_size_is_rebuilt(tmp_path):
+    path = write_corpus("txt", tmp_path / "c", make_docs())
+    corpus = open_corpus(recipe_for(path), progress=lambda _: None)
+    shard = corpus.folder / corpus.meta["train_shards"][0]["file"]
+    data = bytearray(shard.read_bytes())
+    data[10:14] = b"\xff\xff\xff\xff"  # token ids past the vocabulary, the file's size unchanged
+    shard.write_bytes(bytes(data))
+    again = open_corpus(recipe_for(path), progress=lambda _: None)
+    assert again.built  # not reused: its CRC-32 no longer matches the manifest's
+    assert sorted(decoded_documents(again)) == sorted(make_docs())
+
+
 def test_batches_are_seeded_and_epochs_permute(tmp_path):
     path = write_corpus("txt", tmp_path / "c", make_docs())
     corpus = open_corpus(recipe_for(path), progress=lambda _: None)

@@ -143,38 +143,96 @@ def test_a_stopped_preparation_leaves_no_temporary_folder_and_stale_ones_are_swe
     assert not stale.exists()
 
 
-def a_stale_build_lock(root, age_s: float):
-    import os
-    import time
+def test_a_build_baton_no_process_holds_is_removed_and_a_held_one_waited_for(tmp_path):
+    """torch's JIT build waits forever on the baton a killed build leaves behind: one that no process has
+    open is removed with a line; one a live build holds is waited for (with progress), up to a limit."""
+    import subprocess
+    import sys
 
-    lock = root / "py311_cpu" / "cpu_adam" / "lock"
-    lock.parent.mkdir(parents=True)
-    lock.touch()
-    os.utime(lock, (time.time() - age_s, time.time() - age_s))
-    return lock
+    from harness.core.errors import UserError
+    from strategies.cpu_adam_op import baton_holders, heal_build_batons
+
+    baton = tmp_path / "py311_cpu" / "cpu_adam" / "lock"
+    baton.parent.mkdir(parents=True)
+    baton.touch()
+    said = []
+    heal_build_batons(root=tmp_path, say=said.append)
+    assert not baton.exists()
+    assert said == [f"removed {baton}: an interrupted build of DeepSpeed's cpu_adam op left it, unheld"]
+    # A live builder: a process that created the baton as torch's FileBaton does and keeps it open.
+    flags = "os.O_CREAT | os.O_EXCL"
+    hold = f"import os, time; os.open({str(baton)!r}, {flags}); print(1, flush=True); time.sleep(60)"
+    builder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True)
+    try:
+        builder.stdout.readline()
+        assert baton_holders(baton) == [builder.pid]
+        with pytest.raises(UserError, match=f"process {builder.pid} has been building"):
+            heal_build_batons(root=tmp_path, wait_s=0.5, say=said.append)
+        assert baton.exists()  # never taken from a live build
+    finally:
+        builder.kill()
+        builder.wait()
+    heal_build_batons(root=tmp_path, say=said.append)  # its builder died: left over now
+    assert not baton.exists()
 
 
-def test_a_stale_cpu_adam_build_lock_is_named_instead_of_hanging(tmp_path, monkeypatch):
-    """torch's JIT build waits forever on the lock an interrupted build leaves behind: the doctor, the
-    plan (before any run) and the strategy's setup each say which file to delete instead."""
-    from strategies.zero_offload import STALE_BUILD_LOCK_S, check_cpu_adam, stale_build_lock
+# Files no JSON reader takes: not UTF-8, a number past Python's integer-digit limit, nesting past the
+# recursion limit.
+UNREADABLE_JSON = {
+    "not-utf8": b'\xff\xfe{"run_id": 1}',
+    "long-number": b'{"run_id": ' + b"1" * 5000 + b"}",
+    "too-deep": b"[" * 100_000 + b"]" * 100_000,
+}
 
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
-    assert stale_build_lock() is None
-    lock = a_stale_build_lock(tmp_path, age_s=60)
-    assert stale_build_lock() is None  # a build under way: wait for it, as torch does
-    message = stale_build_lock(now=lock.stat().st_mtime + STALE_BUILD_LOCK_S + 1)
-    assert message.startswith(f"{lock} was left by an interrupted build") and "delete it" in message
-    lock.unlink()
-    a_stale_build_lock(tmp_path / "again", age_s=3600)
-    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "again"))
-    check = check_cpu_adam(cuda=False)
-    assert not check.ok and "interrupted build" in check.detail
 
+def test_run_files_no_json_reader_takes_are_skipped_and_named(tmp_path):
+    from tests.report_fixtures import write_run
+
+    runs = tmp_path / "runs"
+    write_run(runs, "good", "amp", tokens_per_s=1000.0, final_val_loss=3.0)
+    with open(runs / "good" / "metrics.jsonl", "ab") as rows:
+        rows.write(
+            b"\xff\xfe\n" + UNREADABLE_JSON["too-deep"] + b"\n" + UNREADABLE_JSON["long-number"] + b"\n"
+        )
+    for name, content in UNREADABLE_JSON.items():
+        (runs / name / "checkpoints").mkdir(parents=True)
+        (runs / name / "result.json").write_bytes(content)
+        (runs / name / "config.json").write_bytes(content)
+    report = harness_main("report", "--runs", str(runs), "--out", str(tmp_path / "site" / "index.html"))
+    assert report.returncode == 0, report.stderr
+    for name in UNREADABLE_JSON:
+        assert f"{name}/result.json" in report.stderr, name  # skipped with a warning naming it
+    assert "good" in (tmp_path / "site" / "index.html").read_text()
+    listed = harness_main("runs", "--runs-dir", str(runs), "--json")
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+    states = {state["run_id"]: state["state"] for state in json.loads(listed.stdout)}
+    assert states == dict.fromkeys(UNREADABLE_JSON, "unreadable")  # named; `good` has no config.json
+    resume = harness_main("bench", "--runs-dir", str(runs), "--resume", "--preset", "tiny", "--device", "cpu")
+    refused(resume, "nothing to resume")
+
+
+def test_a_zero_offload_run_trains_past_a_baton_a_killed_build_left(tmp_path):
+    """End to end, in a private TORCH_EXTENSIONS_DIR holding the built op (copied from the user's cache)
+    and the baton a build killed mid-way leaves: the run removes it, says so in its log, and trains."""
+    import shutil
+
+    from harness.core.results import load_result
+    from strategies.cpu_adam_op import check_cpu_adam, extensions_root
+
+    assert check_cpu_adam(cuda=False).ok  # built (or loaded) in the user's cache first, as any run does
+    (built,) = [p for p in extensions_root().glob("*/cpu_adam") if (p / "cpu_adam.so").exists()]
+    private = tmp_path / "extensions"
+    # Every op of this Python's cache (DeepSpeed's CPU backend loads its shm_comm op too), mtimes kept; with
+    # TORCH_EXTENSIONS_DIR set, torch keeps each op right under it (cpp_extension._get_build_directory).
+    shutil.copytree(built.parent, private, symlinks=True)
+    baton = private / "cpu_adam" / "lock"
+    baton.touch()
     proc = harness_main(
-        "bench", "--strategy", "zero_offload+act_ckpt", "--preset", "tiny", "--budget", "5s",
-        "--runs-dir", str(tmp_path / "runs"),
-        env={"TORCH_EXTENSIONS_DIR": str(tmp_path / "again")},
+        "bench", "--strategy", "zero_offload", "--preset", "tiny", "--max-steps", "2", "--device", "cpu",
+        "--quiet", "--runs-dir", str(tmp_path / "runs"), env={"TORCH_EXTENSIONS_DIR": str(private)},
     )  # fmt: skip
-    refused(proc, "strategy zero_offload+act_ckpt cannot run here", "delete it, then run again")
-    assert not (tmp_path / "runs").exists()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert load_result(run_dir / "result.json").summary.steps == 2
+    assert "an interrupted build of DeepSpeed's cpu_adam op left it" in (run_dir / "run.log").read_text()
+    assert not baton.exists()

@@ -254,3 +254,21 @@ def test_parallel_two_runs_two_tiny_runs_at_once_on_disjoint_cores(tmp_path):
     assert amp.started_at <= ckpt.finished_at and ckpt.started_at <= amp.finished_at
     html = (tmp_path / "index.html").read_text()
     assert "amp: 1 of 1 runs were measured with other runs beside it on the node (act_ckpt)" in html
+
+
+def test_the_runs_of_one_plan_never_share_an_id_and_a_taken_one_starts_nothing(tmp_path, monkeypatch):
+    import secrets
+
+    from harness.orchestrate.launchers.process import create_run_dirs
+    from harness.orchestrate.plan import Plan, expand
+
+    draws = iter(["aaaaaa"] * 4 + ["bbbbbb", "cccccc"])  # the random part drawn the same, again and again
+    monkeypatch.setattr(secrets, "token_hex", lambda _n: next(draws))
+    configs = expand(Plan(strategies=("amp",), repeats=3, preset="tiny", device="cpu", budget="1s"))
+    ids = [cfg.run_id for cfg in configs]
+    assert len(set(ids)) == 3 and [i[-6:] for i in ids] == ["aaaaaa", "bbbbbb", "cccccc"]
+    runs = tmp_path / "runs"
+    (runs / ids[2]).mkdir(parents=True)  # another sweep's run took the last id meanwhile
+    with pytest.raises(UserError, match=f"cannot make the folder of run {ids[2]}.*its id is taken"):
+        create_run_dirs(configs, runs)
+    assert sorted(p.name for p in runs.iterdir()) == [ids[2]]  # the two made before it are taken back

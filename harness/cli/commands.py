@@ -76,7 +76,7 @@ def cmd_list(_args: argparse.Namespace) -> int:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from harness.orchestrate.capacity import format_capacity
+    from harness.report.capacity_text import format_capacity
 
     document = api.capacity(capacity_plan_from_args(args))
     print(json.dumps(document, indent=2) if args.json else format_capacity(document))

@@ -4,3 +4,6 @@ checkpoint, resume), `started` (the result so far), `metric` (a metric row), `me
 user), `result` (the final status)."""
 
 EVENT_FD_ENV = "HARNESS_EVENT_FD"
+# The run folder's lock, opened and locked by the parent and inherited by the worker, which writes its own
+# pid there: the lock lasts as long as either holds it, so a worker that outlives its parent keeps it.
+LOCK_FD_ENV = "HARNESS_LOCK_FD"

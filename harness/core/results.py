@@ -196,26 +196,41 @@ def parse_result(payload: Any, origin: str = "result") -> RunResult:
     return RunResult(**kwargs, dropped_figures=dropped)
 
 
+# What reading a JSON file that another (or a broken) process wrote can raise: unreadable, not UTF-8, not
+# JSON, a number past Python's integer-digit limit (ValueError), or nesting past the recursion limit.
+JSON_READ_ERRORS = (OSError, UnicodeDecodeError, ValueError, RecursionError)
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON file that holds an object; None for anything else, whatever is wrong with it."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except JSON_READ_ERRORS:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def load_result(path: Path) -> RunResult:
     """Read one result.json; CorruptResult (naming the file) if it is unreadable or foreign."""
     try:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except JSON_READ_ERRORS as exc:
         raise CorruptResult(f"{path}: unreadable ({exc.__class__.__name__}: {exc})") from None
     return parse_result(payload, str(path))
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl lines; a torn last line (the process died mid-write) is dropped."""
+    """metrics.jsonl lines; a line that is not a JSON object (torn when the process died mid-write, or
+    damaged: not UTF-8, too deep, a number too long) is dropped."""
     rows = []
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_bytes().splitlines()
     except OSError:
         return rows
     for line in lines:
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+            row = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
             continue
         if isinstance(row, dict):
             rows.append(row)
@@ -229,5 +244,5 @@ def read_run_config(run_dir: Path) -> RunConfig:
         return from_dict(RunConfig, json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise UserError(f"{path} is missing: is {run_dir} a run folder?") from None
-    except (ValueError, TypeError, UnicodeDecodeError, OSError) as exc:
-        raise UserError(f"{path} is corrupt ({exc}); start a new run instead") from None
+    except (*JSON_READ_ERRORS, TypeError) as exc:
+        raise UserError(f"{path} is corrupt ({type(exc).__name__}); start a new run instead") from None

@@ -24,7 +24,7 @@ class EventPipe:
         try:
             self._pipe.write(json.dumps({"event": event, **fields}) + "\n")
         except (BrokenPipeError, OSError, ValueError):
-            self._pipe = None  # the parent went away; the run itself carries on
+            self._pipe = None  # the parent went away: the worker's launcher watch stops the run
 
     def close(self) -> None:
         pipe, self._pipe = self._pipe, None

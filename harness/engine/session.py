@@ -74,10 +74,9 @@ class Session:
         events.emit("phase", phase="warmup", detail=f"{steps} steps (not timed)")
         sync = synchronizer(self.device)
         t0 = time.perf_counter()
-        length = self.recipe.model.seq_len + 1
         for i in range(steps):
-            tokens = torch.from_numpy(self.data.warmup_batch(i, self.recipe.global_batch_seqs, length))
-            self.strategy.train_step(self.batches(tokens.long()), 0.0)
+            tokens = warmup_tokens(self.data, i, self.recipe.global_batch_seqs, self.recipe)
+            self.strategy.train_step(self.batches(tokens), 0.0)
             sync()
         self.strategy.reset_optimizer_state()
         val = micro_batches(torch.from_numpy(self.val_tokens).long(), self.ctx.micro_batch)
@@ -85,6 +84,12 @@ class Session:
             self.strategy.eval_loss(x.to(self.device), y.to(self.device))
         sync()
         return time.perf_counter() - t0
+
+
+def warmup_tokens(data, index: int, seqs: int, recipe: Recipe) -> torch.Tensor:
+    """Batch `index` of the data's warm-up stream (never the training stream): `seqs` sequences of
+    seq_len + 1 tokens, as the int64 a step takes."""
+    return torch.from_numpy(data.warmup_batch(index, seqs, recipe.model.seq_len + 1)).long()
 
 
 # A fit probe's step: this many micro-batches, then the optimizer step. The probe's context says so, so
@@ -164,9 +169,8 @@ def fit_probe_step(spec, initial: InitialModel, resolved, micro_batch: int, comp
     try:
         ctx = context(recipe, device, micro_batch, compiled, grad_accum=PROBE_MICRO_BATCHES)
         strategy.setup(initial.copy(), ctx)
-        length = recipe.model.seq_len + 1
-        tokens = torch.from_numpy(resolved.data.warmup_batch(0, PROBE_MICRO_BATCHES * micro_batch, length))
-        strategy.train_step(micro_batches(tokens.long().to(device), micro_batch), 0.0)
+        tokens = warmup_tokens(resolved.data, 0, PROBE_MICRO_BATCHES * micro_batch, recipe)
+        strategy.train_step(micro_batches(tokens.to(device), micro_batch), 0.0)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
     finally:

@@ -26,10 +26,14 @@ signal.signal(signal.SIGINT, _request_stop)
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from harness.core import placement  # noqa: E402
 from harness.core.errors import UserError  # noqa: E402
+from harness.core.events import LOCK_FD_ENV  # noqa: E402
 from harness.core.plugins import load_plugins  # noqa: E402
 from harness.core.results import read_run_config  # noqa: E402
 
@@ -46,6 +50,34 @@ def _take_placement() -> placement.Placement | None:
     where = placement.from_env()
     placement.apply_to_this_process(where)
     return where
+
+
+def _hold_run_lock() -> None:
+    """The run folder's lock came from the parent, locked: this process writes the folder, so it names
+    itself as the holder (what `harness runs` reads), and keeps the descriptor open to its end."""
+    fd = os.environ.get(LOCK_FD_ENV)
+    if fd is None or not fd.isdigit():
+        return
+    try:
+        os.ftruncate(int(fd), 0)
+        os.pwrite(int(fd), f"process {os.getpid()} on {socket.gethostname()}".encode(), 0)
+    except OSError as exc:
+        log.warning("could not name this process as the run's lock holder: %s", exc)
+
+
+def _stop_when_orphaned(interval_s: float = 1.0) -> None:
+    """The launcher watches this worker, forwards stops to it and records how it ended; a launcher killed
+    outright (SIGKILL cannot be forwarded) leaves it unwatched. Then the run checkpoints and ends
+    `interrupted`, as for a stop, so that a resume continues it and nothing trains on unsupervised."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        log.warning("the launcher (process %d) is gone: the run checkpoints and stops", parent)
+        _request_stop(signal.SIGTERM, None)
+
+    threading.Thread(target=watch, name="launcher-watch", daemon=True).start()
 
 
 def _size_thread_pool(where: placement.Placement | None) -> None:
@@ -67,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         force=True,
     )
+    _hold_run_lock()
+    _stop_when_orphaned()
     where = _take_placement()
     load_plugins()
     from harness.core.results import RESUME_FAILED_FILE, write_result

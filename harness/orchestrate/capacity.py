@@ -36,6 +36,11 @@ THROUGHPUT_METHOD = (
 )
 
 
+# The memory sizes a capacity question may name, GPU or host: none that trains a language model has less
+# than half a GiB, and none has more than 4 TiB.
+MEMORY_GIB = (0.5, 4096.0)
+
+
 @dataclass(frozen=True)
 class CapacityPlan:
     strategies: tuple[str, ...]
@@ -64,8 +69,11 @@ def validate(plan: CapacityPlan) -> tuple[list[str], float]:
     if not plan.gpu_memory_gib:
         raise UserError("--gpu-memory-gib is empty: give sizes in GiB, e.g. 24,40,80")
     for size in (*plan.gpu_memory_gib, *([plan.host_memory_gib] if plan.host_memory_gib else [])):
-        if not math.isfinite(size) or not 0 < size <= 1e6:
-            raise UserError(f"memory size {size} GiB is out of range: give a positive number of GiB, e.g. 24")
+        if not math.isfinite(size) or not MEMORY_GIB[0] <= size <= MEMORY_GIB[1]:
+            raise UserError(
+                f"memory size {size:g} GiB is out of range: give a size a machine has, from "
+                f"{MEMORY_GIB[0]:g} to {MEMORY_GIB[1]:g} GiB, e.g. 24"
+            )
     if plan.precision not in ("bf16", "fp16", "fp32"):
         raise UserError(f"--precision must be bf16, fp16 or fp32, got {plan.precision!r}")
     budget_s = parse_duration(plan.budget)
@@ -269,42 +277,3 @@ def _dumps(document: dict) -> str:
     import json
 
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
-
-
-CAPACITY_COLUMNS = (
-    ("strategy", 24), ("GPU GiB", 7), ("largest", 10), ("micro", 5), ("pred GPU", 9), ("pred host", 9),
-    ("meas GPU", 9), ("tokens/s", 10), ("tok/param", 9), ("est loss", 8), ("limited by", 10),
-)  # fmt: skip
-
-
-def _cells(e: dict) -> list[str]:
-    best, outlook = e["best"] or {}, e["outlook"] or {}
-    pred, meas = best.get("predicted") or {}, best.get("measured") or {}
-
-    def num(value, spec: str, scale: float = 1.0) -> str:
-        return "-" if value is None else format(value if scale == 1 else value / scale, spec)
-
-    return [
-        e["strategy"],
-        f"{e['gpu_memory_gib']:g}",
-        e["largest"] or "none",
-        num(meas.get("micro_batch") or pred.get("micro_batch"), "d"),
-        num(pred.get("gpu_bytes"), ".1f", GIB),
-        num(pred.get("host_bytes"), ".1f", GIB),
-        num(meas.get("peak_allocated_gib"), ".1f"),
-        num(outlook.get("tokens_per_s"), ",.0f"),
-        num(outlook.get("tokens_per_param"), ".1f"),
-        num(outlook.get("estimated_loss"), ".2f"),
-        e["limited_by"],
-    ]
-
-
-def format_capacity(document: dict) -> str:
-    """The answer as a terminal table: per strategy and size, the largest model and its figures."""
-    rows = [[name for name, _ in CAPACITY_COLUMNS], *(_cells(e) for e in document["results"])]
-    lines = [
-        " ".join(cell.ljust(w) for cell, (_, w) in zip(row, CAPACITY_COLUMNS, strict=True)) for row in rows
-    ]
-    if document["predict_only"]:
-        lines.append("predict-only: no speed measured, so no tokens in the budget and no loss estimate")
-    return "\n".join(line.rstrip() for line in lines)

@@ -49,9 +49,14 @@ class Plan:
     command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
 
 
-def new_run_id(strategy: str, preset: str) -> str:
+def new_run_id(strategy: str, preset: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """The time, what runs, and a random part: 6 hex digits, drawn again until no id in `taken` (the
+    plan's others) has it, so that the runs of one plan never collide however many there are."""
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{strategy.replace('+', '-')}-{preset}-{secrets.token_hex(2)}"
+    while True:
+        run_id = f"{stamp}-{strategy.replace('+', '-')}-{preset}-{secrets.token_hex(3)}"
+        if run_id not in taken:
+            return run_id
 
 
 def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
@@ -67,7 +72,11 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
     if runs_here:  # runs on a cluster's nodes are checked there, by their worker
         check_device(plan.device, names)
         check_machine(names)
-    configs = [_config(plan, name) for _ in range(plan.repeats) for name in names]
+    configs: list[RunConfig] = []
+    taken: set[str] = set()
+    for name in [name for _ in range(plan.repeats) for name in names]:
+        configs.append(_config(plan, name, taken))
+        taken.add(configs[-1].run_id)
     recipe = configs[0].recipe
     validate_source(recipe)
     if recipe.data != "synthetic":
@@ -109,7 +118,7 @@ def check_machine(names: list[str]) -> None:
                 raise UserError(f"strategy {name} cannot run here: {problem}")
 
 
-def _config(plan: Plan, strategy: str) -> RunConfig:
+def _config(plan: Plan, strategy: str, taken: set[str]) -> RunConfig:
     overrides = parse_overrides(list(plan.overrides))
     for key, value in (("seed", plan.seed), ("tokenizer", plan.tokenizer), ("compile", plan.compile)):
         if value is not None:
@@ -120,7 +129,7 @@ def _config(plan: Plan, strategy: str) -> RunConfig:
         "max_steps": plan.max_steps,
         "gpu_memory_gib": plan.gpu_memory_gib,
         "trackers": tuple(plan.trackers),
-        "run_id": new_run_id(strategy, plan.preset),
+        "run_id": new_run_id(strategy, plan.preset, taken),
         "command": tuple(plan.command),
     }
     if plan.warmup_steps is not None:

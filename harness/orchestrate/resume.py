@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from harness.core.results import (
     CorruptResult,
     RunResult,
     load_result,
+    read_json_object,
     read_run_config,
 )
 from harness.core.units import format_duration
@@ -40,11 +40,11 @@ def find_run(runs_dir: Path, which: str, strategy: str, preset: str) -> Path:
         return run_dir
     candidates = []
     for config in sorted(runs_dir.glob(f"*/{CONFIG_FILE}")):
-        try:
-            data = json.loads(config.read_text())
-        except (OSError, json.JSONDecodeError):
+        data = read_json_object(config)
+        if data is None:  # unreadable: not a run to resume (`harness runs` names it)
             continue
-        same = data.get("strategy") == strategy and data.get("recipe", {}).get("preset") == preset
+        recipe = data.get("recipe") if isinstance(data.get("recipe"), dict) else {}
+        same = data.get("strategy") == strategy and recipe.get("preset") == preset
         if same and (config.parent / CHECKPOINT_DIR).is_dir() and _status(config.parent) != "ok":
             candidates.append(config.parent)
     if not candidates:

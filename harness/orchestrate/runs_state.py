@@ -6,7 +6,6 @@ appears when a session ends."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import socket
@@ -21,6 +20,7 @@ from harness.core.results import (
     RESULT_FILE,
     CorruptResult,
     load_result,
+    read_json_object,
     read_metrics,
 )
 from harness.core.units import format_duration
@@ -75,18 +75,16 @@ def _alive(pid: int) -> bool:
 
 
 def _config(run_dir: Path) -> dict[str, Any] | None:
-    with contextlib.suppress(OSError, ValueError):
-        data = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))
-        if isinstance(data, dict):
-            return data
-    return None
+    return read_json_object(run_dir / CONFIG_FILE)
 
 
 def run_state(run_dir: Path) -> RunState | None:
-    """The state of one run folder; None for a folder that is not a run's."""
+    """The state of one run folder; None for a folder that is not a run's (no config.json)."""
     config = _config(run_dir)
     if config is None:
-        return None
+        if not (run_dir / CONFIG_FILE).exists():
+            return None
+        return RunState(run_dir.name, "?", "?", "unreadable", detail=f"{CONFIG_FILE} is not a JSON object")
     recipe = config.get("recipe") if isinstance(config.get("recipe"), dict) else {}
     state = RunState(
         run_dir.name, str(config.get("strategy", "?")), str(recipe.get("preset", "?")), "pending"

@@ -12,7 +12,7 @@ from harness.core.results import RunResult
 from harness.orchestrate.host_memory import earlier_results, host_budget_bytes, host_need_bytes
 from harness.orchestrate.launchers.base import Launcher, watchdog_s
 from harness.orchestrate.launchers.placed import PlacedRuns
-from harness.orchestrate.launchers.process import StopSignal, create_run_dir, launch_one
+from harness.orchestrate.launchers.process import StopSignal, create_run_dirs, launch_one
 from harness.orchestrate.placement import Planner, Slot, make_slots
 from harness.orchestrate.topology import LiveTopology, NodeTopology
 
@@ -39,8 +39,7 @@ class LocalLauncher(Launcher):
         self, configs: list[RunConfig], runs_dir: Path, stop: StopSignal, *, quiet: bool
     ) -> list[RunResult]:
         planner = self.planner(configs, runs_dir)
-        for cfg in configs:  # every run's folder from the start: `harness runs` shows the queue
-            create_run_dir(cfg, runs_dir)
+        create_run_dirs(configs, runs_dir)
 
         def run_one(cfg: RunConfig, slot: Slot, show_progress: bool) -> RunResult:
             return launch_one(

@@ -7,18 +7,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.core.errors import UserError
-from harness.core.events import EVENT_FD_ENV
+from harness.core.events import EVENT_FD_ENV, LOCK_FD_ENV
 from harness.core.recipe import RunConfig
 from harness.core.results import (
     CONFIG_FILE,
@@ -33,10 +33,21 @@ from harness.core.results import (
     write_result,
 )
 from harness.core.serialize import to_dict
+from harness.orchestrate.launchers.run_control import LOCK_FILE, STOP_GRACE_S, RunLock, StopSignal
 from harness.orchestrate.progress import ProgressDisplay
 
+__all__ = [
+    "LOCK_FILE",
+    "STOP_GRACE_S",
+    "RunLock",
+    "StopSignal",
+    "create_run_dir",
+    "create_run_dirs",
+    "failed_result",
+    "launch_one",
+]
+
 LOG_TAIL_LINES = 20
-LOCK_FILE = ".lock"
 
 
 def log_tail(run_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -47,81 +58,30 @@ def log_tail(run_dir: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-@dataclass
-class StopSignal:
-    """Parent-side signal handling: forward the first SIGINT/SIGTERM as SIGTERM to every run in flight (each
-    checkpoints and stops), a second as SIGKILL; remember that a stop was asked so that no further run
-    starts."""
-
-    requested: bool = False
-    children: set[subprocess.Popen] = field(default_factory=set)
-    count: int = 0
-    _previous: dict = field(default_factory=dict)
-
-    def __enter__(self) -> StopSignal:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self.handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def attach(self, child: subprocess.Popen) -> None:
-        self.children.add(child)
-        if self.requested:  # a stop that came while this child was starting reaches it too
-            self.forward(signal.SIGTERM)
-
-    def detach(self, child: subprocess.Popen) -> None:
-        self.children.discard(child)
-
-    def forward(self, sig: int) -> None:
-        # tuple() copies the set in one step under the GIL: launcher threads may add or drop children.
-        for child in tuple(self.children):
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    child.send_signal(sig)
-
-    def handle(self, signum: int, _frame) -> None:
-        self.requested = True
-        self.count += 1
-        self.forward(signal.SIGTERM if self.count == 1 else signal.SIGKILL)
-
-
-class RunLock:
-    """An OS lock on a run folder for as long as a process runs in it: a second resume of the same run
-    (or a resume of a run still in progress) is refused in one line instead of mixing checkpoints."""
-
-    def __init__(self, run_dir: Path) -> None:
-        import fcntl
-
-        self._file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 (held until release)
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.seek(0)
-            holder = self._file.read().strip() or "another process"
-            self._file.close()
-            raise UserError(
-                f"run {run_dir.name} is in use by {holder}: wait for it to end, or stop it first"
-            ) from None
-        self._file.seek(0)
-        self._file.truncate()
-        # Who holds it, for the refusal above and for `harness runs` (which cannot take the lock to ask).
-        self._file.write(f"process {os.getpid()} on {socket.gethostname()}")
-        self._file.flush()
-
-    def release(self) -> None:
-        if not self._file.closed:
-            self._file.truncate(0)  # no holder any more
-            self._file.close()  # closing the file releases the lock
-
-
 def _describe_exit(returncode: int) -> str:
     if returncode < 0:
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-returncode).name}"
     return f"exited with status {returncode}"
+
+
+def create_run_dirs(configs: list[RunConfig], runs_root: Path) -> list[Path]:
+    """Every run's folder of a plan, before any run starts (`harness runs` shows the queue), or none: a
+    folder that cannot be made (its id taken by another sweep, a full disk) refuses the plan in one line
+    and takes back the folders made before it."""
+    made: list[Path] = []
+    try:
+        for cfg in configs:
+            made.append(create_run_dir(cfg, runs_root))
+    except OSError as exc:
+        for run_dir in made:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        reason = "its id is taken" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
+        raise UserError(
+            f"cannot make the folder of run {cfg.run_id} under {runs_root} ({reason}); nothing was started: "
+            "run the command again"
+        ) from None
+    return made
 
 
 def create_run_dir(cfg: RunConfig, runs_root: Path) -> Path:
@@ -152,7 +112,7 @@ def launch_one(
     )
     started = time.time()
     try:
-        read_fd, child = _start_child(run_dir, resume, env or {})
+        read_fd, child = _start_child(run_dir, resume, env or {}, lock.fileno())
     except BaseException:
         lock.release()
         raise
@@ -173,23 +133,31 @@ def launch_one(
         if display is not None:
             display.close()
     timed_out = watchdog is not None and time.time() - started >= timeout_s
-    ending = _Ending(returncode, started, timed_out, stop.requested, resume)
+    ending = _Ending(returncode, started, timed_out, stop.requested, resume, child.pid in stop.forced)
     return _collect(run_dir, cfg, ending, identity)
 
 
-def _start_child(run_dir: Path, resume: bool, extra_env: dict[str, str]) -> tuple[int, subprocess.Popen]:
+def _start_child(
+    run_dir: Path, resume: bool, extra_env: dict[str, str], lock_fd: int
+) -> tuple[int, subprocess.Popen]:
     """The worker, in its own session (a terminal's Ctrl-C reaches the parent, which forwards it), its
-    output into run.log, progress events on a pipe."""
+    output into run.log, progress events on a pipe, the run folder's lock shared with it."""
     read_fd, write_fd = os.pipe()
     command = [sys.executable, "-m", "harness.engine.worker", str(run_dir), *(["--resume"] if resume else [])]
-    env = {**os.environ, **extra_env, EVENT_FD_ENV: str(write_fd), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        **extra_env,
+        EVENT_FD_ENV: str(write_fd),
+        LOCK_FD_ENV: str(lock_fd),
+        "PYTHONUNBUFFERED": "1",
+    }
     with open(run_dir / LOG_FILE, "ab") as log:
         child = subprocess.Popen(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            pass_fds=(write_fd,),
+            pass_fds=(write_fd, lock_fd),
             env=env,
             start_new_session=True,
         )
@@ -210,6 +178,11 @@ def _follow(read_fd: int, label: str, display: ProgressDisplay | None) -> dict:
                 continue
             if event.get("event") == "started":
                 identity = event.get("result") or {}
+            elif event.get("event") == "metric" and event.get("kind") == "train" and identity:
+                # how far it trained, for the result of a run that is killed before it writes its own
+                summary = identity.setdefault("summary", {})
+                summary.update({k: event[k] for k in ("step", "tokens", "train_s") if k in event})
+                summary["steps"] = summary.pop("step", summary.get("steps"))
             if display is not None:
                 display.handle(event)
             elif event.get("event") == "message":  # warnings show even without a progress display
@@ -226,6 +199,14 @@ class _Ending:
     timed_out: bool = False
     stopped: bool = False  # the parent forwarded a stop (SIGTERM/SIGINT) to it
     resume: bool = False
+    forced: bool = False  # killed by the parent, still running long after the stop
+
+
+def _resumable(run_dir: Path) -> str:
+    """What a resume of a run killed mid-way would continue from: its last checkpoint, if any."""
+    folder = run_dir / "checkpoints"
+    steps = sorted(p.name for p in folder.glob("step*")) if folder.is_dir() else []
+    return f"a resume continues from its last checkpoint ({steps[-1]})" if steps else "nothing to resume from"
 
 
 def _fresh(path: Path, started: float) -> bool:
@@ -251,13 +232,14 @@ def _collect(run_dir: Path, cfg: RunConfig, ending: _Ending, identity: dict) -> 
         reason = f"the worker process {_describe_exit(ending.returncode)} before writing a result"
     result = _from_identity(identity, cfg, run_dir)
     stopped_early = ending.stopped and ending.returncode in (-signal.SIGTERM, -signal.SIGINT)
-    result.status = "interrupted" if stopped_early else "error"
+    result.status = "interrupted" if stopped_early or ending.forced else "error"
     tail = log_tail(run_dir)
-    result.error = (
-        "stopped before the run began"
-        if stopped_early
-        else (f"{reason}; last log lines:\n{tail}" if tail else reason)
-    )
+    if ending.forced:
+        result.error = f"stopped, and killed when still running after its grace period: {_resumable(run_dir)}"
+    elif stopped_early:
+        result.error = "stopped before the run began"
+    else:
+        result.error = f"{reason}; last log lines:\n{tail}" if tail else reason
     result.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     if not ending.resume:  # an earlier session's result is never replaced by a failed resume's
         with contextlib.suppress(OSError):

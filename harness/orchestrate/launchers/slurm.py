@@ -19,7 +19,7 @@ from harness.core.results import RunResult
 from harness.core.units import parse_duration
 from harness.orchestrate.launch_options import SlurmOptions
 from harness.orchestrate.launchers.base import Launcher, watchdog_s
-from harness.orchestrate.launchers.process import StopSignal, create_run_dir
+from harness.orchestrate.launchers.process import StopSignal, create_run_dirs
 
 # Seconds between Slurm's warning signal and its kill: the worker's last step and checkpoint fit in it.
 SIGNAL_DELAY_S = 180
@@ -139,7 +139,9 @@ class SlurmLauncher(Launcher):
 
         runs_dir = Path(runs_dir).absolute()  # the nodes see the shared folder by its full path
         executor, self.python = self._executor(runs_dir, configs[0].recipe.budget_s)
-        jobs = [RunJob(str(create_run_dir(cfg, runs_dir)), grace_s=SIGNAL_DELAY_S) for cfg in configs]
+        jobs = [
+            RunJob(str(run_dir), grace_s=SIGNAL_DELAY_S) for run_dir in create_run_dirs(configs, runs_dir)
+        ]
         self.jobs = executor.submit_array(jobs)
         self.runs_dir = runs_dir
         return []

@@ -15,7 +15,7 @@ from harness.core.results import RESULT_FILE, CorruptResult, RunResult, load_res
 from harness.orchestrate.launchers.base import watchdog_s
 from harness.orchestrate.launchers.local import LocalLauncher
 from harness.orchestrate.launchers.placed import POLL_S, PlacedRuns
-from harness.orchestrate.launchers.process import StopSignal, create_run_dir, failed_result
+from harness.orchestrate.launchers.process import StopSignal, create_run_dirs, failed_result
 from harness.orchestrate.launchers.submitit_job import RunJob, jobs_folder
 from harness.orchestrate.placement import Slot
 
@@ -82,8 +82,7 @@ class SubmititLocalLauncher(LocalLauncher):
         self, configs: list[RunConfig], runs_dir: Path, stop: StopSignal, *, quiet: bool
     ) -> list[RunResult]:
         planner = self.planner(configs, runs_dir)
-        for cfg in configs:
-            create_run_dir(cfg, runs_dir)
+        create_run_dirs(configs, runs_dir)
 
         def run_one(cfg: RunConfig, slot: Slot, _show_progress: bool) -> RunResult:
             return self._run_job(cfg, slot, runs_dir, stop)

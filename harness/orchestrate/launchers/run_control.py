@@ -1,0 +1,118 @@
+"""What a launcher holds over the runs it starts: the stop signals it forwards (and the grace period before
+a forced kill), and the lock on each run folder that keeps two processes from writing one run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.core.errors import UserError
+
+LOCK_FILE = ".lock"
+
+# How long a run has to checkpoint and end after a stop before its launcher kills it: longer than any step
+# of the plans this harness runs (a gpt-6.7b step under ZeRO-Offload is tens of seconds) plus a checkpoint.
+STOP_GRACE_S = 300.0
+
+
+@dataclass
+class StopSignal:
+    """Parent-side signal handling: every SIGINT/SIGTERM is forwarded as SIGTERM to each run in flight (each
+    checkpoints and stops; more signals change nothing), and a run still alive `grace_s` after the first is
+    killed. A stop was asked, so no further run starts, and a run it ended is `interrupted`."""
+
+    requested: bool = False
+    children: set[subprocess.Popen] = field(default_factory=set)
+    count: int = 0
+    grace_s: float = STOP_GRACE_S
+    forced: set[int] = field(default_factory=set)  # pids killed after the grace period
+    _previous: dict = field(default_factory=dict)
+    _timer: threading.Timer | None = None
+
+    def __enter__(self) -> StopSignal:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def attach(self, child: subprocess.Popen) -> None:
+        self.children.add(child)
+        if self.requested:  # a stop that came while this child was starting reaches it too
+            self.forward(signal.SIGTERM)
+
+    def detach(self, child: subprocess.Popen) -> None:
+        self.children.discard(child)
+
+    def forward(self, sig: int) -> None:
+        # tuple() copies the set in one step under the GIL: launcher threads may add or drop children.
+        for child in tuple(self.children):
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(sig)
+
+    def handle(self, signum: int, _frame) -> None:
+        self.requested = True
+        self.count += 1
+        self.forward(signal.SIGTERM)
+        if self.count == 1:
+            self._timer = threading.Timer(self.grace_s, self._force)
+            self._timer.daemon = True
+            self._timer.start()
+        elif self.count == 2:
+            print(
+                "already stopping: each run checkpoints and ends (killed if still running "
+                f"{self.grace_s:g}s after the first stop)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _force(self) -> None:
+        for child in tuple(self.children):
+            if child.poll() is None:
+                self.forced.add(child.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+
+
+class RunLock:
+    """An OS lock on a run folder for as long as a process runs in it: a second resume of the same run
+    (or a resume of a run still in progress) is refused in one line instead of mixing checkpoints."""
+
+    def __init__(self, run_dir: Path) -> None:
+        import fcntl
+
+        self._file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "another process"
+            self._file.close()
+            raise UserError(
+                f"run {run_dir.name} is in use by {holder}: wait for it to end, or stop it first"
+            ) from None
+        self._file.seek(0)
+        self._file.truncate()
+        # Who holds it, for the refusal above and for `harness runs` (which cannot take the lock to ask).
+        self._file.write(f"process {os.getpid()} on {socket.gethostname()}")
+        self._file.flush()
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def release(self) -> None:
+        if not self._file.closed:
+            self._file.truncate(0)  # no holder any more
+            self._file.close()  # closing the file releases the lock

@@ -1,0 +1,118 @@
+"""DeepSpeed's CPU-Adam op: whether it loads (prebuilt, or JIT-built by torch's extension builder), and the
+build batons an interrupted build leaves behind.
+
+torch serializes JIT builds with a baton, `<build dir>/lock` (torch/utils/file_baton.py: `try_acquire`
+creates it with O_EXCL and keeps its descriptor open until `release` deletes it; cpp_extension.py:2345-2400
+takes it on every load, even when nothing needs building). A process killed while it holds the baton
+leaves the file, and every later load waits for it forever. Because a live holder keeps the file open, a
+baton that no process has open is known to be left over: it is removed, with a line saying so. A baton a
+live process holds is a build in progress: it is waited for, with a progress line, up to a time limit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.core.checks import Check
+from harness.core.errors import UserError
+
+log = logging.getLogger("harness.cpu_adam")
+
+# A CPU-Adam build takes about a minute (a few on two cores): wait this long for one in progress.
+BUILD_WAIT_S = 900.0
+PROGRESS_EVERY_S = 10.0
+
+
+def extensions_root() -> Path:
+    from torch.utils.cpp_extension import get_default_build_root
+
+    return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
+
+
+def batons(op: str = "cpu_adam", root: Path | None = None) -> list[Path]:
+    root = extensions_root() if root is None else root
+    return sorted(p for p in [*root.glob(f"*/{op}/lock"), root / op / "lock"] if p.exists())
+
+
+def baton_holders(baton: Path, proc: Path = Path("/proc")) -> list[int] | None:
+    """The processes that have `baton` open; None where /proc cannot tell (not Linux)."""
+    if not (proc / "self" / "fd").is_dir():
+        return None
+    target = os.path.realpath(baton)
+    holders = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if any(_points_to(fd, target) for fd in (entry / "fd").iterdir()):
+                holders.append(int(entry.name))
+        except OSError:  # ended meanwhile, or another user's (whose builds use their own cache)
+            continue
+    return holders
+
+
+def _points_to(fd: Path, target: str) -> bool:
+    try:
+        return os.readlink(fd) == target
+    except OSError:
+        return False
+
+
+def heal_build_batons(
+    op: str = "cpu_adam",
+    root: Path | None = None,
+    wait_s: float = BUILD_WAIT_S,
+    say: Callable[[str], None] = log.warning,
+) -> None:
+    """Before loading the op: remove every baton no process holds (left by a killed build), and wait for
+    one a live build holds; UserError (one line) if that build outlasts `wait_s`."""
+    for baton in batons(op, root):
+        started = last_said = time.monotonic()
+        while baton.exists():
+            holders = baton_holders(baton)
+            if holders is None:
+                return  # nothing to tell by: torch waits as it always has
+            if not holders:
+                baton.unlink(missing_ok=True)
+                say(f"removed {baton}: an interrupted build of DeepSpeed's {op} op left it, unheld")
+                break
+            waited = time.monotonic() - started
+            if waited > wait_s:
+                raise UserError(
+                    f"process {holders[0]} has been building DeepSpeed's {op} op for over {wait_s:g}s "
+                    f"({baton}): let it finish or stop it, then run again"
+                )
+            if time.monotonic() - last_said >= PROGRESS_EVERY_S:
+                say(
+                    f"waiting for process {holders[0]}, which is building DeepSpeed's {op} op ({waited:.0f}s)"
+                )
+                last_said = time.monotonic()
+            time.sleep(0.2)
+
+
+def check_cpu_adam(cuda: bool) -> Check:
+    """DeepSpeed's CPU-Adam op: prebuilt (as in the image), or built now by JIT (slow the first time)."""
+    name = "deepspeed cpu_adam op"
+    os.environ.setdefault("DS_ACCELERATOR", "cuda" if cuda else "cpu")
+    try:
+        importlib.import_module("deepspeed.ops.adam.cpu_adam_op")
+        return Check(name, True, "prebuilt")
+    except ImportError:
+        pass
+    try:
+        from deepspeed.ops.op_builder import CPUAdamBuilder
+
+        heal_build_batons()
+        t0 = time.perf_counter()
+        CPUAdamBuilder().load(verbose=False)
+        seconds = time.perf_counter() - t0
+        return Check(name, True, f"JIT-built or loaded from its build cache in {seconds:.0f}s")
+    except UserError as exc:
+        return Check(name, False, str(exc))
+    except Exception as exc:
+        return Check(name, False, f"does not load: {type(exc).__name__}: {exc}"[:300])
