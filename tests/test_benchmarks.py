@@ -1,9 +1,9 @@
 """The two reference tools beside the harness: the bare loop (the floor of what `amp` costs) must train
 exactly what `amp` trains, and the step profiler must attribute a step's time honestly."""
 
+import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tarfile
@@ -207,21 +207,22 @@ def test_the_first_h200_stage_rehearsed_on_the_cpu_leaves_three_small_files(tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.serial  # a deadline by the clock: its first run must have started training before it comes
 def test_a_stage_stops_its_run_the_harness_way_at_its_deadline_and_archives_as_it_goes(tmp_path):
     """A stage whose first run outlives DEADLINE_S: that run is stopped with SIGTERM, checkpointed and
     recorded as interrupted with its steps; the steps after it are named as not run; the stage ends within
-    its deadline plus the kill grace, by its own clock, and says it did not finish."""
-    proc = reference("core-h200", str(tmp_path), env={"STEPS": "100000", "DEADLINE_S": "60"})
+    its deadline plus the kill grace, by its own clock, and says it did not finish. The deadline logic is
+    every stage's (`timed`); toolbox-a is the one whose first step is a run (no machine description), so
+    that run has most of the 30 s to start training even on a busy machine."""
+    proc = reference("toolbox-a", str(tmp_path), env={"STEPS": "100000", "DEADLINE_S": "30"})
     assert proc.returncode != 0, proc.stdout
-    results = stage_files(tmp_path / "core-h200.tar.gz")["results"]
-    (amp,) = results["amp"]
-    assert amp["status"] == "interrupted" and amp["summary"]["steps"] > 0
-    log = (tmp_path / "core-h200.log").read_text()
-    ended = int(log.split("stage core-h200 ended after ")[1].split("s")[0])
-    assert ended <= 60 + 30  # DEADLINE_S plus KILL_GRACE_S
-    summary = (tmp_path / "core-h200-summary.txt").read_text()
-    assert "not run (the stage's deadline came first): bare-1, amp-2, bare-2, adam8bit" in summary
+    results = stage_files(tmp_path / "toolbox-a.tar.gz")["results"]
+    (first,) = results["ao_adam8bit"]
+    assert first["status"] == "interrupted" and first["summary"]["steps"] > 0, first.get("error")
+    log = (tmp_path / "toolbox-a.log").read_text()
+    ended = int(log.split("stage toolbox-a ended after ")[1].split("s")[0])
+    assert ended <= 30 + 30  # DEADLINE_S plus KILL_GRACE_S
+    summary = (tmp_path / "toolbox-a-summary.txt").read_text()
+    assert "not run (the stage's deadline came first): ao_adam4bit, paged_adam8bit" in summary
 
 
 def test_the_stage_windows_worst_case_fits_a_window():
@@ -244,10 +245,21 @@ def test_a_killed_stage_keeps_every_run_that_ended(tmp_path):
     try:
         wait_for(lambda: "== amp-1 (" in _read(tmp_path / "core-h200.log"), timeout=300)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.wait()
     names = stage_files(tmp_path / "core-h200.tar.gz")["names"]
     assert "./machine.txt" in names  # the step that had ended is there; nothing else was waited for
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and everything under it, as a command limit does. Its process group is not enough:
+    `timeout` puts the command it runs in a group of its own, which would go on running without it."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    for process in [*parent.children(recursive=True), parent]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 def _read(path) -> str:

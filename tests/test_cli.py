@@ -6,6 +6,7 @@ import os
 import pytest
 
 from harness.core.results import load_result, read_metrics
+from harness.metrics.rapl import RaplMeter
 from tests.conftest import ROOT, harness_cli, harness_main
 
 
@@ -83,8 +84,11 @@ def test_env_is_a_doctor():
     assert payload["checks"]["ao_adam8bit"][0]["ok"] and payload["checks"]["fsdp2_offload"][0]["ok"]
     assert payload["checks"]["zero_offload"][0]["ok"] and payload["checks"]["adam8bit"][0]["ok"]
     assert payload["checks"]["adam8bit"][0]["detail"] == "CPU library"  # no GPU here
-    text = harness_cli("env", "--strategies", "amp,adam8bit+act_ckpt")
+    host_energy = RaplMeter().domains  # the RAPL counters this machine lets the harness read
+    assert payload["machine"]["host_energy_domains"] == host_energy
+    text = harness_main("env", "--strategies", "amp,adam8bit+act_ckpt")  # the same doctor, as text
     assert text.returncode == 0 and "deepspeed cpu_adam op" in text.stdout and "no CUDA device" in text.stdout
+    assert ("J/token will be GPU only" in text.stdout) == (not host_energy)
 
 
 def test_env_exits_non_zero_when_a_requested_strategy_cannot_run():
@@ -97,7 +101,6 @@ def test_env_exits_non_zero_when_a_requested_strategy_cannot_run():
     assert "simulated broken install" in proc.stdout
 
 
-@pytest.mark.serial
 def test_bench_writes_the_three_run_files(tmp_path):
     proc = harness_cli(
         "bench", "--strategy", "amp", "--preset", "tiny", "--budget", "3s", "--runs-dir", str(tmp_path)
