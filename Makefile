@@ -27,6 +27,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock
 	$(PY) -m pip install -q torch==$(TORCH_VERSION)
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@# The doctor loads every strategy's library, which JIT-builds DeepSpeed's CPU-Adam op once (about a
+	@# minute on two cores) so that the first zero_offload run or test does not.
+	$(PY) -m harness env > $(VENV)/doctor.txt
 	touch $@
 
 setup: $(VENV)/.installed

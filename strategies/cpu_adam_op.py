@@ -116,3 +116,25 @@ def check_cpu_adam(cuda: bool) -> Check:
         return Check(name, False, str(exc))
     except Exception as exc:
         return Check(name, False, f"does not load: {type(exc).__name__}: {exc}"[:300])
+
+
+def check_shm_comm() -> Check:
+    """DeepSpeed's CPU backend: its shared-memory communication op, JIT-built at the first CPU run's
+    `init_distributed` (deepspeed/comm/torch.py, `build_shm_op`) unless built here first."""
+    name = "deepspeed shm_comm op (CPU backend)"
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    try:
+        from deepspeed.accelerator import get_accelerator
+
+        builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+        if builder is None:
+            return Check(name, True, "not used by this accelerator")
+        heal_build_batons(builder.NAME)
+        t0 = time.perf_counter()
+        builder.load(verbose=False)
+        seconds = time.perf_counter() - t0
+        return Check(name, True, f"JIT-built or loaded from its build cache in {seconds:.0f}s")
+    except UserError as exc:
+        return Check(name, False, str(exc))
+    except Exception as exc:
+        return Check(name, False, f"does not load: {type(exc).__name__}: {exc}"[:300])

@@ -27,7 +27,7 @@ from strategies.base import (
     evaluating,
     host_optimizer_step,
 )
-from strategies.cpu_adam_op import check_cpu_adam, heal_build_batons
+from strategies.cpu_adam_op import check_cpu_adam, check_shm_comm, heal_build_batons
 from strategies.single_rank import single_rank_environment
 
 CHECKPOINT_TAG = "zero"
@@ -98,7 +98,7 @@ class ZeroOffloadStrategy(Executor):
 
     @classmethod
     def doctor(cls, cuda: bool) -> list[Check]:
-        return [check_cpu_adam(cuda)]
+        return [check_cpu_adam(cuda)] + ([] if cuda else [check_shm_comm()])
 
     @classmethod
     def numerics(cls, precision: str) -> str:

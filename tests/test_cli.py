@@ -83,6 +83,8 @@ def test_env_is_a_doctor():
     }
     assert payload["checks"]["ao_adam8bit"][0]["ok"] and payload["checks"]["fsdp2_offload"][0]["ok"]
     assert payload["checks"]["zero_offload"][0]["ok"] and payload["checks"]["adam8bit"][0]["ok"]
+    shm = payload["checks"]["zero_offload"][1]  # DeepSpeed's CPU backend needs its comm op too
+    assert shm["name"] == "deepspeed shm_comm op (CPU backend)" and shm["ok"], shm
     assert payload["checks"]["adam8bit"][0]["detail"] == "CPU library"  # no GPU here
     host_energy = RaplMeter().domains  # the RAPL counters this machine lets the harness read
     assert payload["machine"]["host_energy_domains"] == host_energy
