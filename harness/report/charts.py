@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
+from harness.report import svg
 from harness.report.load import LoadedRun
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
@@ -175,29 +177,28 @@ def memory_bars(data: ChartInput) -> str | None:
     return to_data_uri(fig)
 
 
-def run_curves(run: LoadedRun, floor: float | None) -> str:
-    """A run's own page: losses vs time, loss vs tokens, learning rate and throughput vs time."""
-    palette = {run.strategy: PALETTE[0]}
-    fig = Figure(figsize=(11, 7))
-    (a, b), (c, d) = fig.subplots(2, 2)
-    _curves([run], "train", "train_s", "loss", palette, a)
-    a.plot(
-        [r["train_s"] for r in run.rows("eval")],
-        [r["val_loss"] for r in run.rows("eval")],
-        "o-",
-        color=PALETTE[1],
-        markersize=3,
-        label="validation",
-    )
-    _curves([run], "train", "tokens", "loss", palette, b)
-    for ax in (a, b):
-        if floor is not None:
-            ax.axhline(floor, color="black", linestyle="--", linewidth=1, label="Bayes floor")
-    _curves([run], "train", "train_s", "lr", palette, c)
-    _curves([run], "train", "train_s", "tokens_per_s", palette, d)
-    _finish(a, "training clock (s)", "loss (nats/token)", "Loss vs training time")
-    _finish(b, "training tokens", "training loss", "Training loss vs tokens")
-    _finish(c, "training clock (s)", "learning rate", "Learning rate")
-    _finish(d, "training clock (s)", "tokens/s (per log interval)", "Throughput")
-    fig.tight_layout()
-    return to_data_uri(fig)
+def run_curves(run: LoadedRun, floor: float | None) -> Markup:
+    """A run's own page: losses vs time, loss vs tokens, learning rate and throughput vs time, as inline
+    SVG (`harness.report.svg`: a report draws one set per run, so these must cost milliseconds)."""
+
+    def series(kind: str, x: str, y: str, label: str, color: str, dots: bool = False) -> svg.Series:
+        rows = [r for r in run.rows(kind) if r.get(x) is not None and r.get(y) is not None]
+        return svg.Series(label, [r[x] for r in rows], [r[y] for r in rows], color, dots)
+
+    train, val = PALETTE[0], PALETTE[1]
+    charts = [
+        svg.line_chart(
+            "Loss vs training time", "training clock (s)", "loss (nats/token)",
+            [series("train", "train_s", "loss", "training", train),
+             series("eval", "train_s", "val_loss", "validation", val, dots=True)], floor,
+        ),
+        svg.line_chart(
+            "Training loss vs tokens", "training tokens", "training loss",
+            [series("train", "tokens", "loss", "training", train)], floor,
+        ),
+        svg.line_chart("Learning rate", "training clock (s)", "learning rate",
+                       [series("train", "train_s", "lr", "lr", train)]),
+        svg.line_chart("Throughput", "training clock (s)", "tokens/s (per log interval)",
+                       [series("train", "train_s", "tokens_per_s", "tokens/s", train)]),
+    ]  # fmt: skip
+    return Markup("".join(charts))
