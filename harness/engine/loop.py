@@ -78,7 +78,9 @@ class CheckpointPolicy:
             self.carry(state)
             try:
                 self.checkpointer.save(strategy, state)
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:
+                if not isinstance(exc, OSError) and "write" not in str(exc).lower():
+                    raise  # a fault of the strategy, not of the disk (torch.save's write errors say "write")
                 text = f"checkpoint at step {state.step} not written ({exc}); the previous one stays"
                 log.warning(text)
                 events.emit("message", text=text)
