@@ -236,3 +236,16 @@ def test_a_zero_offload_run_trains_past_a_baton_a_killed_build_left(tmp_path):
     assert load_result(run_dir / "result.json").summary.steps == 2
     assert "an interrupted build of DeepSpeed's cpu_adam op left it" in (run_dir / "run.log").read_text()
     assert not baton.exists()
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_in_one_line(tmp_path):
+    """As on a read-only mount; a folder where the lock file should be stands in (root may write anywhere
+    else)."""
+    from harness.core.errors import UserError
+    from harness.orchestrate.launchers.run_control import LOCK_FILE, RunLock
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / LOCK_FILE).mkdir()  # not a file: opening it for writing fails whoever asks
+    with pytest.raises(UserError, match=r"cannot write in run folder .*a run needs a writable folder"):
+        RunLock(run_dir)

@@ -93,7 +93,12 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         import fcntl
 
-        self._file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 (held until release)
+        try:
+            self._file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 (held until release)
+        except OSError as exc:  # a read-only mount, a full disk, a folder of someone else's
+            raise UserError(
+                f"cannot write in run folder {run_dir} ({exc.strerror or exc}): a run needs a writable folder"
+            ) from None
         try:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
