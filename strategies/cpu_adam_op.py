@@ -29,9 +29,26 @@ PROGRESS_EVERY_S = 10.0
 
 
 def extensions_root() -> Path:
+    """Where torch builds and keeps the ops: TORCH_EXTENSIONS_DIR if set, else one folder per Python
+    environment under torch's default root (see `own_extensions_dir`)."""
+    own_extensions_dir()
+    return Path(os.environ["TORCH_EXTENSIONS_DIR"])
+
+
+def own_extensions_dir() -> None:
+    """torch keys its op cache by Python and CUDA version only (`py311_cpu`), not by the environment, and
+    the build files it writes name the environment's own paths: two environments on one machine (two
+    clones, a venv and the image) then rebuild the op at every switch, a minute each. Unless the user
+    chose a folder, each environment gets its own, named after its prefix."""
+    if os.environ.get("TORCH_EXTENSIONS_DIR"):
+        return
+    import hashlib
+    import sys
+
     from torch.utils.cpp_extension import get_default_build_root
 
-    return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root())
+    tag = hashlib.sha256(sys.prefix.encode()).hexdigest()[:12]
+    os.environ["TORCH_EXTENSIONS_DIR"] = str(Path(get_default_build_root()) / f"env-{tag}")
 
 
 def batons(op: str = "cpu_adam", root: Path | None = None) -> list[Path]:
@@ -107,6 +124,7 @@ def check_cpu_adam(cuda: bool) -> Check:
     try:
         from deepspeed.ops.op_builder import CPUAdamBuilder
 
+        own_extensions_dir()
         heal_build_batons()
         t0 = time.perf_counter()
         CPUAdamBuilder().load(verbose=False)
@@ -129,6 +147,7 @@ def check_shm_comm() -> Check:
         builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
         if builder is None:
             return Check(name, True, "not used by this accelerator")
+        own_extensions_dir()
         heal_build_batons(builder.NAME)
         t0 = time.perf_counter()
         builder.load(verbose=False)

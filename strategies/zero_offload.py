@@ -27,7 +27,7 @@ from strategies.base import (
     evaluating,
     host_optimizer_step,
 )
-from strategies.cpu_adam_op import check_cpu_adam, check_shm_comm, heal_build_batons
+from strategies.cpu_adam_op import check_cpu_adam, check_shm_comm, heal_build_batons, own_extensions_dir
 from strategies.single_rank import single_rank_environment
 
 CHECKPOINT_TAG = "zero"
@@ -145,6 +145,7 @@ class ZeroOffloadStrategy(Executor):
         assert sum(m.numel() for m in masters) == sum(p.numel() for p in model.parameters())
 
     def setup(self, model: nn.Module, ctx: StrategyContext) -> None:
+        own_extensions_dir()  # before DeepSpeed loads any op
         single_rank_environment(ctx.device)
         import deepspeed
         from deepspeed.ops.adam import DeepSpeedCPUAdam

@@ -119,6 +119,22 @@ def one_line_error(proc, fragment: str) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.fixture(autouse=True)
+def _give_memory_back():
+    """Two workers share the machine's memory: after a test that grew this worker past 4 GiB (a real-size
+    model and its optimizer), hand the freed heap back to the OS (glibc keeps it otherwise), so that two
+    such tests side by side do not add up what neither still uses."""
+    yield
+    import psutil
+
+    if psutil.Process().memory_info().rss > 4 * 2**30 and sys.platform.startswith("linux"):
+        import ctypes
+        import gc
+
+        gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

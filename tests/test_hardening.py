@@ -1,6 +1,7 @@
 """A hostile user's inputs: each refused before anything starts (one line, exit 2, no run folder left)."""
 
 import json
+import os
 
 import pytest
 
@@ -212,19 +213,20 @@ def test_run_files_no_json_reader_takes_are_skipped_and_named(tmp_path):
 
 
 def test_a_zero_offload_run_trains_past_a_baton_a_killed_build_left(tmp_path):
-    """End to end, in a private TORCH_EXTENSIONS_DIR holding the built op (copied from the user's cache)
+    """End to end, in a private TORCH_EXTENSIONS_DIR holding the built op (copied from this environment's)
     and the baton a build killed mid-way leaves: the run removes it, says so in its log, and trains."""
     import shutil
 
     from harness.core.results import load_result
-    from strategies.cpu_adam_op import check_cpu_adam, extensions_root
+    from strategies.cpu_adam_op import check_cpu_adam, check_shm_comm, extensions_root
 
-    assert check_cpu_adam(cuda=False).ok  # built (or loaded) in the user's cache first, as any run does
-    (built,) = [p for p in extensions_root().glob("*/cpu_adam") if (p / "cpu_adam.so").exists()]
+    # Built (or loaded) in this environment's folder first, as `make setup` and any run do.
+    assert check_cpu_adam(cuda=False).ok and check_shm_comm().ok
+    assert (extensions_root() / "cpu_adam" / "cpu_adam.so").exists()  # this environment's own op folder
     private = tmp_path / "extensions"
-    # Every op of this Python's cache (DeepSpeed's CPU backend loads its shm_comm op too), mtimes kept; with
+    # Every op of this environment (DeepSpeed's CPU backend loads its shm_comm op too), mtimes kept; with
     # TORCH_EXTENSIONS_DIR set, torch keeps each op right under it (cpp_extension._get_build_directory).
-    shutil.copytree(built.parent, private, symlinks=True)
+    shutil.copytree(extensions_root(), private, symlinks=True)
     baton = private / "cpu_adam" / "lock"
     baton.touch()
     proc = harness_main(
@@ -249,3 +251,20 @@ def test_a_run_folder_that_cannot_be_written_is_refused_in_one_line(tmp_path):
     (run_dir / LOCK_FILE).mkdir()  # not a file: opening it for writing fails whoever asks
     with pytest.raises(UserError, match=r"cannot write in run folder .*a run needs a writable folder"):
         RunLock(run_dir)
+
+
+def test_each_python_environment_builds_its_ops_in_a_folder_of_its_own(monkeypatch, tmp_path):
+    import sys
+
+    from strategies.cpu_adam_op import own_extensions_dir
+
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR", raising=False)
+    own_extensions_dir()
+    mine = os.environ["TORCH_EXTENSIONS_DIR"]
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "another-venv"))
+    own_extensions_dir()
+    assert os.environ["TORCH_EXTENSIONS_DIR"] != mine  # another environment, another folder
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "chosen"))
+    own_extensions_dir()
+    assert os.environ["TORCH_EXTENSIONS_DIR"] == str(tmp_path / "chosen")  # the user's choice stands
