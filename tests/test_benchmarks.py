@@ -189,7 +189,9 @@ def stage_files(out) -> dict[str, dict]:
 def test_the_first_h200_stage_rehearsed_on_the_cpu_leaves_three_small_files(tmp_path):
     """core-h200 at tiny on the CPU: amp and the bare loop alternated over the same steps, then the other
     three; every run archived (without checkpoints), the summary table last with the paired ratio."""
-    proc = reference("core-h200", str(tmp_path))
+    # The stage's content is the point here, not its 390 s window (the next test checks the deadline):
+    # a busy CPU may need longer.
+    proc = reference("core-h200", str(tmp_path), env={"DEADLINE_S": "3600"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["core-h200-summary.txt", "core-h200.log", "core-h200.tar.gz"]
