@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from harness.core.errors import UserError
 from harness.core.overrides import build_run_config
 from harness.core.serialize import to_dict
 from tests.conftest import harness_main
@@ -268,3 +269,26 @@ def test_each_python_environment_builds_its_ops_in_a_folder_of_its_own(monkeypat
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "chosen"))
     own_extensions_dir()
     assert os.environ["TORCH_EXTENSIONS_DIR"] == str(tmp_path / "chosen")  # the user's choice stands
+
+
+def test_a_cpu_run_whose_warm_up_would_take_hours_is_refused_before_it_starts(tmp_path):
+    """The README's own `make bench` defaults (gpt2-124m, a 524,288-token batch) on a machine without a GPU:
+    refused in one line with what to do, no run folder made; `tiny` passes; --allow-slow insists."""
+    from harness.orchestrate.step_estimate import check_first_step, step_seconds_at_least
+
+    proc = harness_main("bench", "--strategy", "amp", "--device", "cpu", "--runs-dir", str(tmp_path / "runs"))
+    refused(
+        proc, "gpt2-124m on this CPU", "warm-up alone (2 steps) would take", "--preset tiny", "--allow-slow"
+    )
+    assert not (tmp_path / "runs").exists()
+
+    big = build_run_config(strategy="amp", preset="gpt2-124m", budget="24h", device="cpu")
+    tiny = build_run_config(strategy="amp", preset="tiny", budget="2s", device="cpu")
+    # 855,383,040 FLOPs per token (6N + attention) x 524,288 tokens, at 1e11 FLOP/s: 4,485 s a step.
+    assert step_seconds_at_least(big, 1e11) == pytest.approx(855_383_040 * 524_288 / 1e11)
+    with pytest.raises(UserError, match="warm-up alone"):
+        check_first_step(big, allow_slow=False, flops_per_s=1e11)
+    check_first_step(big, allow_slow=True, flops_per_s=1e11)  # insisted on
+    check_first_step(tiny, allow_slow=False, flops_per_s=1e10)  # 0.37 s a step: fine
+    with pytest.raises(UserError):  # one step longer than the whole 2 s budget
+        check_first_step(tiny, allow_slow=False, flops_per_s=1e9)

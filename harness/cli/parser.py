@@ -41,6 +41,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-steps", type=int, default=None, help="untimed warm-up steps (default 2)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     p.add_argument(
+        "--allow-slow",
+        action="store_true",
+        help="start a CPU run even if its first step is estimated to take minutes (refused otherwise)",
+    )
+    p.add_argument(
         "--gpu-memory-gib",
         type=float,
         default=None,
@@ -242,6 +247,7 @@ def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
         quiet=args.quiet,
         launch=launch_from_args(args),
         command=tuple(sys.argv),
+        allow_slow=getattr(args, "allow_slow", False),
     )
 
 

@@ -18,6 +18,7 @@ from harness.data import validate_source
 from harness.metrics.sinks import check_trackers
 from harness.orchestrate.launch_options import LaunchOptions
 from harness.orchestrate.preflight import CACHE, check_folder
+from harness.orchestrate.step_estimate import check_first_step
 
 DEFAULT_RUNS_DIR = Path("reports/runs")
 DEFAULT_REPORT = Path("reports/index.html")
@@ -47,6 +48,7 @@ class Plan:
     quiet: bool = False  # no live progress display
     launch: LaunchOptions = field(default_factory=LaunchOptions)  # launcher, GPUs, runs at once, Slurm
     command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
+    allow_slow: bool = False  # start a CPU run whose first step is estimated to take too long
 
 
 def new_run_id(strategy: str, preset: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
@@ -85,6 +87,8 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
         check_folder(cache_root(), CACHE)
     if configs[0].micro_batch is not None:
         check_micro_batch(configs[0].micro_batch, recipe.global_batch_seqs)
+    if runs_here and not runs_on_cuda(plan.device):
+        check_first_step(configs[0], allow_slow=plan.allow_slow)
     return configs
 
 
