@@ -52,8 +52,10 @@ def own_extensions_dir() -> None:
 
 
 def batons(op: str = "cpu_adam", root: Path | None = None) -> list[Path]:
-    root = extensions_root() if root is None else root
-    return sorted(p for p in [*root.glob(f"*/{op}/lock"), root / op / "lock"] if p.exists())
+    """The op's baton, if there is one. TORCH_EXTENSIONS_DIR is always set here (`own_extensions_dir`), and
+    then torch builds each op right under it, with no per-Python subfolder (cpp_extension.py:2800-2812)."""
+    baton = (extensions_root() if root is None else root) / op / "lock"
+    return [baton] if baton.exists() else []
 
 
 def baton_holders(baton: Path, proc: Path = Path("/proc")) -> list[int] | None:
@@ -124,14 +126,7 @@ def check_cpu_adam(cuda: bool) -> Check:
     try:
         from deepspeed.ops.op_builder import CPUAdamBuilder
 
-        own_extensions_dir()
-        heal_build_batons()
-        t0 = time.perf_counter()
-        CPUAdamBuilder().load(verbose=False)
-        seconds = time.perf_counter() - t0
-        return Check(name, True, f"JIT-built or loaded from its build cache in {seconds:.0f}s")
-    except UserError as exc:
-        return Check(name, False, str(exc))
+        return _load(name, CPUAdamBuilder())
     except Exception as exc:
         return Check(name, False, f"does not load: {type(exc).__name__}: {exc}"[:300])
 
@@ -147,13 +142,19 @@ def check_shm_comm() -> Check:
         builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
         if builder is None:
             return Check(name, True, "not used by this accelerator")
-        own_extensions_dir()
-        heal_build_batons(builder.NAME)
-        t0 = time.perf_counter()
-        builder.load(verbose=False)
-        seconds = time.perf_counter() - t0
-        return Check(name, True, f"JIT-built or loaded from its build cache in {seconds:.0f}s")
-    except UserError as exc:
-        return Check(name, False, str(exc))
+        return _load(name, builder)
     except Exception as exc:
         return Check(name, False, f"does not load: {type(exc).__name__}: {exc}"[:300])
+
+
+def _load(name: str, builder) -> Check:
+    """Load a DeepSpeed op builder's op in this environment's folder, past any baton a killed build left
+    (`heal_build_batons` finds the folder through `extensions_root`); a live build outlasting its wait is
+    a failed check, in its one line."""
+    try:
+        heal_build_batons(builder.NAME)
+    except UserError as exc:
+        return Check(name, False, str(exc))
+    t0 = time.perf_counter()
+    builder.load(verbose=False)
+    return Check(name, True, f"JIT-built or loaded from its build cache in {time.perf_counter() - t0:.0f}s")

@@ -154,7 +154,7 @@ def test_a_build_baton_no_process_holds_is_removed_and_a_held_one_waited_for(tmp
     from harness.core.errors import UserError
     from strategies.cpu_adam_op import baton_holders, heal_build_batons
 
-    baton = tmp_path / "py311_cpu" / "cpu_adam" / "lock"
+    baton = tmp_path / "cpu_adam" / "lock"  # where torch puts it under TORCH_EXTENSIONS_DIR
     baton.parent.mkdir(parents=True)
     baton.touch()
     said = []

@@ -26,14 +26,13 @@ signal.signal(signal.SIGINT, _request_stop)
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
-import socket  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from harness.core import placement  # noqa: E402
 from harness.core.errors import UserError  # noqa: E402
-from harness.core.events import LOCK_FD_ENV  # noqa: E402
+from harness.core.events import LOCK_FD_ENV, lock_holder_text  # noqa: E402
 from harness.core.plugins import load_plugins  # noqa: E402
 from harness.core.results import read_run_config  # noqa: E402
 
@@ -60,7 +59,7 @@ def _hold_run_lock() -> None:
         return
     try:
         os.ftruncate(int(fd), 0)
-        os.pwrite(int(fd), f"process {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        os.pwrite(int(fd), lock_holder_text().encode(), 0)
     except OSError as exc:
         log.warning("could not name this process as the run's lock holder: %s", exc)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.core.checkpoint_files import CHECKPOINT_DIR, checkpoints
 from harness.core.errors import UserError
 from harness.core.events import EVENT_FD_ENV, LOCK_FD_ENV
 from harness.core.recipe import RunConfig
@@ -33,12 +34,11 @@ from harness.core.results import (
     write_result,
 )
 from harness.core.serialize import to_dict
-from harness.orchestrate.launchers.run_control import LOCK_FILE, STOP_GRACE_S, RunLock, StopSignal
+from harness.orchestrate.launchers.run_control import LOCK_FILE, RunLock, StopSignal
 from harness.orchestrate.progress import ProgressDisplay
 
 __all__ = [
     "LOCK_FILE",
-    "STOP_GRACE_S",
     "RunLock",
     "StopSignal",
     "create_run_dir",
@@ -181,8 +181,9 @@ def _follow(read_fd: int, label: str, display: ProgressDisplay | None) -> dict:
             elif event.get("event") == "metric" and event.get("kind") == "train" and identity:
                 # how far it trained, for the result of a run that is killed before it writes its own
                 summary = identity.setdefault("summary", {})
-                summary.update({k: event[k] for k in ("step", "tokens", "train_s") if k in event})
-                summary["steps"] = summary.pop("step", summary.get("steps"))
+                for key, figure in (("step", "steps"), ("tokens", "tokens"), ("train_s", "train_s")):
+                    if key in event:
+                        summary[figure] = event[key]
             if display is not None:
                 display.handle(event)
             elif event.get("event") == "message":  # warnings show even without a progress display
@@ -204,9 +205,12 @@ class _Ending:
 
 def _resumable(run_dir: Path) -> str:
     """What a resume of a run killed mid-way would continue from: its last checkpoint, if any."""
-    folder = run_dir / "checkpoints"
-    steps = sorted(p.name for p in folder.glob("step*")) if folder.is_dir() else []
-    return f"a resume continues from its last checkpoint ({steps[-1]})" if steps else "nothing to resume from"
+    found = checkpoints(run_dir / CHECKPOINT_DIR)  # newest first
+    return (
+        f"a resume continues from its last checkpoint ({found[0].name})"
+        if found
+        else "nothing to resume from"
+    )
 
 
 def _fresh(path: Path, started: float) -> bool:

@@ -4,9 +4,7 @@ a forced kill), and the lock on each run folder that keeps two processes from wr
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.errors import UserError
+from harness.core.events import lock_holder_text
 
 LOCK_FILE = ".lock"
 
@@ -79,11 +78,8 @@ class StopSignal:
             )
 
     def _force(self) -> None:
-        for child in tuple(self.children):
-            if child.poll() is None:
-                self.forced.add(child.pid)
-                with contextlib.suppress(ProcessLookupError):
-                    child.kill()
+        self.forced.update(child.pid for child in tuple(self.children) if child.poll() is None)
+        self.forward(signal.SIGKILL)
 
 
 class RunLock:
@@ -111,7 +107,7 @@ class RunLock:
         self._file.seek(0)
         self._file.truncate()
         # Who holds it, for the refusal above and for `harness runs` (which cannot take the lock to ask).
-        self._file.write(f"process {os.getpid()} on {socket.gethostname()}")
+        self._file.write(lock_holder_text())
         self._file.flush()
 
     def fileno(self) -> int:
