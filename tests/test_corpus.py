@@ -6,6 +6,7 @@ import random
 import numpy as np
 import pytest
 
+from harness.core import stopping
 from harness.core.errors import DataError
 from harness.core.overrides import build_run_config
 from harness.data import corpus as corpus_module
@@ -237,6 +238,8 @@ def test_hub_path_with_a_local_stand_in(tmp_path, monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", stand_in)
     monkeypatch.setattr(text_module, "check_hub_reachable", lambda: None)  # the stand-in needs no network
+    # The stand-in lives in this process only: the tokenizer trains here, not in its own child process.
+    monkeypatch.setattr(stopping, "run_in_child", lambda target, args, phase: target(*args))
     corpus = open_corpus(
         recipe_for("hf:org/corpus:sample", text_field="content", max_corpus_tokens=5000),
         progress=lambda _: None,

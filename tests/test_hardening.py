@@ -292,3 +292,42 @@ def test_a_cpu_run_whose_warm_up_would_take_hours_is_refused_before_it_starts(tm
     check_first_step(tiny, allow_slow=False, flops_per_s=1e10)  # 0.37 s a step: fine
     with pytest.raises(UserError):  # one step longer than the whole 2 s budget
         check_first_step(tiny, allow_slow=False, flops_per_s=1e9)
+
+
+@pytest.mark.parametrize("strategy", ["amp", "zero_offload"])
+def test_a_checkpoints_size_is_bounded_by_the_room_the_preflight_asks_for(tmp_path, strategy):
+    """The estimate behind the free-space check (the strategy's declared state footprint plus the
+    checkpoint's own files) is at least what a checkpoint writes, and not much more."""
+    import dataclasses
+
+    from harness.orchestrate.preflight import CHECKPOINT_FILES_BYTES, checkpoint_bytes
+    from tests.conftest import run_inprocess, tiny_config
+
+    cfg = dataclasses.replace(tiny_config(strategy, max_steps=1), checkpoint_interval_s=1e-3)
+    assert run_inprocess(cfg, tmp_path).status == "ok"
+    (checkpoint,) = (tmp_path / "checkpoints").glob("step*")
+    written = sum(path.stat().st_size for path in checkpoint.rglob("*") if path.is_file())
+    estimate = checkpoint_bytes(cfg)
+    assert written <= estimate <= written * 1.2 + CHECKPOINT_FILES_BYTES
+
+
+def test_a_plan_whose_checkpoints_would_fill_the_disk_is_refused_before_it_starts(tmp_path):
+    runs = tmp_path / "runs"
+    proc = harness_main(
+        "sweep", "--strategies", "amp", "--repeats", "100", "--preset", "gpt-13b", "--device", "cpu",
+        "--allow-slow", "--runs-dir", str(runs),
+    )  # fmt: skip
+    refused(proc, f"--runs-dir {runs} has", "free, but 100 runs will write up to", "pass another --runs-dir")
+    assert not runs.exists()
+
+
+def test_the_room_a_plan_needs_is_every_runs_kept_checkpoints_plus_one_being_written(tmp_path):
+    from harness.orchestrate.preflight import RUN_FILES_BYTES, check_room, checkpoint_bytes
+    from tests.conftest import tiny_config
+
+    configs = [tiny_config("amp"), tiny_config("zero_offload")]
+    sizes = [checkpoint_bytes(cfg) for cfg in configs]
+    need = sum(2 * size + RUN_FILES_BYTES for size in sizes) + max(sizes)  # keep_checkpoints=2 each
+    check_room(configs, tmp_path, free_bytes=int(need) + 1)
+    with pytest.raises(UserError, match=r"2 runs will write up to .*2 kept per run"):
+        check_room(configs, tmp_path, free_bytes=int(need) - 1)

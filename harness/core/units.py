@@ -36,3 +36,8 @@ def format_duration(seconds: float) -> str:
     minutes, sec = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{sec:02d}s" if hours else f"{minutes}m{sec:02d}s"
+
+
+def format_bytes(n: float) -> str:
+    """Bytes as GiB (MiB below one GiB)."""
+    return f"{n / GIB:,.1f} GiB" if n >= GIB else f"{n / 2**20:,.1f} MiB"

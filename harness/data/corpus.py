@@ -15,6 +15,7 @@ import numpy as np
 
 from harness.core.errors import DataError
 from harness.core.recipe import Recipe
+from harness.data.bpe import train_tokenizer
 from harness.data.text import CorpusSource
 from harness.data.tokenize import (
     CACHE_VERSION,
@@ -22,7 +23,6 @@ from harness.data.tokenize import (
     cache_root,
     describe_tokenizer,
     read_meta,
-    train_tokenizer,
 )
 
 TOKENIZER_TRAIN_CHARS = 200_000_000  # the BPE learns its merges from at most this much training text

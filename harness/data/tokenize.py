@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.core import stopping
 from harness.core.errors import DataError
 from harness.core.results import write_json_atomic
 from harness.core.tempfiles import sweep_stale
@@ -27,7 +28,6 @@ META = "meta.json"
 SHARD_TOKENS = 1 << 28  # 256M tokens a shard (512 MiB at uint16)
 ENCODE_BATCH = 512  # documents per tokenizer call (the Rust side parallelizes over them)
 EOT_CANDIDATES = ("<|endoftext|>", "</s>", "<eos>", "<|eos|>", "[SEP]")
-TRAINED_EOT = "<|endoftext|>"
 Progress = Callable[[str], None]
 
 
@@ -71,53 +71,6 @@ def split_flags(corpus_fingerprint: str, val_fraction: float) -> Iterator[bool]:
     rng = np.random.default_rng(int(corpus_fingerprint, 16))
     while True:
         yield from (rng.random(1024) < val_fraction).tolist()
-
-
-def train_tokenizer(
-    source: CorpusSource,
-    corpus_fp: str,
-    vocab_size: int,
-    val_fraction: float,
-    max_chars: int,
-    progress: Progress,
-) -> TokenizerInfo:
-    """A byte-level BPE with the model's vocabulary, trained once on the corpus's training documents."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    path = cache_root() / "tokenizers" / f"{corpus_fp}-bpe{vocab_size}-{max_chars}.json"
-    if path.exists():
-        return describe_tokenizer(path, trained=True)
-    source.ensure_reachable()
-    progress(f"training a byte-level BPE tokenizer (vocabulary {vocab_size}) on the corpus")
-
-    def texts() -> Iterator[str]:
-        seen = 0
-        for doc, held_out in zip(source.documents(), split_flags(corpus_fp, val_fraction), strict=False):
-            if held_out:
-                continue
-            yield doc
-            seen += len(doc)
-            if seen >= max_chars:
-                return
-        if seen == 0:  # every document held out (a corpus of one or two): learn from all of them
-            yield from itertools.islice(source.documents(), 1000)
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[TRAINED_EOT],
-        show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(texts(), trainer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    sweep_stale(path.parent, ".tmp")
-    tok.save(str(tmp))
-    os.replace(tmp, path)
-    return describe_tokenizer(path, trained=True)
 
 
 class _ShardWriter:
@@ -183,6 +136,7 @@ class _Tokenizing:
         for doc in documents:
             batch.append(doc)
             if len(batch) >= ENCODE_BATCH:
+                stopping.check("tokenizing the corpus")  # the worker's stop: the folder is removed
                 more = self._flush(batch)
                 self._report()
                 if not more:

@@ -18,6 +18,7 @@ from harness.core.results import RunResult, Summary
 from harness.data import TokenSource
 from harness.engine import fit, identity
 from harness.engine.events import EventPipe
+from harness.engine.phase_progress import WarmupProgress, announced_probe
 from harness.engine.runtime import synchronizer
 from harness.metrics.definitions import RunFacts, compute_summary
 from harness.model import GPT
@@ -74,9 +75,10 @@ class Session:
         events.emit("phase", phase="warmup", detail=f"{steps} steps (not timed)")
         sync = synchronizer(self.device)
         t0 = time.perf_counter()
+        progress = WarmupProgress(events, steps, t0)
         for i in range(steps):
             tokens = warmup_tokens(self.data, i, self.recipe.global_batch_seqs, self.recipe)
-            self.strategy.train_step(self.batches(tokens), 0.0)
+            self.strategy.train_step(progress.announced(i, self.batches(tokens)), 0.0)
             sync()
         self.strategy.reset_optimizer_state()
         val = micro_batches(torch.from_numpy(self.val_tokens).long(), self.ctx.micro_batch)
@@ -192,7 +194,7 @@ def _choose_micro_batch(cfg, spec, resolved, initial: InitialModel, compiled: bo
         device,
         recipe.global_batch_seqs,
         PRESETS[recipe.preset].micro_batch if recipe.preset in PRESETS else 1,
-        functools.partial(fit_probe_step, spec, initial, resolved),
+        announced_probe(events, functools.partial(fit_probe_step, spec, initial, resolved)),
         compiled=compiled,
         compiled_only=spec.needs_compile,
         cap_bytes=cap,

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 import strategies
+from harness.core import stopping
 from harness.core.checkpoint_files import CHECKPOINT_DIR
 from harness.core.errors import HOST_OUT_OF_MEMORY, UserError
 from harness.core.recipe import RunConfig
@@ -97,7 +98,7 @@ class Trainer:
                 self.state.excluded_s[what] = self.state.excluded_s.get(what, 0.0) + seconds
             self._train(checkpointer, wall)
         except Exception as exc:
-            classify(exc, self.result)
+            classify(exc, self.result, self.resume)
         finally:
             self.facts.wall_s = wall()
             self._record()
@@ -210,9 +211,12 @@ def _device(settings: dict) -> torch.device | None:
     return torch.device(settings["device"]) if settings.get("device") else None
 
 
-def classify(exc: Exception, result: RunResult) -> None:
+def classify(exc: Exception, result: RunResult, resumed: bool = False) -> None:
     """Out of memory, wherever it happens, is a result ("does not fit"), not a crash."""
-    if isinstance(exc, fit.DoesNotFit):
+    if isinstance(exc, stopping.Stopped):  # before this session trained: it saved no checkpoint
+        kept = "its checkpoints are as they were" if resumed else "nothing to resume from"
+        result.status, result.error = "interrupted", f"{exc}: {kept}"
+    elif isinstance(exc, fit.DoesNotFit):
         result.status, result.error = "oom", str(exc)
         result.settings["fit_probes"] = exc.probes
     elif is_out_of_memory(exc):

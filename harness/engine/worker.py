@@ -9,12 +9,15 @@ from __future__ import annotations
 import signal
 import sys
 
+from harness.core import stopping  # light (no torch): the stop flag must exist before the handler
+
 # A stop that arrives while torch is still importing must still end the run as `interrupted`: the handler
 # is installed before anything heavy is imported, and the trainer reads the flag once it exists.
 _STOP = {"requested": False, "trainer": None}
 
 
 def _request_stop(signum: int, _frame) -> None:
+    stopping.request()  # what the data preparation reads
     _STOP["requested"] = True
     if _STOP["trainer"] is not None:
         _STOP["trainer"].stop_requested = True

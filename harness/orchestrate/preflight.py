@@ -5,10 +5,13 @@ unwritable output the likeliest real-world failure."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from harness.core.errors import UserError
+from harness.core.recipe import PRECISIONS, RunConfig
+from harness.core.units import format_bytes
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -56,3 +59,50 @@ def check_outputs(runs_dir: Path, report: Path | None, *extra: Path) -> None:
         check_file(report, "--report")
     for path in extra:
         check_folder(path, "--out")
+
+
+# What a checkpoint holds (the strategy's model and optimizer, strategies/base.py `save`): these kinds of
+# its state footprint, not the gradients or buffers that live only in memory.
+CHECKPOINT_KINDS = ("weights", "master_weights", "optimizer_state")
+CHECKPOINT_FILES_BYTES = 2**20  # a checkpoint's own files (RNG state, the loop's state, manifest, headers)
+RUN_FILES_BYTES = 64 * 2**20  # a run's log, metrics and result: well under this
+
+
+def checkpoint_bytes(cfg: RunConfig) -> float:
+    """The bytes of one checkpoint of this run, from its strategy's declared state footprint; at the
+    precision that needs the most where the precision is left to the device ("auto")."""
+    import strategies
+    from harness.capacity.memory_model import param_shapes
+
+    executor = strategies.resolve(cfg.strategy).executor
+    shapes = param_shapes(cfg.recipe.model)
+    asked = cfg.recipe.precision
+    sizes = []
+    for precision in [asked] if asked != "auto" else [p for p in PRECISIONS if p != "auto"]:
+        try:
+            kinds = executor.state_footprint(shapes, precision).by_kind()
+        except (UserError, ValueError, KeyError):  # a precision this executor does not run
+            continue
+        sizes.append(sum(kinds[kind].total for kind in CHECKPOINT_KINDS))
+    return max(sizes, default=0.0) + CHECKPOINT_FILES_BYTES
+
+
+def check_room(configs: list[RunConfig], runs_dir: Path, free_bytes: int | None = None) -> None:
+    """Refuse, before anything starts, a plan whose runs would fill the runs folder's file system: each
+    run keeps `keep_checkpoints` checkpoints, and one more is written before the oldest is removed."""
+    sizes = [checkpoint_bytes(cfg) for cfg in configs]
+    need = sum(
+        size * cfg.keep_checkpoints + RUN_FILES_BYTES for size, cfg in zip(sizes, configs, strict=True)
+    )
+    need += max(sizes, default=0.0)
+    if free_bytes is None:
+        free_bytes = shutil.disk_usage(_nearest_existing(Path(runs_dir).absolute())).free
+    if need <= free_bytes:
+        return
+    runs = f"{len(configs)} runs" if len(configs) > 1 else "the run"
+    kept = configs[0].keep_checkpoints
+    raise UserError(
+        f"--runs-dir {runs_dir} has {format_bytes(free_bytes)} free, but {runs} will write up to "
+        f"{format_bytes(need)} (checkpoints of {format_bytes(max(sizes))} each, {kept} kept per run): "
+        "free some space there, or pass another --runs-dir"
+    )

@@ -56,7 +56,8 @@ class ProgressDisplay:
     def handle(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "phase":
-            self._state["phase"] = event.get("phase", "")
+            # with its detail (a warm-up's micro-batch, a fit's probe), so that a live bar shows progress too
+            self._state["phase"] = f"{event.get('phase', '')} {event.get('detail', '')}".strip()
             if not self.live and event.get("phase") not in ("train", "eval", "checkpoint"):
                 self._print(f"{self.label}: {event.get('phase')} {event.get('detail', '')}".rstrip())
         elif kind == "metric":

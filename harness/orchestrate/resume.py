@@ -20,7 +20,9 @@ from harness.core.results import (
 )
 from harness.core.units import format_duration
 from harness.orchestrate.launchers.process import RunLock, StopSignal, launch_one
+from harness.orchestrate.plan import runs_on_cuda
 from harness.orchestrate.preflight import check_folder
+from harness.orchestrate.step_estimate import stop_grace_s
 
 
 def _status(run_dir: Path) -> str | None:
@@ -78,6 +80,6 @@ def resume_run(
         f"resuming {run_dir.name} with its own recipe (budget {format_duration(cfg.recipe.budget_s)})",
         file=sys.stderr,
     )
-    with StopSignal() as stop:
+    with StopSignal(grace_s=stop_grace_s([cfg], on_cpu=not runs_on_cuda(cfg.device))) as stop:
         result = launch_one(cfg, run_dir, resume=True, stop=stop, show_progress=not quiet, lock=lock)
     return result, run_dir

@@ -9,6 +9,7 @@ checked."""
 
 from __future__ import annotations
 
+import functools
 import time
 
 from harness.core.errors import UserError
@@ -16,9 +17,15 @@ from harness.core.recipe import RunConfig
 from harness.core.units import format_duration
 from harness.model import flops_per_token
 
-WARMUP_LIMIT_S = 300.0  # warm-up is silent and untimed: longer than this is refused
+WARMUP_LIMIT_S = 300.0  # warm-up is untimed: longer than this is refused
+# The least share of its measured matrix-multiply rate a CPU training step reaches: the tiny preset reaches
+# 0.14 on the 2-core development machine (its small matrices make it the worst case); a busy machine less.
+CPU_STEP_EFFICIENCY_FLOOR = 0.05
+# A checkpoint's write, at a modest disk's sustained rate (a stated default, not measured here).
+DISK_WRITE_BYTES_PER_S = 200e6
 
 
+@functools.cache
 def matmul_flops_per_s(size: int = 512, seconds: float = 0.15) -> float:
     """This CPU's fp32 matrix-multiply rate with torch's threads as they are now (repeated for `seconds`)."""
     import torch
@@ -53,3 +60,20 @@ def check_first_step(cfg: RunConfig, *, allow_slow: bool, flops_per_s: float | N
         f"({cfg.warmup_steps} steps) would take {format_duration(warmup_s)}: use --preset tiny "
         "(PRESET=tiny), a GPU, or --allow-slow to start it anyway"
     )
+
+
+def stop_grace_s(configs: list[RunConfig], on_cpu: bool, flops_per_s: float | None = None) -> float:
+    """How long a stopped run may take to end before its launcher kills it: the step it is in (on a CPU,
+    at most its lower bound over CPU_STEP_EFFICIENCY_FLOOR; on a GPU, seconds) twice over, plus writing
+    its checkpoint; never less than the launcher's STOP_GRACE_S."""
+    from harness.orchestrate.launchers.run_control import STOP_GRACE_S
+    from harness.orchestrate.preflight import checkpoint_bytes
+
+    longest = 0.0
+    for cfg in configs:
+        step_s = 0.0
+        if on_cpu:
+            rate = matmul_flops_per_s() if flops_per_s is None else flops_per_s
+            step_s = step_seconds_at_least(cfg, rate) / CPU_STEP_EFFICIENCY_FLOOR
+        longest = max(longest, 2 * step_s + checkpoint_bytes(cfg) / DISK_WRITE_BYTES_PER_S)
+    return max(STOP_GRACE_S, longest)

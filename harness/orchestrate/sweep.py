@@ -12,8 +12,10 @@ from harness.core.results import RunResult
 from harness.core.units import format_duration
 from harness.orchestrate.launchers import get_launcher
 from harness.orchestrate.launchers.process import StopSignal
-from harness.orchestrate.plan import Plan, expand, prepare_data
-from harness.orchestrate.preflight import check_outputs
+from harness.orchestrate.launchers.run_control import STOP_GRACE_S
+from harness.orchestrate.plan import Plan, expand, prepare_data, runs_on_cuda
+from harness.orchestrate.preflight import check_outputs, check_room
+from harness.orchestrate.step_estimate import stop_grace_s
 
 
 @dataclass
@@ -31,6 +33,8 @@ def run_plan(plan: Plan, extra_outputs: tuple[Path, ...] = ()) -> Outcome:
     runner = get_launcher(plan.launch)
     configs = expand(plan, runs_here=runner.runs_here)
     check_outputs(plan.runs_dir, plan.report, *extra_outputs)
+    if runner.runs_here:  # a cluster's runs write on its file systems, which this machine cannot see
+        check_room(configs, plan.runs_dir)
     runner.check(configs, plan.runs_dir)
     prepare_data(configs[0])  # one recipe for all: tokenized once, before the first run
     if len(configs) > 1:
@@ -41,7 +45,8 @@ def run_plan(plan: Plan, extra_outputs: tuple[Path, ...] = ()) -> Outcome:
             file=sys.stderr,
         )
     outcome = Outcome()
-    with StopSignal() as stop:
+    on_cpu = not runs_on_cuda(plan.device)
+    with StopSignal(grace_s=stop_grace_s(configs, on_cpu) if runner.runs_here else STOP_GRACE_S) as stop:
         outcome.results = runner.run(configs, plan.runs_dir, stop, quiet=plan.quiet)
         outcome.stopped = stop.requested
     if runner.detached:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from harness.core.errors import UserError
 from harness.core.events import lock_holder_text
+from harness.core.units import format_duration
 
 LOCK_FILE = ".lock"
 
-# How long a run has to checkpoint and end after a stop before its launcher kills it: longer than any step
-# of the plans this harness runs (a gpt-6.7b step under ZeRO-Offload is tens of seconds) plus a checkpoint.
+# The least time a run has to checkpoint and end after a stop before its launcher kills it (a gpt-6.7b step
+# under ZeRO-Offload is tens of seconds); a plan whose steps or checkpoints take longer gets longer
+# (orchestrate/step_estimate.py stop_grace_s).
 STOP_GRACE_S = 300.0
 
 
@@ -72,7 +74,7 @@ class StopSignal:
         elif self.count == 2:
             print(
                 "already stopping: each run checkpoints and ends (killed if still running "
-                f"{self.grace_s:g}s after the first stop)",
+                f"{format_duration(self.grace_s)} after the first stop)",
                 file=sys.stderr,
                 flush=True,
             )
