@@ -90,7 +90,7 @@ def summary(work: Path, stage: str) -> str:
     parts += bare_line(work)
     capacity = work / "capacity.json"
     if capacity.exists():
-        from harness.orchestrate.capacity import format_capacity
+        from harness.cli.text.capacity import format_capacity
 
         parts.append(format_capacity(json.loads(capacity.read_text())))
     skipped = work / "skipped.txt"

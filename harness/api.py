@@ -14,7 +14,8 @@ from pathlib import Path
 from harness.core.plugins import load_plugins
 from harness.core.results import RunResult
 from harness.orchestrate.capacity import CapacityPlan, run_capacity
-from harness.orchestrate.launch_options import LaunchOptions, SlurmOptions
+from harness.orchestrate.launch_options import LaunchOptions
+from harness.orchestrate.launchers.slurm_options import SlurmOptions
 from harness.orchestrate.parity import ParityOutcome, run_parity
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan
 from harness.orchestrate.resume import resume_run

@@ -310,3 +310,17 @@ def test_the_bare_loop_reports_the_harness_statistic(tmp_path):
     figures = json.loads(out.read_text())
     assert len(figures["step_s"]) == 11 and figures["device"] == "cpu"
     assert figures["tokens_per_s"] == pytest.approx(steady_median([4096 / s for s in figures["step_s"]]))
+
+
+def test_a_stage_summary_ends_with_the_capacity_table_its_stage_left(tmp_path):
+    from benchmarks.stage_summary import summary
+    from tests.conftest import harness_main
+
+    proc = harness_main("capacity", "--gpu-memory-gib", "24", "--predict-only", "--strategies", "amp",
+                        "--presets", "tiny,gpt2-124m", "--out", str(tmp_path / "capacity.json"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = summary(tmp_path, "core-h200")
+    header, row, note = text.splitlines()[-3:]
+    assert header.split()[:3] == ["strategy", "GPU", "GiB"]
+    assert row.split()[:3] == ["amp", "24", "gpt2-124m"]
+    assert note.startswith("predict-only: no speed measured")

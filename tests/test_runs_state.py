@@ -12,8 +12,9 @@ import time
 
 import pytest
 
+from harness.cli.text.runs import format_states
 from harness.core.results import RunResult, Summary, write_result
-from harness.orchestrate.runs_state import format_states, run_states
+from harness.orchestrate.runs_state import run_states
 from tests.conftest import ROOT, harness_cli
 
 

@@ -16,9 +16,9 @@ import psutil
 import pytest
 
 from harness.core.results import load_result, read_metrics
-from harness.orchestrate.launch_options import SlurmOptions
 from harness.orchestrate.launchers.base import watchdog_s
 from harness.orchestrate.launchers.slurm import SIGNAL_DELAY_S, slurm_minutes, slurm_parameters
+from harness.orchestrate.launchers.slurm_options import SlurmOptions
 from tests.conftest import ROOT, harness_cli, wait_for
 
 TINY = ("--preset", "tiny", "--device", "cpu", "--quiet")
@@ -192,3 +192,16 @@ def test_bad_launch_options_are_refused_up_front(tmp_path, extra, message):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and message in proc.stderr
     assert not (tmp_path / "runs").exists()  # nothing started, nothing written
+
+
+def test_each_launchers_own_settings_are_its_options_class_and_become_flags():
+    from dataclasses import fields
+
+    from harness.cli.parser import build_parser
+    from harness.orchestrate.launchers import launcher_class, option_classes
+
+    sweep_help = build_parser()._subparsers._group_actions[0].choices["sweep"].format_help()
+    for name, cls in option_classes().items():
+        assert launcher_class(name).options_class is cls and cls.launcher == name
+        for f in fields(cls):
+            assert f.metadata["flag"] in sweep_help and f.metadata["help"].split()[0] in sweep_help

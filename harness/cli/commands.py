@@ -16,7 +16,7 @@ EXIT_FOR_STATUS = {"ok": 0, "oom": 1, "error": 1, "interrupted": 130}
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import strategies
-    from harness.orchestrate.summary_text import format_summary
+    from harness.cli.text.summary import format_summary
 
     named = None if args.strategy is None else strategies.resolve(args.strategy).name
     if args.resume:
@@ -40,7 +40,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from harness.orchestrate.parity import format_parity
+    from harness.cli.text.parity import format_parity
 
     outcome = api.parity(
         plan_from_args(args, strategy_list(args.strategies, args.device)), args.steps, args.out
@@ -53,7 +53,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from harness.orchestrate.runs_state import format_states
+    from harness.cli.text.runs import format_states
 
     states = api.runs(args.runs_dir)
     if args.json:
@@ -69,14 +69,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
-    from harness.orchestrate.listing import format_listing
+    from harness.cli.text.listing import format_listing
 
     print(format_listing())
     return 0
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from harness.report.capacity_text import format_capacity
+    from harness.cli.text.capacity import format_capacity
 
     document = api.capacity(capacity_plan_from_args(args))
     print(json.dumps(document, indent=2) if args.json else format_capacity(document))
@@ -85,10 +85,13 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from harness.orchestrate.doctor import run_doctor
+    from harness.cli.text.doctor import format_doctor
+    from harness.orchestrate.doctor import examine
 
     names = None if args.strategies is None else strategy_list(args.strategies)
-    return run_doctor(names, as_json=args.json)
+    findings = examine(names)
+    print(json.dumps(findings, indent=2, default=str) if args.json else format_doctor(findings))
+    return 1 if findings["blocked"] else 0  # a strategy asked for cannot run here
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

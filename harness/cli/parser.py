@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from harness.core.errors import UserError
@@ -11,7 +12,8 @@ from harness.core.overrides import OVERRIDE_KEYS
 from harness.core.presets import LADDER, PRESETS
 from harness.core.recipe import DEFAULT_BUDGET
 from harness.orchestrate.capacity import CapacityPlan
-from harness.orchestrate.launch_options import LaunchOptions, SlurmOptions
+from harness.orchestrate.launch_options import LaunchOptions
+from harness.orchestrate.launchers import option_classes
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan, runs_on_cuda
 
 
@@ -79,18 +81,19 @@ def _launch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--parallel", type=int, default=None, help="runs at once on the CPU, each on its own share of cores"
     )
-    p.add_argument("--slurm-partition", default=None, help="the partition the jobs go to (--launcher slurm)")
-    p.add_argument(
-        "--slurm-time",
-        default=None,
-        help="each job's time limit, e.g. 4:00:00 (a longer run is requeued and resumes); "
-        "default: the run's budget plus its setup allowance",
-    )
-    p.add_argument("--slurm-gres", default="gpu:1", help="generic resources per job (default gpu:1)")
-    p.add_argument("--slurm-account", default=None, help="the account the jobs are charged to")
-    p.add_argument(
-        "--container", default=None, help="run each job in this image (pyxis), or this Apptainer .sif file"
-    )
+    for cls in option_classes().values():  # each launcher's own settings, one flag per field
+        for f in fields(cls):
+            p.add_argument(
+                f.metadata["flag"],
+                dest=_dest(cls, f.name),
+                default=f.default,
+                metavar=f.name.upper(),
+                help=f.metadata["help"],
+            )
+
+
+def _dest(cls: type, name: str) -> str:
+    return f"{cls.__name__}.{name}"
 
 
 def _runs_parser(sub) -> None:
@@ -214,14 +217,11 @@ def launch_from_args(args: argparse.Namespace) -> LaunchOptions:
     """The sweep's launch options (bench and parity run on this machine, one run at a time)."""
     if not hasattr(args, "launcher"):
         return LaunchOptions()
-    slurm = SlurmOptions(
-        partition=args.slurm_partition,
-        time=args.slurm_time,
-        gres=args.slurm_gres,
-        account=args.slurm_account,
-        container=args.container,
+    settings = tuple(
+        cls(**{f.name: getattr(args, _dest(cls, f.name)) for f in fields(cls)})
+        for cls in option_classes().values()
     )
-    return LaunchOptions(launcher=args.launcher, gpus=args.gpus, parallel=args.parallel, slurm=slurm)
+    return LaunchOptions(launcher=args.launcher, gpus=args.gpus, parallel=args.parallel, settings=settings)
 
 
 def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:

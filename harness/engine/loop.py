@@ -11,6 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from harness.core import stopping
 from harness.data.prefetch import Prefetcher, ProcessPrefetcher
 from harness.engine.checkpoint import Checkpointer
 from harness.engine.clock import TrainingClock
@@ -105,7 +106,6 @@ class TrainingLoop:
     ) -> None:
         self.session, self.logger, self.checkpoints = session, logger, checkpoints
         self.evaluator, self.clock, self.prefetch, self.events = evaluator, clock, prefetch, events
-        self.stop_requested = False
         self._graphs_before = compiled_graph_count()
         self._last_step_s = 0.0
 
@@ -151,7 +151,7 @@ class TrainingLoop:
         training clock ends within one step of the budget, by that step's own measured time)."""
         max_steps = self.session.cfg.max_steps
         return (
-            self.stop_requested
+            stopping.requested()
             or state.train_s >= self.session.recipe.budget_s
             or bool(max_steps and state.step >= max_steps)
         )
@@ -174,7 +174,7 @@ class TrainingLoop:
 
     def _finish(self, state: TrainState) -> None:
         """A stopped run checkpoints where it stopped; a finished one ends with an evaluation."""
-        if self.stop_requested:
+        if stopping.requested():
             if state.step:
                 self.checkpoints.save(state, self.session.strategy, self.logger, self.events)
         elif not state.evals or state.evals[-1]["step"] != state.step:

@@ -64,17 +64,6 @@ class Trainer:
         self.sampler: resources.ResourceSampler | None = None
         self.prefetch: Prefetcher | ProcessPrefetcher | None = None
         self.clock: TrainingClock | None = None
-        self._stop = False
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop
-
-    @stop_requested.setter
-    def stop_requested(self, value: bool) -> None:  # set by the worker's signal handler
-        self._stop = value
-        if self.loop is not None:
-            self.loop.stop_requested = value
 
     # ---- the run, end to end -------------------------------------------------------------------------
 
@@ -142,11 +131,11 @@ class Trainer:
         policy.last_s = state.train_s
         evaluator = Evaluator(session, clock, self.logger, self.facts.floor_loss)
         self.loop = TrainingLoop(session, self.logger, policy, evaluator, clock, self.prefetch, self.events)
-        self.loop.stop_requested = self._stop
         self.clock = clock
         self.loop.run(state, last_step_s=0.0)
-        self.result.status = "interrupted" if self._stop else "ok"
-        if self._stop and policy.failures:
+        stopped = stopping.requested()  # the worker's signal handler sets it (harness.core.stopping)
+        self.result.status = "interrupted" if stopped else "ok"
+        if stopped and policy.failures:
             self.result.error = f"interrupted, but the last checkpoint failed: {policy.failures[-1]}"
 
     # ---- failures and the record -----------------------------------------------------------------------

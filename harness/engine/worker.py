@@ -12,15 +12,12 @@ import sys
 from harness.core import stopping  # light (no torch): the stop flag must exist before the handler
 
 # A stop that arrives while torch is still importing must still end the run as `interrupted`: the handler
-# is installed before anything heavy is imported, and the trainer reads the flag once it exists.
-_STOP = {"requested": False, "trainer": None}
+# is installed before anything heavy is imported, and sets the process's one stop flag, which every phase
+# of the run reads (harness.core.stopping).
 
 
 def _request_stop(signum: int, _frame) -> None:
-    stopping.request()  # what the data preparation reads
-    _STOP["requested"] = True
-    if _STOP["trainer"] is not None:
-        _STOP["trainer"].stop_requested = True
+    stopping.request()
 
 
 signal.signal(signal.SIGTERM, _request_stop)
@@ -113,10 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = read_run_config(args.run_dir)
     events = EventPipe()
     trainer = Trainer(cfg, args.run_dir, events, resume=args.resume)
-    _STOP["trainer"] = trainer
-    if _STOP["requested"]:
+    if stopping.requested():
         log.warning("a stop was requested while starting: the run ends as interrupted")
-        trainer.stop_requested = True
     budget = cfg.recipe.budget_s
     log.info(
         "run %s: strategy %s, preset %s, budget %.0fs%s",

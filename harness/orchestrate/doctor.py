@@ -1,10 +1,9 @@
-"""`harness env`: a doctor. What this machine has (GPU, driver, CUDA, NVML, free memory, other processes on
-the GPU), whether the libraries behind each strategy really load, and which strategies can run here.
-Exit status 1 when a strategy named with --strategies cannot run."""
+"""`harness env`'s findings: what this machine has (GPU, driver, CUDA, NVML, free memory, other processes on
+the GPU), whether the libraries behind each strategy really load, and which strategies can run here (the
+terminal text is harness.cli.text.doctor)."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import torch
@@ -55,7 +54,9 @@ def machine_facts(cuda: bool) -> dict:
     return facts
 
 
-def run_doctor(requested: tuple[str, ...] | None, as_json: bool = False) -> int:
+def examine(requested: tuple[str, ...] | None) -> dict:
+    """The doctor's findings: the machine, each library check, each strategy's readiness, warnings, and
+    the strategies among `requested` that cannot run here (with why)."""
     cuda = torch.cuda.is_available()
     facts = machine_facts(cuda)
     checks = library_checks(cuda)
@@ -74,56 +75,10 @@ def run_doctor(requested: tuple[str, ...] | None, as_json: bool = False) -> int:
         reasons = [readiness[p.name] for p in spec.parts if not readiness[p.name].startswith("ready")]
         if reasons:
             blocked[spec.name] = "; ".join(reasons)
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "machine": facts,
-                    "checks": {name: [vars(c) for c in cs] for name, cs in checks.items()},
-                    "strategies": readiness,
-                    "warnings": warnings,
-                    "blocked": blocked,
-                },
-                indent=2,
-                default=str,
-            )
-        )
-    else:
-        _print_report(facts, checks, readiness, warnings, blocked)
-    return 1 if blocked else 0
-
-
-def _print_report(
-    facts: dict,
-    checks: dict[str, list[Check]],
-    readiness: dict[str, str],
-    warnings: list[str],
-    blocked: dict[str, str],
-) -> None:
-    gpu = facts.get("gpu_name")
-    if gpu:
-        print(
-            f"GPU        {gpu}, {facts['gpu_memory_gib']:.1f} GiB ({facts['gpu_free_gib']:.1f} GiB free), "
-            f"compute {facts.get('gpu_capability')}, bf16 {facts.get('bf16_supported')}"
-        )
-        print(
-            f"driver     {facts.get('driver')}, CUDA runtime {facts.get('cuda_runtime')}, NVML "
-            f"{'available' if facts['nvml'] else 'unavailable'}"
-        )
-        for proc in facts["other_gpu_processes"]:
-            print(f"           other process {proc['pid']} holds {proc['used_gib']:.1f} GiB")
-    else:
-        print("GPU        none visible to torch")
-    print(f"CPU        {facts['cpu_model']}, {facts['cpu_cores']} cores, {facts['host_ram_gib']:.1f} GiB RAM")
-    print(
-        f"python     {facts['python']}; " + ", ".join(f"{k} {v}" for k, v in facts["libraries"].items() if v)
-    )
-    for check in (c for cs in checks.values() for c in cs):
-        print(f"{'ok ' if check.ok else 'BAD'}        {check.name}: {check.detail}")
-    print("strategies")
-    for name, state in readiness.items():
-        print(f"  {name:<14} {state}")
-    for warning in warnings:
-        print(f"warning: {warning}")
-    for name, reason in blocked.items():
-        print(f"cannot run {name}: {reason}")
+    return {
+        "machine": facts,
+        "checks": {name: [vars(c) for c in cs] for name, cs in checks.items()},
+        "strategies": readiness,
+        "warnings": warnings,
+        "blocked": blocked,
+    }

@@ -1,30 +1,10 @@
 """How a plan's runs are placed and launched, typed: which launcher, which GPUs or how many runs at once on
-the CPU, and the Slurm job's settings. The launchers check these up front (see `Launcher.check`)."""
+the CPU, and the settings of launchers that have their own (each launcher's options class lives beside it,
+e.g. `launchers/slurm_options.py`). The launchers check these up front (see `Launcher.check`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-
-@dataclass(frozen=True)
-class SlurmOptions:
-    partition: str | None = None
-    time: str | None = None  # Slurm's forms (HH:MM:SS, D-HH:MM:SS, minutes) or 4h; None: the run's allowance
-    gres: str = "gpu:1"
-    account: str | None = None
-    container: str | None = None  # an image for pyxis (srun --container-image), or an Apptainer .sif file
-
-    def given(self) -> list[str]:
-        """The flags set to something other than their default (for refusing them elsewhere)."""
-        default = SlurmOptions()
-        names = {
-            "partition": "--slurm-partition",
-            "time": "--slurm-time",
-            "gres": "--slurm-gres",
-            "account": "--slurm-account",
-            "container": "--container",
-        }
-        return [flag for key, flag in names.items() if getattr(self, key) != getattr(default, key)]
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -32,4 +12,17 @@ class LaunchOptions:
     launcher: str = "local"
     gpus: str | None = None  # "all" or "0,1,3": one run per listed GPU at a time
     parallel: int | None = None  # runs at once on the CPU, each on its own share of the cores
-    slurm: SlurmOptions = field(default_factory=SlurmOptions)
+    # the settings given for launchers with options of their own (an instance of each one's class)
+    settings: tuple[object, ...] = ()
+
+    def settings_of(self, cls: type):
+        """The settings of this options class that were given, else its defaults."""
+        return next((s for s in self.settings if isinstance(s, cls)), cls())
+
+
+def flags_given(settings: object) -> list[str]:
+    """The flags of an options dataclass set to something other than their default."""
+    default = type(settings)()
+    return [
+        f.metadata["flag"] for f in fields(settings) if getattr(settings, f.name) != getattr(default, f.name)
+    ]

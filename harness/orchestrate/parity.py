@@ -106,18 +106,3 @@ def _judge(rows: list[ParityRow], precision: str | None) -> None:
         row.bound = parity_bound(row.strategy, precision)
         row.max_rel_diff, row.final_rel_diff = compare(baseline.losses, row.losses)
         row.within_bound = row.max_rel_diff <= row.bound
-
-
-def format_parity(outcome: ParityOutcome) -> str:
-    lines = [f"{'strategy':<24} {'status':<11} {'max rel diff':>13} {'final':>10} {'bound':>8}  verdict"]
-    for i, row in enumerate(outcome.rows):
-        verdict = {True: "within", False: "OUTSIDE", None: "baseline" if i == 0 else "n/a"}
-        lines.append(
-            f"{row.strategy:<24} {row.status:<11} {_num(row.max_rel_diff):>13} {_num(row.final_rel_diff):>10}"
-            f" {_num(row.bound):>8}  {verdict[row.within_bound]}" + (f" ({row.error})" if row.error else "")
-        )
-    return "\n".join(lines)
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2e}"

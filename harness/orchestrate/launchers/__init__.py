@@ -18,6 +18,20 @@ LAUNCHERS: dict[str, str] = {
 }
 
 
+# launcher name -> "module:class" of its own settings (light modules: the command line offers their flags
+# without importing the launchers, or submitit)
+LAUNCHER_OPTIONS: dict[str, str] = {"slurm": "slurm_options:SlurmOptions"}
+
+
+def option_classes() -> dict[str, type]:
+    """Each launcher's own options class, by launcher name."""
+    found = {}
+    for name, where in LAUNCHER_OPTIONS.items():
+        module, cls = where.split(":")
+        found[name] = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return found
+
+
 def launcher_class(name: str) -> type[Launcher]:
     if name not in LAUNCHERS:
         raise UserError(f"unknown launcher {name!r}: choose from {', '.join(LAUNCHERS)}")

@@ -10,7 +10,7 @@ from typing import ClassVar
 from harness.core.errors import UserError
 from harness.core.recipe import RunConfig
 from harness.core.results import RunResult
-from harness.orchestrate.launch_options import LaunchOptions
+from harness.orchestrate.launch_options import LaunchOptions, flags_given
 from harness.orchestrate.launchers.process import StopSignal
 
 
@@ -27,16 +27,27 @@ class Launcher(ABC):
     detached: ClassVar[bool] = False
     # Whether the runs execute on this machine (so that its device decides what can run).
     runs_here: ClassVar[bool] = True
+    # The dataclass of this launcher's own settings (their flags come from its fields), if it has any.
+    options_class: ClassVar[type | None] = None
 
     def __init__(self, options: LaunchOptions | None = None) -> None:
         self.options = options or LaunchOptions(launcher=self.name)
 
     def check(self, configs: list[RunConfig], runs_dir: Path) -> None:
-        """Refuse, in one line and before anything starts, options this launcher cannot honour. By
-        default the Slurm settings belong to the Slurm launcher alone."""
-        given = self.options.slurm.given()
-        if given:
-            raise UserError(f"{given[0]} is a Slurm setting: add --launcher slurm, or leave it out")
+        """Refuse, in one line and before anything starts, options this launcher cannot honour: by
+        default, the settings of another launcher."""
+        for settings in self.options.settings:
+            given = flags_given(settings)
+            if given and not isinstance(settings, self.options_class or ()):
+                raise UserError(
+                    f"{given[0]} is a {settings.label} setting: add --launcher {settings.launcher}, "
+                    "or leave it out"
+                )
+
+    @property
+    def own(self):
+        """This launcher's own settings, as given (else their defaults)."""
+        return self.options.settings_of(self.options_class)
 
     @abstractmethod
     def run(

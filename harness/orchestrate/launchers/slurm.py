@@ -17,9 +17,9 @@ from harness.core.errors import UserError
 from harness.core.recipe import RunConfig
 from harness.core.results import RunResult
 from harness.core.units import parse_duration
-from harness.orchestrate.launch_options import SlurmOptions
 from harness.orchestrate.launchers.base import Launcher, watchdog_s
 from harness.orchestrate.launchers.process import StopSignal, create_run_dirs
+from harness.orchestrate.launchers.slurm_options import SlurmOptions
 
 # Seconds between Slurm's warning signal and its kill: the worker's last step and checkpoint fit in it.
 SIGNAL_DELAY_S = 180
@@ -94,6 +94,7 @@ class SlurmLauncher(Launcher):
     description = "one Slurm job per run through submitit, requeued on preemption; the report after the last"
     detached = True
     runs_here = False  # the jobs run on the cluster's nodes: this machine's device says nothing about them
+    options_class = SlurmOptions
 
     def __init__(self, options=None) -> None:
         super().__init__(options)
@@ -101,13 +102,13 @@ class SlurmLauncher(Launcher):
         self.runs_dir: Path | None = None
 
     def check(self, configs: list[RunConfig], runs_dir: Path) -> None:
-        options = self.options
+        options, own = self.options, self.own
         if options.gpus is not None or options.parallel is not None:
             raise UserError("Slurm gives each job its own GPU: use --slurm-gres, not --gpus or --parallel")
-        if not options.slurm.partition:
+        if not own.partition:
             raise UserError("--launcher slurm needs --slurm-partition (the partition the jobs go to)")
-        job_minutes(options.slurm, configs[0].recipe.budget_s)  # a malformed --slurm-time fails here
-        image = options.slurm.container
+        job_minutes(own, configs[0].recipe.budget_s)  # a malformed --slurm-time fails here
+        image = own.container
         if image and image.endswith(".sif") and not Path(image).is_file():
             raise UserError(f"--container {image}: no such Apptainer image file")
         if shutil.which("sbatch") is None or shutil.which("srun") is None:
@@ -123,7 +124,7 @@ class SlurmLauncher(Launcher):
         from harness.orchestrate.launchers.submitit_job import jobs_folder
         from harness.orchestrate.launchers.submitit_local import requeues_for
 
-        slurm = self.options.slurm
+        slurm = self.own
         minutes = job_minutes(slurm, budget_s)
         python = container_settings(slurm.container, runs_dir, cache_root())[0] if slurm.container else None
         executor = submitit.SlurmExecutor(
@@ -164,7 +165,7 @@ class SlurmLauncher(Launcher):
         from harness.data.tokenize import cache_root
         from harness.orchestrate.launchers.submitit_job import jobs_folder
 
-        slurm = self.options.slurm
+        slurm = self.own
         executor = submitit.SlurmExecutor(folder=jobs_folder(self.runs_dir), python=self.python)
         params = {"partition": slurm.partition, "time": REPORT_JOB_MIN, "job_name": "harness-report"}
         params["dependency"] = f"afterany:{array}"
