@@ -155,7 +155,7 @@ def resolve(name: str) -> StrategySpec:
     executor = executors[0] if executors else AmpStrategy
     for a in plugins:
         for b in plugins:
-            if a is not b and b.name not in a.composes_with and a.name not in b.composes_with:
+            if a is not b and not composes(a, b):
                 reason = a.refuses.get(b.name) or b.refuses.get(a.name) or "they do not compose"
                 raise UserError(f"cannot combine {a.name} with {b.name}: {reason}")
     ordered = tuple(sorted(transforms, key=lambda t: list(REGISTRY).index(t.name)))
@@ -165,6 +165,11 @@ def resolve(name: str) -> StrategySpec:
     return StrategySpec(canonical, executor, ordered)
 
 
+def composes(a, b) -> bool:
+    """Whether two parts combine: a pair is declared by one of them only (see Plugin.composes_with)."""
+    return b.name in a.composes_with or a.name in b.composes_with
+
+
 def partners(name: str) -> list[str]:
     """Every part that `name` combines with (declared on either side), in registry order."""
     plugin = REGISTRY[name]
@@ -172,7 +177,7 @@ def partners(name: str) -> list[str]:
         other
         for other, p in REGISTRY.items()
         if other != name
-        and (other in plugin.composes_with or name in p.composes_with)
+        and composes(plugin, p)
         and not (issubclass(p, Executor) and issubclass(plugin, Executor))
     ]
 
@@ -183,6 +188,6 @@ def allowed_combinations() -> list[str]:
     for executor in (p for p in REGISTRY.values() if issubclass(p, Executor)):
         names.append(executor.name)
         for transform in (p for p in REGISTRY.values() if issubclass(p, ModelTransform)):
-            if transform.name in executor.composes_with or executor.name in transform.composes_with:
+            if composes(executor, transform):
                 names.append(resolve(f"{executor.name}+{transform.name}").name)
     return names

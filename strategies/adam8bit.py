@@ -22,7 +22,6 @@ class Adam8bitStrategy(AmpStrategy):
     name = "adam8bit"
     description = "bitsandbytes 8-bit AdamW (32-bit state for embeddings), otherwise as amp"
     requires = ("bitsandbytes",)
-    composes_with = frozenset({"act_ckpt"})
     changes_math = "optimizer moments are stored block-wise quantized in 8 bits, so updates differ slightly"
     report_note = (
         "bitsandbytes synchronizes the GPU once per parameter tensor in its optimizer step (a library cost, "

@@ -23,7 +23,6 @@ STATE_FILE = "strategy_state.pt"
 class AmpStrategy(Executor):
     name = "amp"
     description = "bf16 autocast, fused AdamW, SDPA flash attention: the baseline"
-    composes_with = frozenset({"act_ckpt"})
     default_sweep = True
 
     @classmethod

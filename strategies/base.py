@@ -60,6 +60,8 @@ class Plugin:
     requires: ClassVar[tuple[str, ...]] = ()  # importable module names
     install_hint: ClassVar[str] = "run `make setup`"  # how to get `requires` when it is missing
     runs_on_cpu: ClassVar[bool] = True
+    # The parts this one combines with. A pair is declared once, by one of its two parts (the one added
+    # later: a new executor names the transforms it takes, a new transform the executors it wraps).
     composes_with: ClassVar[frozenset[str]] = frozenset()
     refuses: ClassVar[dict[str, str]] = {}  # part name -> why the two cannot run together (said as is)
     default_sweep: ClassVar[bool] = False  # one of the strategies `harness sweep` runs by default

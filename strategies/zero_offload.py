@@ -79,7 +79,6 @@ class ZeroOffloadStrategy(Executor):
     name = "zero_offload"
     description = "DeepSpeed ZeRO-2, optimizer state and step on the CPU (DeepSpeedCPUAdam), pinned memory"
     requires = ("deepspeed",)
-    composes_with = frozenset({"act_ckpt"})
     optimizer_state_device = "cpu"
     # None: DeepSpeed's default, what its users run (the weights' dtype); a variant names another.
     grad_accum_dtype: str | None = None

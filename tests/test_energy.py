@@ -6,8 +6,9 @@ import pytest
 
 from harness.metrics.definitions import RunFacts, compute_summary
 from harness.metrics.rapl import RaplMeter
+from harness.report.groups import build_groups
 from harness.report.load import load_runs
-from harness.report.render import _notes, build_groups
+from harness.report.notes import group_notes
 from tests.report_fixtures import write_run
 
 RANGE = 1_000_000  # µJ: where the fake counters wrap
@@ -81,12 +82,12 @@ def test_the_total_is_marked_best_only_when_every_run_has_it(tmp_path):
     )
     group = _group(runs)
     table = group.table
-    assert not [n for n in _notes(group) if "GPU only" in n]
+    assert not [n for n in group_notes(group.recipe, group.runs) if "GPU only" in n]
     assert table.loc["amp", "total_joules_per_token_best"]
     assert not table["joules_per_token_best"].any()  # GPU only: never marked, it favours offload
 
     write_run(runs, "b", "adam8bit", joules_per_token=0.4, energy_j=400.0)  # its host was not read
     group = _group(runs)
     assert not group.table["total_joules_per_token_best"].any()
-    (note,) = [n for n in _notes(group) if "GPU only" in n]
+    (note,) = [n for n in group_notes(group.recipe, group.runs) if "GPU only" in n]
     assert note.startswith("J/token of adam8bit is GPU only")

@@ -259,7 +259,7 @@ def test_parallel_two_runs_two_tiny_runs_at_once_on_disjoint_cores(tmp_path):
 def test_the_runs_of_one_plan_never_share_an_id_and_a_taken_one_starts_nothing(tmp_path, monkeypatch):
     import secrets
 
-    from harness.orchestrate.launchers.process import create_run_dirs
+    from harness.orchestrate.launchers.run_folders import create_run_dirs
     from harness.orchestrate.plan import Plan, expand
 
     draws = iter(["aaaaaa"] * 4 + ["bbbbbb", "cccccc"])  # the random part drawn the same, again and again

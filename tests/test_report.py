@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from harness.report import render_report
+from harness.report.groups import build_groups
 from harness.report.load import load_runs
-from harness.report.render import build_groups
 from tests.conftest import harness_cli
 from tests.report_fixtures import write_run
 

@@ -515,7 +515,7 @@ def test_a_worker_whose_launcher_is_killed_checkpoints_and_ends_interrupted(tmp_
 
 
 def test_a_run_that_does_not_answer_a_stop_is_killed_after_its_grace_period_and_is_interrupted(tmp_path):
-    from harness.orchestrate.launchers.process import _collect, _Ending
+    from harness.orchestrate.launchers.ending import Ending, collect_result
     from harness.orchestrate.launchers.run_control import StopSignal
     from tests.conftest import tiny_config
 
@@ -529,11 +529,11 @@ def test_a_run_that_does_not_answer_a_stop_is_killed_after_its_grace_period_and_
     assert child.wait(timeout=60) == -signal.SIGKILL and stop.forced == {child.pid}  # the grace period did
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints" / "step00000003").mkdir(parents=True)
-    ending = _Ending(-signal.SIGKILL, time.time(), stopped=True, forced=True)
-    result = _collect(run_dir, tiny_config(), ending, {})
+    ending = Ending(-signal.SIGKILL, time.time(), stopped=True, forced=True)
+    result = collect_result(run_dir, tiny_config(), ending, {})
     assert (
         result.status == "interrupted" and "continues from its last checkpoint (step00000003)" in result.error
     )
     never_checkpointed = tmp_path / "other"
     never_checkpointed.mkdir()
-    assert "nothing to resume from" in _collect(never_checkpointed, tiny_config(), ending, {}).error
+    assert "nothing to resume from" in collect_result(never_checkpointed, tiny_config(), ending, {}).error

@@ -27,6 +27,22 @@ def test_every_strategy_and_the_required_combinations_are_registered():
     }
 
 
+def test_each_combining_pair_is_declared_by_one_of_its_parts_only():
+    import strategies
+
+    parts = list(strategies.REGISTRY.values())
+    both = [
+        (a.name, b.name)
+        for i, a in enumerate(parts)
+        for b in parts[i + 1 :]
+        if b.name in a.composes_with and a.name in b.composes_with
+    ]
+    assert both == []
+    unknown = {name for p in parts for name in p.composes_with} - set(strategies.REGISTRY)
+    assert unknown == set()
+    assert strategies.partners("amp")[:1] == ["act_ckpt"]  # declared by act_ckpt, seen from amp too
+
+
 def context(micro_batch=4, grad_accum=2) -> StrategyContext:
     return StrategyContext(
         device=torch.device("cpu"),

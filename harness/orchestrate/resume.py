@@ -19,7 +19,8 @@ from harness.core.results import (
     read_run_config,
 )
 from harness.core.units import format_duration
-from harness.orchestrate.launchers.process import RunLock, StopSignal, launch_one
+from harness.orchestrate.launchers.process import launch_one
+from harness.orchestrate.launchers.run_control import RunLock, StopSignal
 from harness.orchestrate.plan import runs_on_cuda
 from harness.orchestrate.preflight import check_folder
 from harness.orchestrate.step_estimate import stop_grace_s

@@ -23,7 +23,7 @@ from harness.core.results import (
     read_json_object,
     read_metrics,
 )
-from harness.orchestrate.launchers.process import LOCK_FILE
+from harness.orchestrate.launchers.run_control import LOCK_FILE
 
 STATES = ("pending", "running", "interrupted", "ok", "oom", "error")
 _HOLDER = re.compile(r"process (\d+)(?: on (\S+))?")

@@ -11,8 +11,7 @@ from harness.core.errors import UserError
 from harness.core.results import RunResult
 from harness.core.units import format_duration
 from harness.orchestrate.launchers import get_launcher
-from harness.orchestrate.launchers.process import StopSignal
-from harness.orchestrate.launchers.run_control import STOP_GRACE_S
+from harness.orchestrate.launchers.run_control import STOP_GRACE_S, StopSignal
 from harness.orchestrate.plan import Plan, expand, prepare_data, runs_on_cuda
 from harness.orchestrate.preflight import check_outputs, check_room
 from harness.orchestrate.step_estimate import stop_grace_s

@@ -11,7 +11,7 @@ from harness.core.errors import UserError
 from harness.core.recipe import RunConfig
 from harness.core.results import RunResult
 from harness.orchestrate.launch_options import LaunchOptions, flags_given
-from harness.orchestrate.launchers.process import StopSignal
+from harness.orchestrate.launchers.run_control import StopSignal
 
 
 def watchdog_s(budget_s: float) -> float:

@@ -12,7 +12,9 @@ from harness.core.results import RunResult
 from harness.orchestrate.host_memory import earlier_results, host_budget_bytes, host_need_bytes
 from harness.orchestrate.launchers.base import Launcher, watchdog_s
 from harness.orchestrate.launchers.placed import PlacedRuns
-from harness.orchestrate.launchers.process import StopSignal, create_run_dirs, launch_one
+from harness.orchestrate.launchers.process import launch_one
+from harness.orchestrate.launchers.run_control import StopSignal
+from harness.orchestrate.launchers.run_folders import create_run_dirs
 from harness.orchestrate.placement import Planner, Slot, make_slots
 from harness.orchestrate.topology import LiveTopology, NodeTopology
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from harness.core.recipe import RunConfig
 from harness.core.results import CONFIG_FILE, RESULT_FILE, RunResult, write_result
 from harness.core.units import GIB
-from harness.orchestrate.launchers.process import StopSignal, failed_result
+from harness.orchestrate.launchers.ending import failed_result
+from harness.orchestrate.launchers.run_control import StopSignal
 from harness.orchestrate.placement import Planner, Running, Slot
 
 # (configuration, slot, show live progress) -> the run's result, once its process has ended

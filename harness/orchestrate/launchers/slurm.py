@@ -18,7 +18,8 @@ from harness.core.recipe import RunConfig
 from harness.core.results import RunResult
 from harness.core.units import parse_duration
 from harness.orchestrate.launchers.base import Launcher, watchdog_s
-from harness.orchestrate.launchers.process import StopSignal, create_run_dirs
+from harness.orchestrate.launchers.run_control import StopSignal
+from harness.orchestrate.launchers.run_folders import create_run_dirs
 from harness.orchestrate.launchers.slurm_options import SlurmOptions
 
 # Seconds between Slurm's warning signal and its kill: the worker's last step and checkpoint fit in it.

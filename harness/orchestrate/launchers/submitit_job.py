@@ -28,7 +28,8 @@ from harness.core.results import (
     read_run_config,
 )
 from harness.orchestrate.launchers.base import watchdog_s
-from harness.orchestrate.launchers.process import LOCK_FILE, StopSignal, launch_one
+from harness.orchestrate.launchers.process import launch_one
+from harness.orchestrate.launchers.run_control import LOCK_FILE, StopSignal
 
 KEPT_ON_RESTART = {CONFIG_FILE, LOG_FILE, LOCK_FILE}
 JOBS_FOLDER = ".submitit"  # submitit's pickles and logs, inside the runs folder (shared with the nodes)

@@ -13,9 +13,11 @@ from pathlib import Path
 from harness.core.recipe import RunConfig
 from harness.core.results import RESULT_FILE, CorruptResult, RunResult, load_result
 from harness.orchestrate.launchers.base import watchdog_s
+from harness.orchestrate.launchers.ending import failed_result
 from harness.orchestrate.launchers.local import LocalLauncher
 from harness.orchestrate.launchers.placed import POLL_S, PlacedRuns
-from harness.orchestrate.launchers.process import StopSignal, create_run_dirs, failed_result
+from harness.orchestrate.launchers.run_control import StopSignal
+from harness.orchestrate.launchers.run_folders import create_run_dirs
 from harness.orchestrate.launchers.submitit_job import RunJob, jobs_folder
 from harness.orchestrate.placement import Slot
 
