@@ -154,7 +154,7 @@ def profile(args: argparse.Namespace) -> dict:
     from harness.engine.events import EventPipe
     from harness.engine.runtime import synchronizer
     from harness.engine.session import open_session
-    from harness.metrics.definitions import RunFacts
+    from harness.metrics.definitions import RunMeasurements
     from harness.metrics.peaks import mfu, peak_tflops
     from harness.model import flops_per_token
 
@@ -165,7 +165,7 @@ def profile(args: argparse.Namespace) -> dict:
         run_id="profile", status="error", strategy=spec.info(), recipe={}, recipe_fingerprint=""
     )
     events = EventPipe()
-    session = open_session(cfg, spec, result, RunFacts(), events)
+    session = open_session(cfg, spec, result, RunMeasurements(), events)
     try:
         warmup_s = session.warm_up(events)
         recipe, sync = session.recipe, synchronizer(session.device)

@@ -1,7 +1,7 @@
 """The harness from Python: everything the command line does, with typed arguments.
 
 from harness.api import Plan, sweep
-outcome = sweep(Plan(strategies=("amp", "adam8bit"), preset="tiny", budget="20s", report=Path("r.html")))
+outcome = sweep(Plan.of(("amp", "adam8bit"), preset="tiny", budget="20s", report=Path("r.html")))
 for result in outcome.results:
     print(result.strategy["name"], result.status, result.summary.tokens_per_s)
 """

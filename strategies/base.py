@@ -213,9 +213,9 @@ class Executor(Plugin, ABC):
         facts["pinned_host_gib"] = pinned_host_bytes(pinned) / 2**30
         return facts
 
-    def setup_facts(self) -> dict[str, Any]:
+    def setup_settings(self) -> dict[str, Any]:
         """What setup measured about itself (e.g. a JIT build's seconds), recorded in the result."""
-        return dict(getattr(self, "facts", {}))
+        return dict(getattr(self, "_setup_settings", {}))
 
     def teardown(self) -> None:
         """Release what setup built, so the next strategy in this process starts clean. Idempotent, and
@@ -259,8 +259,8 @@ class Strategy:
     def memory_facts(self) -> dict[str, Any]:
         return self.executor.memory_facts()
 
-    def setup_facts(self) -> dict[str, Any]:
-        return self.executor.setup_facts()
+    def setup_settings(self) -> dict[str, Any]:
+        return self.executor.setup_settings()
 
     def reset_optimizer_state(self) -> None:
         self.executor.reset_optimizer_state()

@@ -159,7 +159,9 @@ class ZeroOffloadStrategy(Executor):
         optimizer = DeepSpeedCPUAdam(
             param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps, adamw_mode=True
         )
-        self.facts = {"cpu_adam_load_s": time.perf_counter() - t0}  # the op's JIT build on first use
+        self._setup_settings = {
+            "cpu_adam_load_s": time.perf_counter() - t0
+        }  # the op's JIT build on first use
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
             model=model,
             optimizer=optimizer,

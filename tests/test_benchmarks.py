@@ -31,7 +31,7 @@ def test_the_bare_loop_trains_what_amp_trains():
 
     cfg = tiny_config("amp", precision="fp32", compile="false")
     amp = AmpStrategy()
-    amp.setup(InitialModel(cfg.recipe).take(), context(cfg.recipe, torch.device("cpu"), 16, False))
+    amp.setup(InitialModel(cfg.recipe).build(), context(cfg.recipe, torch.device("cpu"), 16, False))
     for _ in range(2):
         amp.train_step(batches, recipe.lr)
     theirs = dict(amp.model.named_parameters())
@@ -39,7 +39,7 @@ def test_the_bare_loop_trains_what_amp_trains():
         torch.testing.assert_close(param, theirs[name], rtol=1e-5, atol=1e-6, msg=name)
     assert any(
         not torch.equal(p, q)
-        for p, q in zip(model.parameters(), InitialModel(cfg.recipe).take().parameters(), strict=True)
+        for p, q in zip(model.parameters(), InitialModel(cfg.recipe).build().parameters(), strict=True)
     )
 
 

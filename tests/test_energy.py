@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.metrics.definitions import RunFacts, compute_summary
+from harness.metrics.definitions import RunMeasurements, compute_summary
 from harness.metrics.rapl import RaplMeter
 from harness.report.groups import build_groups
 from harness.report.load import load_runs
@@ -45,11 +45,11 @@ def test_unreadable_or_absent_counters_give_no_host_figure(tmp_path):
 
 
 def test_energy_per_part_and_a_total_only_where_both_were_read():
-    both = compute_summary(RunFacts(tokens=1000, energy_j={"gpu": 300.0, "host": 200.0}))
+    both = compute_summary(RunMeasurements(tokens=1000, energy_j={"gpu": 300.0, "host": 200.0}))
     assert both["joules_per_token"] == pytest.approx(0.3)
     assert both["host_joules_per_token"] == pytest.approx(0.2)
     assert both["total_joules_per_token"] == pytest.approx(0.5)
-    gpu_only = compute_summary(RunFacts(tokens=1000, energy_j={"gpu": 300.0}))
+    gpu_only = compute_summary(RunMeasurements(tokens=1000, energy_j={"gpu": 300.0}))
     assert gpu_only["joules_per_token"] == pytest.approx(0.3)
     assert gpu_only["host_joules_per_token"] is None and gpu_only["total_joules_per_token"] is None
 

@@ -25,24 +25,24 @@ def simulated(base_gib, per_sample_gib, capacity_gib, curve=1.0):
 
 def test_linear_memory_picks_the_largest_fitting_size_in_few_probes():
     probe, calls = simulated(base_gib=10, per_sample_gib=1, capacity_gib=80)
-    report = choose_micro_batch(probe, divisors_at_most(512, 512), budget_bytes=40 * GIB)
+    report = choose_micro_batch(probe, divisors_at_most(512, 512), allowance_bytes=40 * GIB)
     assert report.micro_batch == 16  # 32 would need 42 GiB
     assert len(calls) <= 4
-    assert report.budget_gib == 40
+    assert report.allowance_gib == 40
     assert {p["micro_batch"] for p in report.probes} == set(calls)
 
 
 def test_prediction_that_overshoots_walks_down():
     # Memory grows faster than linearly: the two-point prediction is too optimistic.
     probe, _ = simulated(base_gib=4, per_sample_gib=0.5, capacity_gib=80, curve=1.5)
-    report = choose_micro_batch(probe, divisors_at_most(256, 256), budget_bytes=60 * GIB)
+    report = choose_micro_batch(probe, divisors_at_most(256, 256), allowance_bytes=60 * GIB)
     fitting = [m for m in divisors_at_most(256, 256) if 4 + 0.5 * m**1.5 <= 60]
     assert report.micro_batch == max(fitting)
 
 
 def test_out_of_memory_probes_are_skipped():
     probe, _ = simulated(base_gib=10, per_sample_gib=2, capacity_gib=30)  # OOM above m=10
-    report = choose_micro_batch(probe, divisors_at_most(64, 64), budget_bytes=70 * GIB)
+    report = choose_micro_batch(probe, divisors_at_most(64, 64), allowance_bytes=70 * GIB)
     assert report.micro_batch == 8
     assert any(p["peak_reserved_gib"] is None for p in report.probes)
 
@@ -50,24 +50,24 @@ def test_out_of_memory_probes_are_skipped():
 def test_a_model_that_does_not_fit_at_all():
     probe, _ = simulated(base_gib=90, per_sample_gib=1, capacity_gib=80)
     with pytest.raises(DoesNotFit, match="does not fit") as info:
-        choose_micro_batch(probe, [1, 2, 4], budget_bytes=75 * GIB)
+        choose_micro_batch(probe, [1, 2, 4], allowance_bytes=75 * GIB)
     assert info.value.probes == [{"micro_batch": 1, "peak_reserved_gib": None, "compiled": False}]
 
 
 def test_everything_fits():
     probe, _ = simulated(base_gib=1, per_sample_gib=0.01, capacity_gib=80)
-    assert choose_micro_batch(probe, divisors_at_most(48, 48), budget_bytes=70 * GIB).micro_batch == 48
-    assert choose_micro_batch(probe, [1], budget_bytes=70 * GIB).micro_batch == 1
+    assert choose_micro_batch(probe, divisors_at_most(48, 48), allowance_bytes=70 * GIB).micro_batch == 48
+    assert choose_micro_batch(probe, [1], allowance_bytes=70 * GIB).micro_batch == 1
 
 
-def _proves_the_boundary(report, budget_gib, sizes):
+def _proves_the_boundary(report, allowance_gib, sizes):
     """The chosen size was probed within budget, and the next larger size was probed and did not fit."""
     by_size = {p["micro_batch"]: p["peak_reserved_gib"] for p in report.probes}
-    assert by_size[report.micro_batch] is not None and by_size[report.micro_batch] <= budget_gib
+    assert by_size[report.micro_batch] is not None and by_size[report.micro_batch] <= allowance_gib
     larger = [s for s in sizes if s > report.micro_batch]
     if larger:
         nxt = by_size[min(larger)]
-        assert nxt is None or nxt > budget_gib
+        assert nxt is None or nxt > allowance_gib
 
 
 @pytest.mark.parametrize("curve", [0.6, 1.0, 1.5])
@@ -75,7 +75,7 @@ def test_the_answer_is_proven_by_probing_the_next_larger_size(curve):
     # Sub-linear memory (0.6) makes the two-point prediction too cautious: the walk must go up.
     sizes = divisors_at_most(512, 512)
     probe, _ = simulated(base_gib=3, per_sample_gib=1.5, capacity_gib=80, curve=curve)
-    report = choose_micro_batch(probe, sizes, budget_bytes=50 * GIB)
+    report = choose_micro_batch(probe, sizes, allowance_bytes=50 * GIB)
     fitting = [m for m in sizes if 3 + 1.5 * m**curve <= 50]
     assert report.micro_batch == max(fitting)
     _proves_the_boundary(report, 50, sizes)
@@ -85,7 +85,7 @@ def test_compiled_probes_move_the_answer_to_what_the_compiled_program_fits():
     sizes = divisors_at_most(512, 512)
     eager, _ = simulated(base_gib=4, per_sample_gib=1.0, capacity_gib=80)  # 32 fits, 64 does not (60)
     compiled, compiled_calls = simulated(base_gib=4, per_sample_gib=0.4, capacity_gib=80)  # 64 fits: 29.6
-    report = choose_micro_batch(eager, sizes, budget_bytes=40 * GIB, compiled_probe=compiled)
+    report = choose_micro_batch(eager, sizes, allowance_bytes=40 * GIB, compiled_probe=compiled)
     assert report.micro_batch == 64
     assert compiled_calls == [32, 64, 128]  # starts from the eager answer, walks up, proves the boundary
     assert [p["micro_batch"] for p in report.probes if p["compiled"]] == [32, 64, 128]
@@ -95,7 +95,7 @@ def test_compiled_program_needing_more_memory_walks_down():
     sizes = divisors_at_most(64, 64)
     eager, _ = simulated(base_gib=2, per_sample_gib=1.0, capacity_gib=80)  # 32 fits (34 <= 36)
     compiled, _ = simulated(base_gib=2, per_sample_gib=1.5, capacity_gib=80)  # 16 fits (26), 32 not (50)
-    report = choose_micro_batch(eager, sizes, budget_bytes=36 * GIB, compiled_probe=compiled)
+    report = choose_micro_batch(eager, sizes, allowance_bytes=36 * GIB, compiled_probe=compiled)
     assert report.micro_batch == 16
 
 
@@ -103,7 +103,7 @@ def test_nothing_fits_when_compiled():
     eager, _ = simulated(base_gib=1, per_sample_gib=1.0, capacity_gib=80)
     compiled, _ = simulated(base_gib=90, per_sample_gib=1.0, capacity_gib=80)
     with pytest.raises(DoesNotFit):
-        choose_micro_batch(eager, [1, 2, 4], budget_bytes=50 * GIB, compiled_probe=compiled)
+        choose_micro_batch(eager, [1, 2, 4], allowance_bytes=50 * GIB, compiled_probe=compiled)
 
 
 class FakeAllocator:
@@ -204,7 +204,7 @@ def test_a_strategy_that_needs_compile_is_fitted_with_compiled_probes_only(monke
             return run_step.peak
 
     monkeypatch.setattr(fit, "CudaMemory", FakeMemory)
-    monkeypatch.setattr(fit, "memory_budget_bytes", lambda device, cap: 10 * GIB)
+    monkeypatch.setattr(fit, "memory_allowance_bytes", lambda device, cap: 10 * GIB)
     cuda = torch.device("cuda", 0)
     m, report = fit.micro_batch_for_run(None, cuda, 32, 4, run_step, compiled=True, compiled_only=True)
     assert m == 8 and calls and all(compiled for _, compiled in calls)

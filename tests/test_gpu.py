@@ -37,7 +37,7 @@ def assert_fit_is_proven(result):
     """The chosen micro-batch fitted within the budget, with the program that is timed; the next larger
     divisor of the global batch was probed with that program too and did not fit (or there is none)."""
     settings = result.settings
-    budget = settings["fit_budget_gib"]
+    budget = settings["fit_allowance_gib"]
     compiled = settings["compile"]
     probes = {
         p["micro_batch"]: p["peak_reserved_gib"] for p in settings["fit_probes"] if p["compiled"] == compiled
@@ -100,7 +100,7 @@ def test_fit_finds_the_boundary_under_a_memory_cap(tmp_path, strategy):
     assert result.environment["gpu_memory_cap_gib"] == 6.0
     assert_fit_is_proven(result)
     assert any(
-        p["peak_reserved_gib"] is None or p["peak_reserved_gib"] > result.settings["fit_budget_gib"]
+        p["peak_reserved_gib"] is None or p["peak_reserved_gib"] > result.settings["fit_allowance_gib"]
         for p in result.settings["fit_probes"]
     )  # the cap was really reached
     assert result.summary.peak_reserved_gib <= 6.0

@@ -141,7 +141,7 @@ def test_nvml_cpu_affinity_words_become_cores(monkeypatch):
 def test_the_sweep_queue_interleaves_repeats():
     from harness.orchestrate.plan import Plan, expand
 
-    order = expand(Plan(strategies=("amp", "act_ckpt"), repeats=3, preset="tiny", device="cpu", budget="1s"))
+    order = expand(Plan.of(("amp", "act_ckpt"), repeats=3, preset="tiny", device="cpu", budget="1s"))
     assert [c.strategy for c in order] == ["amp", "act_ckpt"] * 3
 
 
@@ -161,7 +161,7 @@ def test_host_memory_admission_keeps_queue_order():
     planner = Planner(
         configs("big", "big", "small", "unknown"),
         [Slot(0), Slot(1), Slot(2)],
-        host_budget=10 * GIB,
+        host_allowance=10 * GIB,
         need=lambda cfg: needs[cfg.run_id],
     )
     assert planner.next_start()[0].run_id == "big-0"
@@ -175,7 +175,7 @@ def test_host_memory_admission_keeps_queue_order():
 
 
 def test_a_run_too_big_to_share_runs_alone():
-    planner = Planner(configs("huge", "x"), [Slot(0), Slot(1)], host_budget=GIB, need=lambda _c: 4 * GIB)
+    planner = Planner(configs("huge", "x"), [Slot(0), Slot(1)], host_allowance=GIB, need=lambda _c: 4 * GIB)
     assert planner.next_start()[0].run_id == "huge-0"  # on an empty node it starts anyway
     assert planner.next_start() is None
     planner.finish("huge-0")
@@ -264,7 +264,7 @@ def test_the_runs_of_one_plan_never_share_an_id_and_a_taken_one_starts_nothing(t
 
     draws = iter(["aaaaaa"] * 4 + ["bbbbbb", "cccccc"])  # the random part drawn the same, again and again
     monkeypatch.setattr(secrets, "token_hex", lambda _n: next(draws))
-    configs = expand(Plan(strategies=("amp",), repeats=3, preset="tiny", device="cpu", budget="1s"))
+    configs = expand(Plan.of(("amp",), repeats=3, preset="tiny", device="cpu", budget="1s"))
     ids = [cfg.run_id for cfg in configs]
     assert len(set(ids)) == 3 and [i[-6:] for i in ids] == ["aaaaaa", "bbbbbb", "cccccc"]
     runs = tmp_path / "runs"

@@ -371,7 +371,7 @@ def test_a_resumed_run_reports_the_whole_run_not_its_last_session(tmp_path):
     assert s.steady_tokens_per_s == pytest.approx(steady_median([tokens / t for t in step_times]))
 
 
-def test_energy_is_carried_across_sessions():
+def test_energy_is_carried_across_attempts():
     from harness.engine.clock import TrainingClock
 
     readings = iter([1.0, 4.0])  # J: this session's start and stop

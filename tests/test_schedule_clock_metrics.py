@@ -74,11 +74,11 @@ def test_clock_energy_leaves_out_a_part_it_cannot_read():
 
 
 def test_mfu_and_steady_throughput_through_the_summary():
-    from harness.metrics.definitions import RunFacts, compute_summary
+    from harness.metrics.definitions import RunMeasurements, compute_summary
 
     # gpt2-124m by hand: 124,475,904 parameters, of which the 1024 x 768 position table is no matmul;
     # 6 x 123,689,472 + 12 layers x 768 x 1024 x 12 = 855,383,040 FLOP per token.
-    facts = RunFacts(
+    facts = RunMeasurements(
         global_batch_tokens=524_288,
         flops_per_token=855_383_040,
         device_name="NVIDIA H100 80GB HBM3",
@@ -93,7 +93,7 @@ def test_mfu_and_steady_throughput_through_the_summary():
     # 855,383,040 x 524,288 = 4.4846e14 FLOP/s against 989.5e12 (1,979 with sparsity, halved)
     assert s["mfu"] == pytest.approx(0.45322, rel=1e-4)
     assert s["peak_tflops"] == 989.5 and "H100 SXM5" in s["peak_tflops_source"]
-    other = RunFacts(
+    other = RunMeasurements(
         global_batch_tokens=1, flops_per_token=1, step_times_s=[1.0, 1.0], device_name="NVIDIA A10"
     )
     unknown = compute_summary(other)

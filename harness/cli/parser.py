@@ -226,27 +226,25 @@ def launch_from_args(args: argparse.Namespace) -> LaunchOptions:
 
 def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
     """The run options of bench, sweep and parity, as a Plan."""
-    return Plan(
-        strategies=names,
+    return Plan.of(
+        names,
         preset=args.preset,
         budget=args.budget,
         data=args.data,
-        tokenizer=args.tokenizer,
-        seed=args.seed,
+        overrides=tuple(args.overrides),
+        recipe={"tokenizer": args.tokenizer, "seed": args.seed, "compile": args.compile},
         device=args.device,
         micro_batch=_micro_batch(args.micro_batch),
-        compile=args.compile,
         warmup_steps=args.warmup_steps,
         max_steps=args.max_steps,
         gpu_memory_gib=args.gpu_memory_gib,
-        overrides=tuple(args.overrides),
-        repeats=getattr(args, "repeats", 1),
         trackers=tuple(args.trackers),
+        command=tuple(sys.argv),
+        repeats=getattr(args, "repeats", 1),
         runs_dir=args.runs_dir,
         report=getattr(args, "report", None),
         quiet=args.quiet,
         launch=launch_from_args(args),
-        command=tuple(sys.argv),
         allow_slow=getattr(args, "allow_slow", False),
     )
 

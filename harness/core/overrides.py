@@ -85,15 +85,20 @@ def build_run_config(
     budget: str = DEFAULT_BUDGET,
     data: str = "synthetic",
     overrides: dict[str, str] | None = None,
+    recipe_fields: dict[str, Any] | None = None,
     **run_fields: Any,
 ) -> RunConfig:
-    """Preset + budget + overrides -> a validated RunConfig. Raises UserError on any bad input."""
+    """Preset + budget + overrides -> a validated RunConfig. Raises UserError on any bad input.
+    `recipe_fields` are typed recipe values (from flags such as --seed); a `--set` of the same key wins."""
     p = get_preset(preset)
     overrides = dict(overrides or {})
     model_kw = {
         k: _coerce(k, v, _field_type(ModelConfig, k)) for k, v in overrides.items() if k in _MODEL_KEYS
     }
-    recipe_kw = {k: _coerce(k, v, _field_type(Recipe, k)) for k, v in overrides.items() if k in _RECIPE_KEYS}
+    recipe_kw = {k: v for k, v in (recipe_fields or {}).items() if v is not None}
+    recipe_kw.update(
+        {k: _coerce(k, v, _field_type(Recipe, k)) for k, v in overrides.items() if k in _RECIPE_KEYS}
+    )
     run_kw = {k: _coerce(k, v, _field_type(RunConfig, k)) for k, v in overrides.items() if k in _RUN_KEYS}
     model = replace(p.model, **model_kw)
     recipe_kw.setdefault("budget_s", parse_duration(budget))

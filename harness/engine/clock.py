@@ -31,7 +31,7 @@ class TrainingClock:
         self._last_lap: float | None = None
         self._energy = energy or {}  # part ("gpu", "host") -> a joule counter, None where unreadable
         self._energy_marks: dict[str, float | None] = {}
-        self.energy_j: dict[str, float] = dict(energy_j or {})  # per part, earlier sessions included
+        self.energy_j: dict[str, float] = dict(energy_j or {})  # per part, earlier attempts included
         self.excluded_s: dict[str, float] = defaultdict(float)
 
     @property

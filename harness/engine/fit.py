@@ -36,7 +36,7 @@ class DoesNotFit(Exception):
 @dataclass
 class FitReport:
     micro_batch: int
-    budget_gib: float
+    allowance_gib: float
     # {"micro_batch": m, "peak_reserved_gib": x | None (out of memory), "compiled": bool}
     probes: list[dict] = field(default_factory=list)
 
@@ -44,8 +44,8 @@ class FitReport:
 class _Prober:
     """Memoized probes of one program (eager or compiled), recorded in the order they ran."""
 
-    def __init__(self, probe: Probe, budget_bytes: int, compiled: bool, log: list[dict]) -> None:
-        self._probe, self._budget, self._compiled, self._log = probe, budget_bytes, compiled, log
+    def __init__(self, probe: Probe, allowance_bytes: int, compiled: bool, log: list[dict]) -> None:
+        self._probe, self._allowance, self._compiled, self._log = probe, allowance_bytes, compiled, log
         self.seen: dict[int, int | None] = {}
 
     def fits(self, m: int) -> bool:
@@ -54,7 +54,7 @@ class _Prober:
             peak = self.seen[m]
             gib = None if peak is None else peak / GIB
             self._log.append({"micro_batch": m, "peak_reserved_gib": gib, "compiled": self._compiled})
-        return self.seen[m] is not None and self.seen[m] <= self._budget
+        return self.seen[m] is not None and self.seen[m] <= self._allowance
 
 
 def _walk(prober: _Prober, sizes: list[int], start: int) -> int | None:
@@ -71,7 +71,7 @@ def _walk(prober: _Prober, sizes: list[int], start: int) -> int | None:
     return None
 
 
-def _predicted_start(prober: _Prober, sizes: list[int], budget_bytes: int) -> int:
+def _predicted_start(prober: _Prober, sizes: list[int], allowance_bytes: int) -> int:
     """The largest size a line through two small probes says fits (the smallest size is known to fit)."""
     small = sizes[0]
     second = next((s for s in sizes if s >= 4 * small), sizes[-1])
@@ -82,38 +82,37 @@ def _predicted_start(prober: _Prober, sizes: list[int], budget_bytes: int) -> in
     slope = (prober.seen[second] - prober.seen[small]) / (second - small)
     if slope <= 0:
         return sizes[-1]
-    predicted = small + (budget_bytes - prober.seen[small]) / slope
+    predicted = small + (allowance_bytes - prober.seen[small]) / slope
     return max([s for s in sizes if s <= predicted] or [small])
 
 
 def choose_micro_batch(
     probe: Probe,
     candidates: Sequence[int],
-    budget_bytes: int,
+    allowance_bytes: int,
     compiled_probe: Probe | None = None,
     *,
     probe_compiled: bool = False,
 ) -> FitReport:
-    """The largest candidate whose probe fits the budget, the next larger one not fitting (or absent).
+    """The largest candidate whose probe fits the allowance, the next larger one not fitting (or absent).
     With `compiled_probe`, the answer is confirmed, and moved up or down, with the compiled program.
     `probe_compiled` says that `probe` itself runs the compiled program (a strategy that needs compile)."""
     sizes = sorted(set(candidates))
     log: list[dict] = []
-    eager = _Prober(probe, budget_bytes, probe_compiled, log)
+    eager = _Prober(probe, allowance_bytes, probe_compiled, log)
 
     def does_not_fit(m: int) -> DoesNotFit:
-        return DoesNotFit(
-            f"does not fit: micro-batch {m} needs more than the {budget_bytes / GIB:.1f} GiB available", log
-        )
+        available = f"{allowance_bytes / GIB:.1f} GiB available"
+        return DoesNotFit(f"does not fit: micro-batch {m} needs more than the {available}", log)
 
     if not eager.fits(sizes[0]):
         raise does_not_fit(sizes[0])
-    best = _walk(eager, sizes, _predicted_start(eager, sizes, budget_bytes))
+    best = _walk(eager, sizes, _predicted_start(eager, sizes, allowance_bytes))
     if compiled_probe is not None:
-        best = _walk(_Prober(compiled_probe, budget_bytes, True, log), sizes, best)
+        best = _walk(_Prober(compiled_probe, allowance_bytes, True, log), sizes, best)
         if best is None:
             raise does_not_fit(sizes[0])
-    return FitReport(best, budget_bytes / GIB, log)
+    return FitReport(best, allowance_bytes / GIB, log)
 
 
 @dataclass
@@ -155,7 +154,7 @@ def device_probe(run_step: Callable[[int], None], memory: CudaMemory) -> Probe:
     return probe
 
 
-def memory_budget_bytes(device: torch.device, cap_bytes: int | None = None, headroom: float = 0.08) -> int:
+def memory_allowance_bytes(device: torch.device, cap_bytes: int | None = None, headroom: float = 0.08) -> int:
     """What this process may use: free device memory now (or the cap, if lower), less a headroom for
     fragmentation and spikes."""
     free, _total = torch.cuda.mem_get_info(device)
@@ -186,16 +185,16 @@ def micro_batch_for_run(
     if device.type != "cuda":
         return divisors_at_most(global_seqs, default)[0], None
     memory = CudaMemory(device)
-    sizes, budget = divisors_at_most(global_seqs, global_seqs), memory_budget_bytes(device, cap_bytes)
+    sizes, allowance = divisors_at_most(global_seqs, global_seqs), memory_allowance_bytes(device, cap_bytes)
     if compiled_only:
         report = choose_micro_batch(
-            device_probe(lambda m: run_step(m, True), memory), sizes, budget, probe_compiled=True
+            device_probe(lambda m: run_step(m, True), memory), sizes, allowance, probe_compiled=True
         )
         return report.micro_batch, report
     report = choose_micro_batch(
         device_probe(lambda m: run_step(m, False), memory),
         sizes,
-        budget,
+        allowance,
         device_probe(lambda m: run_step(m, True), memory) if compiled else None,
     )
     return report.micro_batch, report

@@ -59,17 +59,19 @@ class CheckpointPolicy:
         self,
         checkpointer: Checkpointer,
         every_s: float,
+        budget_s: float,
         clock: TrainingClock,
         wall_s: Callable[[], float],
         carry: Callable[[TrainState], None],
     ):
         self.checkpointer, self.every_s, self.clock, self.wall_s = checkpointer, every_s, clock, wall_s
+        self.budget_s = budget_s  # none at or past the budget: the stop's own checkpoint comes then
         self.carry = carry  # brings the state's whole-run figures up to date before it is saved
         self.last_s = 0.0
         self.failures: list[str] = []
 
-    def due(self, state: TrainState, budget_s: float) -> bool:
-        return state.train_s - self.last_s >= self.every_s and state.train_s < budget_s
+    def due(self, state: TrainState) -> bool:
+        return state.train_s - self.last_s >= self.every_s and state.train_s < self.budget_s
 
     def save(self, state: TrainState, strategy, logger: MetricLogger, events: EventPipe) -> None:
         events.emit("phase", phase="checkpoint")
@@ -111,7 +113,7 @@ class TrainingLoop:
 
     def run(self, state: TrainState, last_step_s: float) -> None:
         session, clock, logger = self.session, self.clock, self.logger
-        budget, tokens_per_step = session.recipe.budget_s, session.recipe.global_batch_tokens
+        tokens_per_step = session.recipe.global_batch_tokens
         self._last_step_s = last_step_s  # predicts where the next step ends, for its LR
         logger.start_window(state.train_s, state.tokens)
         self._graphs_before = compiled_graph_count()
@@ -133,9 +135,9 @@ class TrainingLoop:
             state.tokens += tokens_per_step
             state.train_s = clock.elapsed_s
             logger.step(out.loss, lr, out.grad_norm)
-            if logger.due(state.train_s, budget):
+            if logger.due(state.train_s):
                 self._log(state)
-            if self.checkpoints.due(state, budget):
+            if self.checkpoints.due(state):
                 self._log(state)  # the metrics file then holds exactly the steps the checkpoint holds
                 self.checkpoints.save(state, session.strategy, logger, self.events)
         clock.stop()
@@ -182,5 +184,5 @@ class TrainingLoop:
 
 
 def wall_clock(prior_s: float, start: float) -> Callable[[], float]:
-    """Wall seconds of the run so far, across sessions: earlier sessions' plus this one's (since `start`)."""
+    """Wall seconds of the run so far, across attempts: earlier attempts' plus this one's (since `start`)."""
     return lambda: prior_s + time.perf_counter() - start

@@ -30,10 +30,12 @@ class _Window:
 
 
 class MetricLogger:
-    def __init__(self, run_dir: Path, trackers: tuple[str, ...], events: EventPipe, every_s: float) -> None:
+    def __init__(
+        self, run_dir: Path, trackers: tuple[str, ...], events: EventPipe, every_s: float, budget_s: float
+    ) -> None:
         self.sinks: list[MetricSink] = [SINKS[name](run_dir) for name in (ALWAYS, *trackers)]
         self.events = events
-        self.every_s = every_s
+        self.every_s, self.budget_s = every_s, budget_s  # a row every `every_s`, and one at the budget
         self.window = _Window()
 
     @property
@@ -51,8 +53,8 @@ class MetricLogger:
     def step(self, loss, lr: float, grad_norm) -> None:
         self.window.pending.append((loss, lr, grad_norm))
 
-    def due(self, train_s: float, budget_s: float) -> bool:
-        return train_s - self.window.train_s >= self.every_s or train_s >= budget_s
+    def due(self, train_s: float) -> bool:
+        return train_s - self.window.train_s >= self.every_s or train_s >= self.budget_s
 
     def train_row(self, step: int, tokens: int, train_s: float, step_s: float) -> float | None:
         """Write the row for the steps since the last one; return the last step's loss (None if none)."""

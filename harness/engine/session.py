@@ -20,7 +20,7 @@ from harness.engine import fit, identity
 from harness.engine.events import EventPipe
 from harness.engine.phase_progress import WarmupProgress, announced_probe
 from harness.engine.runtime import synchronizer
-from harness.metrics.definitions import RunFacts, compute_summary
+from harness.metrics.definitions import RunMeasurements, compute_summary
 from harness.model import GPT
 from strategies.base import OptimizerSettings, Strategy, StrategyContext
 
@@ -41,13 +41,10 @@ class InitialModel:
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
 
-    def copy(self) -> GPT:
+    def build(self) -> GPT:
+        """The seed's model, built afresh (for a fit probe, or for the run itself)."""
         torch.manual_seed(self.recipe.seed)
         return GPT(self.recipe.model)
-
-    def take(self) -> GPT:
-        """The model for the run itself."""
-        return self.copy()
 
 
 @dataclass
@@ -118,13 +115,17 @@ def context(
 
 
 def open_session(
-    cfg: RunConfig, spec: strategies.StrategySpec, result: RunResult, facts: RunFacts, events: EventPipe
+    cfg: RunConfig,
+    spec: strategies.StrategySpec,
+    result: RunResult,
+    measured: RunMeasurements,
+    events: EventPipe,
 ) -> Session:
-    """Resolve, fit and build; record in `result` and `facts` what is known before training."""
+    """Resolve, fit and build; record in `result` and `measured` what is known before training."""
     t0 = time.perf_counter()
     events.emit("phase", phase="setup")
     resolved = identity.resolve_run(
-        cfg, spec.runs_on_cpu, result, facts, lambda text: events.emit("phase", phase="data", detail=text)
+        cfg, spec.runs_on_cpu, result, measured, lambda text: events.emit("phase", phase="data", detail=text)
     )
     result.strategy = spec.info(resolved.recipe.precision)
     recipe, device = resolved.recipe, resolved.device
@@ -144,12 +145,12 @@ def open_session(
         max_steps=cfg.max_steps,
     )
     result.settings["memory_prediction"] = _predicted_memory(recipe, spec.name, micro_batch)
-    facts.settings = result.settings
-    result.summary = Summary(compute_summary(facts))
+    measured.settings = result.settings
+    result.summary = Summary(compute_summary(measured))
     events.emit("started", result=result.to_dict())
     strategy = spec.build()
-    strategy.setup(initial.take(), ctx)
-    result.settings.update(strategy.setup_facts())
+    strategy.setup(initial.build(), ctx)
+    result.settings.update(strategy.setup_settings())
     setup_s = time.perf_counter() - t0 - fit_s
     return Session(
         cfg, spec, device, recipe, resolved.data, resolved.val_tokens, ctx, strategy, setup_s, fit_s
@@ -170,7 +171,7 @@ def fit_probe_step(spec, initial: InitialModel, resolved, micro_batch: int, comp
     strategy = spec.build()
     try:
         ctx = context(recipe, device, micro_batch, compiled, grad_accum=PROBE_MICRO_BATCHES)
-        strategy.setup(initial.copy(), ctx)
+        strategy.setup(initial.build(), ctx)
         tokens = warmup_tokens(resolved.data, 0, PROBE_MICRO_BATCHES * micro_batch, recipe)
         strategy.train_step(micro_batches(tokens.to(device), micro_batch), 0.0)
         if device.type == "cuda":
@@ -200,5 +201,5 @@ def _choose_micro_batch(cfg, spec, resolved, initial: InitialModel, compiled: bo
         cap_bytes=cap,
     )
     if report is not None:
-        result.settings.update(fit_probes=report.probes, fit_budget_gib=report.budget_gib)
+        result.settings.update(fit_probes=report.probes, fit_allowance_gib=report.allowance_gib)
     return micro_batch

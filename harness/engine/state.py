@@ -13,12 +13,12 @@ class TrainState:
 
     step: int = 0
     tokens: int = 0
-    train_s: float = 0.0  # training-clock seconds so far (the budget is carried across sessions)
+    train_s: float = 0.0  # training-clock seconds so far (the budget is carried across attempts)
     next_eval_s: float = 0.0
     last_loss: float | None = None
     evals: list[dict[str, Any]] = field(default_factory=list)
     excluded_s: dict[str, float] = field(default_factory=dict)  # eval, checkpoint, warmup, setup, fit
-    wall_s: float = 0.0  # wall seconds of earlier sessions, up to their last checkpoint
+    wall_s: float = 0.0  # wall seconds of earlier attempts, up to their last checkpoint
     metrics_rows: int = 0  # metrics.jsonl lines that belong to the run up to this checkpoint
     resumes: list[dict[str, Any]] = field(default_factory=list)
     # Figures of every session so far, so that a resumed run reports the whole run, not its last session:
@@ -45,10 +45,10 @@ def _higher(a: float | None, b: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class Carried:
-    """What earlier sessions of the run contributed (taken when this session starts), so that this
-    session's figures are added to them (time, data) or compared with them (peaks), never double-counted
-    however often the state is saved."""
+class PriorAttempts:
+    """What earlier attempts of the run (each resume is one more) contributed, read from the state when this
+    attempt starts, so that this attempt's figures are added to them (time, data) or compared with them
+    (peaks), never double-counted however often the state is saved."""
 
     data_produce_s: float
     data_tokens: int
@@ -57,7 +57,7 @@ class Carried:
     compiles: int
 
     @classmethod
-    def of(cls, state: TrainState) -> Carried:
+    def read_from(cls, state: TrainState) -> PriorAttempts:
         return cls(
             state.data_produce_s,
             state.data_tokens,
@@ -66,7 +66,7 @@ class Carried:
             state.compiles_in_training,
         )
 
-    def into(
+    def add_to(
         self,
         state: TrainState,
         *,

@@ -22,7 +22,7 @@ from harness.core.recipe import RunConfig
 from harness.core.results import RunResult, Summary
 from harness.core.serialize import to_dict
 from harness.data.prefetch import Prefetcher, ProcessPrefetcher, prefetcher_for
-from harness.engine import facts, fit
+from harness.engine import fit, measurements
 from harness.engine.checkpoint import Checkpointer
 from harness.engine.clock import TrainingClock
 from harness.engine.events import EventPipe
@@ -30,9 +30,9 @@ from harness.engine.loop import CheckpointPolicy, Evaluator, TrainingLoop, wall_
 from harness.engine.metric_log import MetricLogger
 from harness.engine.runtime import is_host_out_of_memory, is_out_of_memory, synchronizer
 from harness.engine.session import Session, open_session
-from harness.engine.state import Carried, TrainState
+from harness.engine.state import PriorAttempts, TrainState
 from harness.metrics import resources
-from harness.metrics.definitions import RunFacts, compute_summary
+from harness.metrics.definitions import RunMeasurements, compute_summary
 
 log = logging.getLogger("harness.train")
 
@@ -56,7 +56,7 @@ class Trainer:
             recipe_fingerprint="",
             started_at=_now(),
         )
-        self.facts = RunFacts()
+        self.measured = RunMeasurements()
         self.state = TrainState()
         self.session: Session | None = None
         self.logger: MetricLogger | None = None
@@ -72,12 +72,14 @@ class Trainer:
         wall = wall_clock(0.0, started)
         try:
             self.spec.require_libraries()
-            self.session = open_session(self.cfg, self.spec, self.result, self.facts, self.events)
+            self.session = open_session(self.cfg, self.spec, self.result, self.measured, self.events)
             warmup_s = self.session.warm_up(self.events)
-            self.logger = MetricLogger(self.run_dir, self.cfg.trackers, self.events, self.cfg.log_every_s)
+            self.logger = MetricLogger(
+                self.run_dir, self.cfg.trackers, self.events, self.cfg.log_every_s, self.cfg.recipe.budget_s
+            )
             checkpointer = Checkpointer(self.run_dir / CHECKPOINT_DIR, keep=self.cfg.keep_checkpoints)
             # Resume after warm-up: warm-up resets the optimizer, the checkpoint then restores it.
-            self.state = self._restore(checkpointer) if self.resume else self._fresh()
+            self.state = self._restore(checkpointer) if self.resume else self._start_new()
             wall = wall_clock(self.state.wall_s, started)
             for what, seconds in (
                 ("setup", self.session.setup_s),
@@ -89,12 +91,12 @@ class Trainer:
         except Exception as exc:
             classify(exc, self.result, self.resume)
         finally:
-            self.facts.wall_s = wall()
+            self.measured.wall_s = wall()
             self._record()
             self._teardown()
         return self.result
 
-    def _fresh(self) -> TrainState:
+    def _start_new(self) -> TrainState:
         self.logger.open()
         return TrainState()
 
@@ -126,10 +128,11 @@ class Trainer:
             state.step,
             pin=session.device.type == "cuda",
         )
-        self._carried = Carried.of(state)
-        policy = CheckpointPolicy(checkpointer, self.cfg.checkpoint_every_s, clock, wall, self._carry)
+        self._prior = PriorAttempts.read_from(state)
+        every_s, budget_s = self.cfg.checkpoint_every_s, session.recipe.budget_s
+        policy = CheckpointPolicy(checkpointer, every_s, budget_s, clock, wall, self._carry)
         policy.last_s = state.train_s
-        evaluator = Evaluator(session, clock, self.logger, self.facts.floor_loss)
+        evaluator = Evaluator(session, clock, self.logger, self.measured.floor_loss)
         self.loop = TrainingLoop(session, self.logger, policy, evaluator, clock, self.prefetch, self.events)
         self.clock = clock
         self.loop.run(state, last_step_s=0.0)
@@ -145,12 +148,12 @@ class Trainer:
         self.events.emit("message", text=text)
 
     def _carry(self, state: TrainState, final: bool = False) -> None:
-        """The state's whole-run figures: earlier sessions' with this one's so far (before every save)."""
+        """The state's whole-run figures: earlier attempts' with this one's so far (before every save)."""
         device = self.session.device
         peaks = resources.memory_peaks(device, self.sampler, final=final)
         compiles = self.loop.compiles_so_far() if self.loop is not None else 0
         p = self.prefetch
-        self._carried.into(
+        self._prior.add_to(
             state,
             produce_s=p.produce_s,
             tokens=p.produced_tokens,
@@ -162,18 +165,18 @@ class Trainer:
         state.excluded_s = dict(self.clock.excluded_s)
 
     def _record(self) -> None:
-        """Every figure of the result, from the facts gathered so far (also after a failure)."""
+        """Every figure of the result, from what was measured so far (also after a failure)."""
         strategy = self.session.strategy if self.session is not None else None
         device = self.session.device if self.session is not None else _device(self.result.settings)
         if self.loop is not None:
             self._carry(self.state, final=True)
-            self.facts.memory = dict(self.state.peaks)
+            self.measured.memory = dict(self.state.peaks)
         else:
-            self.facts.memory = resources.memory_peaks(device, self.sampler)
-        facts.gather(self.facts, self.state, self.result.settings, trained=self.loop is not None)
-        self.facts.strategy_memory = resources.strategy_memory(strategy)
-        self.result.memory_facts = self.facts.strategy_memory
-        self.result.summary = Summary(compute_summary(self.facts))
+            self.measured.memory = resources.memory_peaks(device, self.sampler)
+        measurements.gather(self.measured, self.state, self.result.settings, trained=self.loop is not None)
+        self.measured.strategy_memory = resources.strategy_memory(strategy)
+        self.result.memory_facts = self.measured.strategy_memory
+        self.result.summary = Summary(compute_summary(self.measured))
         self.result.resumes = self.state.resumes
         self.result.finished_at = _now()
         if self.logger is not None:

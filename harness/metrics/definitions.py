@@ -1,6 +1,6 @@
 """Every figure of a result, defined once. A `Metric` record says what a figure is (its key, which carries
 its unit), how it reads (label, format, whether higher or lower is better) and how it is computed from
-the facts a run gathered (`RunFacts`). The same records drive the result's summary, the report's
+what a run measured (`RunMeasurements`). The same records drive the result's summary, the report's
 comparison columns, the CSV/JSON exports and the terminal summary.
 
 Adding a metric is one `register(Metric(...))` call: in this file, or in a plugin module named by
@@ -19,7 +19,7 @@ from harness.metrics.peaks import mfu, peak_tflops
 
 
 @dataclass
-class RunFacts:
+class RunMeasurements:
     """What a run knows at its end (or at its failure): the raw material of every metric."""
 
     budget_s: float | None = None
@@ -51,7 +51,7 @@ class RunFacts:
 class Metric:
     key: str  # carries its unit: tokens_per_s, peak_reserved_gib, joules_per_token
     label: str  # column header and terminal label
-    compute: Callable[[RunFacts], Any]
+    compute: Callable[[RunMeasurements], Any]
     fmt: str = ".4g"
     better: str | None = None  # "high", "low", or None (no best mark)
     table: bool = False  # a column of the comparison table (and of the exports)
@@ -76,9 +76,9 @@ def register(metric: Metric) -> Metric:
     return metric
 
 
-def compute_summary(facts: RunFacts) -> dict[str, Any]:
-    """Every registered metric computed from the facts; a metric that cannot be computed is None."""
-    return {key: metric.compute(facts) for key, metric in METRICS.items()}
+def compute_summary(measured: RunMeasurements) -> dict[str, Any]:
+    """Every registered metric computed from the measurements; one that cannot be computed is None."""
+    return {key: metric.compute(measured) for key, metric in METRICS.items()}
 
 
 def table_metrics() -> list[Metric]:
@@ -99,32 +99,32 @@ def _ratio(num: float | None, den: float | None) -> float | None:
     return num / den if num is not None and den else None
 
 
-def _steady_tokens_per_s(f: RunFacts) -> float | None:
+def _steady_tokens_per_s(f: RunMeasurements) -> float | None:
     if not f.global_batch_tokens:
         return None
     return steady_median([f.global_batch_tokens / t for t in f.step_times_s if t > 0])
 
 
-def _per_token(f: RunFacts, part: str) -> float | None:
+def _per_token(f: RunMeasurements, part: str) -> float | None:
     return _ratio(f.energy_j.get(part), f.tokens)
 
 
-def _total_per_token(f: RunFacts) -> float | None:
+def _total_per_token(f: RunMeasurements) -> float | None:
     """GPU and host together, only where both were read (never a GPU figure passed off as the total)."""
     if "gpu" not in f.energy_j or "host" not in f.energy_j:
         return None
     return _ratio(f.energy_j["gpu"] + f.energy_j["host"], f.tokens)
 
 
-def _peak(f: RunFacts) -> tuple[float | None, str | None]:
+def _peak(f: RunMeasurements) -> tuple[float | None, str | None]:
     return peak_tflops(f.device_name or "") if f.device_name else (None, None)
 
 
-def _last_eval(f: RunFacts, key: str) -> float | None:
+def _last_eval(f: RunMeasurements, key: str) -> float | None:
     return f.evals[-1].get(key) if f.evals else None
 
 
-def _excluded(f: RunFacts, what: str) -> float | None:
+def _excluded(f: RunMeasurements, what: str) -> float | None:
     """Seconds spent on `what` outside the budget; eval and checkpoints are 0 in a run that trained."""
     if what in f.excluded_s:
         return f.excluded_s[what]
@@ -145,16 +145,16 @@ def crossing(evals: list[dict[str, Any]], target: float) -> tuple[float | None, 
     return None, None
 
 
-def _targets(f: RunFacts, part: int) -> dict[str, Any]:
+def _targets(f: RunMeasurements, part: int) -> dict[str, Any]:
     return {f"{target:g}": crossing(f.evals, target)[part] for target in f.targets}
 
 
-def _ppl(f: RunFacts) -> float | None:
+def _ppl(f: RunMeasurements) -> float | None:
     loss = _last_eval(f, "val_loss")
     return math.exp(loss) if loss is not None and loss < 700 else None
 
 
-def _mfu(f: RunFacts) -> float | None:
+def _mfu(f: RunMeasurements) -> float | None:
     return mfu(f.flops_per_token or 0, _steady_tokens_per_s(f), _peak(f)[0])
 
 

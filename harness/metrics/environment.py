@@ -68,7 +68,7 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def gpu_facts(device: torch.device | None = None) -> dict:
+def describe_gpu(device: torch.device | None = None) -> dict:
     if not torch.cuda.is_available() or (device is not None and device.type != "cuda"):
         return {"gpu_name": None, "gpu_memory_gib": None, "gpu_count": torch.cuda.device_count()}
     index = torch.cuda.current_device() if device is None or device.index is None else device.index
@@ -99,7 +99,7 @@ def capture(device: torch.device | None = None, *, seed: int | None = None, comm
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     return {
-        **gpu_facts(device),
+        **describe_gpu(device),
         "device": str(device) if device is not None else None,
         "python": platform.python_version(),
         "platform": platform.platform(),

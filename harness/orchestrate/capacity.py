@@ -119,14 +119,14 @@ def probe_with_runs(plan: CapacityPlan, strategy: str, gpu_memory_gib: float) ->
 
     def probe(preset: str) -> dict | None:
         print(f"capacity: {strategy} at {gpu_memory_gib:g} GiB: trying {preset}", file=sys.stderr)
-        run = Plan(
-            strategies=(strategy,),
+        run = Plan.of(
+            (strategy,),
             preset=preset,
             budget="24h",
+            recipe={"precision": plan.precision},
             max_steps=PROBE_STEPS,
             warmup_steps=PROBE_WARMUP_STEPS,
             gpu_memory_gib=gpu_memory_gib,
-            overrides=(f"precision={plan.precision}",),
             runs_dir=plan.probe_runs_dir,
             quiet=plan.quiet,
         )

@@ -42,31 +42,31 @@ def strategy_readiness(cuda: bool, checks: dict[str, list[Check]]) -> dict[str, 
     return status
 
 
-def machine_facts(cuda: bool) -> dict:
-    facts = environment.capture(torch.device("cuda") if cuda else torch.device("cpu"))
-    facts.pop("command", None)
+def describe_machine(cuda: bool) -> dict:
+    machine = environment.capture(torch.device("cuda") if cuda else torch.device("cpu"))
+    machine.pop("command", None)
     handle = nvml.handle() if cuda else None
-    facts["nvml"] = handle is not None
+    machine["nvml"] = handle is not None
     if cuda:
         free, _total = torch.cuda.mem_get_info()
-        facts["gpu_free_gib"] = free / 2**30
-        facts["other_gpu_processes"] = nvml.other_processes(handle, os.getpid())
-    return facts
+        machine["gpu_free_gib"] = free / 2**30
+        machine["other_gpu_processes"] = nvml.other_processes(handle, os.getpid())
+    return machine
 
 
 def examine(requested: tuple[str, ...] | None) -> dict:
     """The doctor's findings: the machine, each library check, each strategy's readiness, warnings, and
     the strategies among `requested` that cannot run here (with why)."""
     cuda = torch.cuda.is_available()
-    facts = machine_facts(cuda)
+    machine = describe_machine(cuda)
     checks = library_checks(cuda)
     readiness = strategy_readiness(cuda, checks)
     warnings = []
-    if cuda and facts["other_gpu_processes"]:
+    if cuda and machine["other_gpu_processes"]:
         warnings.append("other processes hold GPU memory: they distort memory and speed figures")
-    if cuda and not facts["nvml"]:
+    if cuda and not machine["nvml"]:
         warnings.append("NVML is unavailable: no NVML memory or energy figures")
-    if not facts["host_energy_domains"]:
+    if not machine["host_energy_domains"]:
         warnings.append("the host's RAPL energy counters cannot be read: J/token will be GPU only")
     if not cuda:
         warnings.append("no CUDA device: runs use the CPU (fine for the tiny preset, not for the question)")
@@ -76,7 +76,7 @@ def examine(requested: tuple[str, ...] | None) -> dict:
         if reasons:
             blocked[spec.name] = "; ".join(reasons)
     return {
-        "machine": facts,
+        "machine": machine,
         "checks": {name: [vars(c) for c in cs] for name, cs in checks.items()},
         "strategies": readiness,
         "warnings": warnings,

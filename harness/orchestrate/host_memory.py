@@ -72,7 +72,7 @@ def earlier_results(runs_dir: Path) -> list[RunResult]:
     return found
 
 
-def host_budget_bytes() -> int:
+def host_allowance_bytes() -> int:
     """What the runs of a sweep may share: the memory the OS calls available before the first one starts
     (other processes' use is already taken out)."""
     import psutil

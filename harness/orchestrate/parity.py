@@ -72,14 +72,9 @@ def run_parity(plan: Plan, steps: int, out: Path) -> ParityOutcome:
         raise UserError(f"--steps must be >= 1, got {steps}")
     names = [strategies.resolve(n).name for n in plan.strategies if n.strip()]
     names = [strategies.BASELINE] + [n for n in names if n != strategies.BASELINE]
-    plan = replace(
-        plan,
-        strategies=tuple(names),
-        repeats=1,
-        max_steps=steps,
-        overrides=(*plan.overrides, "log_interval_s=0", "eval_points=1"),
-        report=None,
-    )
+    run = plan.run  # a row per step, one evaluation (at the end): the losses are the comparison
+    run = replace(run, max_steps=steps, log_interval_s=0.0, recipe=replace(run.recipe, eval_points=1))
+    plan = replace(plan, run=run, strategies=tuple(names), repeats=1, report=None)
     outcome = run_plan(plan, extra_outputs=(out,))
     precision = next((r.recipe.get("precision") for r in outcome.results), None)
     rows = [
@@ -90,8 +85,13 @@ def run_parity(plan: Plan, steps: int, out: Path) -> ParityOutcome:
     ]
     _judge(rows, precision)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    record = Path(out) / f"{stamp}-{plan.preset}.json"
-    payload = {"steps": steps, "preset": plan.preset, "precision": precision, "baseline": strategies.BASELINE}
+    record = Path(out) / f"{stamp}-{run.recipe.preset}.json"
+    payload = {
+        "steps": steps,
+        "preset": run.recipe.preset,
+        "precision": precision,
+        "baseline": strategies.BASELINE,
+    }
     write_json_atomic(record, {**payload, "rows": [asdict(r) for r in rows]})
     return ParityOutcome(rows, precision, record, outcome.stopped)
 

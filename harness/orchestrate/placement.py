@@ -133,7 +133,7 @@ class Planner:
 
     configs: list[RunConfig]
     slots: list[Slot]
-    host_budget: int | None = None  # bytes the runs may share; None: no admission by memory
+    host_allowance: int | None = None  # bytes the runs may share; None: no admission by memory
     need: Callable[[RunConfig], int | None] = lambda _cfg: None
     queue: deque[RunConfig] = field(init=False)
     running: dict[str, Running] = field(default_factory=dict)
@@ -156,11 +156,11 @@ class Planner:
         return sum(r.need or 0 for r in self.running.values())
 
     def fits(self, need: int | None) -> bool:
-        """Admission: an unknown need, no budget, or an empty node always fits (a run that can never fit
+        """Admission: an unknown need, no allowance, or an empty node always fits (a run that can never fit
         beside others runs alone rather than never); otherwise the need must fit beside the reservations."""
-        if need is None or self.host_budget is None or not self.running:
+        if need is None or self.host_allowance is None or not self.running:
             return True
-        return self.reserved() + need <= self.host_budget
+        return self.reserved() + need <= self.host_allowance
 
     def next_start(self) -> tuple[RunConfig, Slot] | None:
         """The head of the queue and its slot, when a slot is free and its host need fits; else None. The

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import secrets
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import strategies
 from harness.core.errors import UserError
 from harness.core.overrides import build_run_config, parse_overrides
-from harness.core.recipe import DEFAULT_BUDGET, RunConfig, check_micro_batch
+from harness.core.recipe import BASELINE, DEFAULT_BUDGET, RunConfig, check_micro_batch
 from harness.data import validate_source
 from harness.metrics.sinks import check_trackers
 from harness.orchestrate.launch_options import LaunchOptions
@@ -26,29 +27,52 @@ DEFAULT_REPORT = Path("reports/index.html")
 
 @dataclass(frozen=True)
 class Plan:
-    """A bench (one strategy), a sweep (several, with repeats) or the runs of a parity check."""
+    """A bench (one strategy), a sweep (several, with repeats) or the runs of a parity check: one run
+    description, validated when it was built, and what to run it as. Each run of the plan is the
+    description with its own strategy and run id."""
 
+    run: RunConfig  # the run description (its strategy and run id are each run's own)
     strategies: tuple[str, ...] = ("amp",)
-    preset: str = "gpt2-124m"
-    budget: str = DEFAULT_BUDGET
-    data: str = "synthetic"
-    tokenizer: str | None = None
-    seed: int | None = None
-    device: str = "auto"
-    micro_batch: int | None = None  # None: fitted on CUDA
-    compile: bool | None = None  # None: on for CUDA
-    warmup_steps: int | None = None
-    max_steps: int | None = None
-    gpu_memory_gib: float | None = None
-    overrides: tuple[str, ...] = ()  # KEY=VALUE, strict
     repeats: int = 1
-    trackers: tuple[str, ...] = ()
     runs_dir: Path = DEFAULT_RUNS_DIR
     report: Path | None = None  # where a sweep renders its report (None: no report)
     quiet: bool = False  # no live progress display
     launch: LaunchOptions = field(default_factory=LaunchOptions)  # launcher, GPUs, runs at once, Slurm
-    command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv))
     allow_slow: bool = False  # start a CPU run whose first step is estimated to take too long
+
+    @classmethod
+    def of(
+        cls,
+        strategies: tuple[str, ...] = ("amp",),
+        *,
+        preset: str = "gpt2-124m",
+        budget: str = DEFAULT_BUDGET,
+        data: str = "synthetic",
+        overrides: tuple[str, ...] = (),
+        recipe: dict[str, Any] | None = None,
+        repeats: int = 1,
+        runs_dir: Path = DEFAULT_RUNS_DIR,
+        report: Path | None = None,
+        quiet: bool = False,
+        launch: LaunchOptions | None = None,
+        allow_slow: bool = False,
+        **run_fields: Any,
+    ) -> Plan:
+        """The plan from typed values, as the command line builds it: `overrides` are --set KEY=VALUE
+        strings, `recipe` typed recipe values (seed, tokenizer, compile...), `run_fields` RunConfig's
+        (device, micro_batch, max_steps, ...). UserError for any bad value."""
+        run_fields.setdefault("command", tuple(sys.argv))
+        run = build_run_config(
+            strategy=strategies[0].strip() if strategies and strategies[0].strip() else BASELINE,
+            preset=preset,
+            budget=budget,
+            data=data,
+            overrides=parse_overrides(list(overrides)),
+            recipe_fields=recipe,
+            **{k: v for k, v in run_fields.items() if v is not None},
+        )
+        return cls(run, tuple(strategies), repeats, Path(runs_dir), report, quiet, launch or LaunchOptions(),
+                   allow_slow)  # fmt: skip
 
 
 def new_run_id(strategy: str, preset: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
@@ -70,15 +94,16 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
     names = [strategies.resolve(name).name for name in plan.strategies if name.strip()]
     if not names:
         raise UserError("no strategy named: give at least one, e.g. amp,adam8bit")
-    check_trackers(plan.trackers)
+    check_trackers(plan.run.trackers)
     if runs_here:  # runs on a cluster's nodes are checked there, by their worker
-        check_device(plan.device, names)
+        check_device(plan.run.device, names)
         check_machine(names)
     configs: list[RunConfig] = []
     taken: set[str] = set()
     for name in [name for _ in range(plan.repeats) for name in names]:
-        configs.append(_config(plan, name, taken))
-        taken.add(configs[-1].run_id)
+        run_id = new_run_id(name, plan.run.recipe.preset, taken)
+        configs.append(replace(plan.run, strategy=name, run_id=run_id))
+        taken.add(run_id)
     recipe = configs[0].recipe
     validate_source(recipe)
     if recipe.data != "synthetic":
@@ -87,7 +112,7 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
         check_folder(cache_root(), CACHE)
     if configs[0].micro_batch is not None:
         check_micro_batch(configs[0].micro_batch, recipe.global_batch_seqs)
-    if runs_here and not runs_on_cuda(plan.device):
+    if runs_here and not runs_on_cuda(plan.run.device):
         check_first_step(configs[0], allow_slow=plan.allow_slow)
     return configs
 
@@ -120,32 +145,6 @@ def check_machine(names: list[str]) -> None:
             problem = part.preflight()
             if problem:
                 raise UserError(f"strategy {name} cannot run here: {problem}")
-
-
-def _config(plan: Plan, strategy: str, taken: set[str]) -> RunConfig:
-    overrides = parse_overrides(list(plan.overrides))
-    for key, value in (("seed", plan.seed), ("tokenizer", plan.tokenizer), ("compile", plan.compile)):
-        if value is not None:
-            overrides.setdefault(key, str(value))
-    run_fields = {
-        "device": plan.device,
-        "micro_batch": plan.micro_batch,
-        "max_steps": plan.max_steps,
-        "gpu_memory_gib": plan.gpu_memory_gib,
-        "trackers": tuple(plan.trackers),
-        "run_id": new_run_id(strategy, plan.preset, taken),
-        "command": tuple(plan.command),
-    }
-    if plan.warmup_steps is not None:
-        run_fields["warmup_steps"] = plan.warmup_steps
-    return build_run_config(
-        strategy=strategy,
-        preset=plan.preset,
-        budget=plan.budget,
-        data=plan.data,
-        overrides=overrides,
-        **run_fields,
-    )
 
 
 def prepare_data(cfg: RunConfig) -> None:

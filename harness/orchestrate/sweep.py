@@ -39,12 +39,13 @@ def run_plan(plan: Plan, extra_outputs: tuple[Path, ...] = ()) -> Outcome:
     if len(configs) > 1:
         names = list(dict.fromkeys(c.strategy for c in configs))
         print(
-            f"sweep: {len(configs)} runs ({', '.join(names)}; {plan.repeats} each), preset {plan.preset}, "
+            f"sweep: {len(configs)} runs ({', '.join(names)}; {plan.repeats} each), "
+            f"preset {plan.run.recipe.preset}, "
             f"budget {format_duration(configs[0].recipe.budget_s)} each",
             file=sys.stderr,
         )
     outcome = Outcome()
-    on_cpu = not runs_on_cuda(plan.device)
+    on_cpu = not runs_on_cuda(plan.run.device)
     with StopSignal(grace_s=stop_grace_s(configs, on_cpu) if runner.runs_here else STOP_GRACE_S) as stop:
         outcome.results = runner.run(configs, plan.runs_dir, stop, quiet=plan.quiet)
         outcome.stopped = stop.requested

@@ -64,7 +64,7 @@ def _resumable(run_dir: Path) -> str:
     )
 
 
-def _fresh(path: Path, started: float) -> bool:
+def _written_since(path: Path, started: float) -> bool:
     return path.exists() and path.stat().st_mtime >= started - 1
 
 
@@ -72,12 +72,12 @@ def collect_result(run_dir: Path, cfg: RunConfig, ending: Ending, identity: dict
     """The run's result: the one the child wrote; else one that says how the child ended. A resume that
     failed before restoring anything leaves the interrupted run's result as it was."""
     path = run_dir / RESULT_FILE
-    if _fresh(path, ending.started):
+    if _written_since(path, ending.started):
         try:
             return load_result(path)
         except CorruptResult as exc:
             reason = f"the worker wrote an unreadable result ({exc})"
-    elif ending.resume and _fresh(run_dir / RESUME_FAILED_FILE, ending.started):
+    elif ending.resume and _written_since(run_dir / RESUME_FAILED_FILE, ending.started):
         with contextlib.suppress(CorruptResult):
             return load_result(run_dir / RESUME_FAILED_FILE)
         reason = "the resume failed"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.core.recipe import RunConfig
 from harness.core.results import RunResult
-from harness.orchestrate.host_memory import earlier_results, host_budget_bytes, host_need_bytes
+from harness.orchestrate.host_memory import earlier_results, host_allowance_bytes, host_need_bytes
 from harness.orchestrate.launchers.base import Launcher, watchdog_s
 from harness.orchestrate.launchers.placed import PlacedRuns
 from harness.orchestrate.launchers.process import launch_one
@@ -35,7 +35,7 @@ class LocalLauncher(Launcher):
         if len(self.slots) == 1:
             return Planner(configs, self.slots)
         earlier = earlier_results(runs_dir)
-        return Planner(configs, self.slots, host_budget_bytes(), lambda cfg: host_need_bytes(cfg, earlier))
+        return Planner(configs, self.slots, host_allowance_bytes(), lambda cfg: host_need_bytes(cfg, earlier))
 
     def run(
         self, configs: list[RunConfig], runs_dir: Path, stop: StopSignal, *, quiet: bool

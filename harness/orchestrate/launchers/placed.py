@@ -122,7 +122,7 @@ class PlacedRuns:
             need = self.planner.need_of(head) or 0
             say(
                 f"{head.strategy} waits for host memory: it needs {need / GIB:.1f} GiB and "
-                f"{self.planner.reserved() / GIB:.1f} of {(self.planner.host_budget or 0) / GIB:.1f} GiB "
+                f"{self.planner.reserved() / GIB:.1f} of {(self.planner.host_allowance or 0) / GIB:.1f} GiB "
                 "are reserved by the runs in progress"
             )
 

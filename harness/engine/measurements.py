@@ -1,14 +1,14 @@
-"""The facts a run gathered, handed to the metric definitions. A trained run's figures come from its state,
+"""What a run measured, handed to the metric definitions. A trained run's figures come from its state,
 which carries every session's (a resumed run reports the whole run); a run that ended before its loop has
 only what setup learned."""
 
 from __future__ import annotations
 
 from harness.engine.state import TrainState
-from harness.metrics.definitions import RunFacts
+from harness.metrics.definitions import RunMeasurements
 
 
-def gather(f: RunFacts, state: TrainState, settings: dict, *, trained: bool) -> None:
+def gather(f: RunMeasurements, state: TrainState, settings: dict, *, trained: bool) -> None:
     f.steps, f.tokens, f.train_s = state.step, state.tokens, state.train_s
     f.evals, f.last_loss, f.settings = state.evals, state.last_loss, settings
     f.excluded_s = dict(state.excluded_s)
