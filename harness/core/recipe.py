@@ -111,6 +111,8 @@ class RunConfig:
         check_ranges(self)
         if self.device not in DEVICES:
             raise UserError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.micro_batch is not None:  # checked here once: every run built from this config may trust it
+            check_micro_batch(self.micro_batch, self.recipe.global_batch_seqs)
 
     @property
     def log_every_s(self) -> float:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from harness.core.recipe import check_micro_batch, divisors_at_most
+from harness.core.recipe import divisors_at_most
 from harness.engine.runtime import is_host_out_of_memory, is_out_of_memory
 
 GIB = 2**30
@@ -179,8 +179,7 @@ def micro_batch_for_run(
     batch not above the preset's default (CPU runs need no fitting). `run_step(m, compiled)` runs one
     probe step of the strategy. `compiled_only`: the strategy cannot run eagerly (fp8), so every probe is
     compiled."""
-    if requested is not None:
-        check_micro_batch(requested, global_seqs)
+    if requested is not None:  # RunConfig checked that it divides the global batch
         return requested, None
     if device.type != "cuda":
         return divisors_at_most(global_seqs, default)[0], None

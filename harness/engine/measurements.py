@@ -10,7 +10,7 @@ from harness.metrics.definitions import RunMeasurements
 
 def gather(f: RunMeasurements, state: TrainState, settings: dict, *, trained: bool) -> None:
     f.steps, f.tokens, f.train_s = state.step, state.tokens, state.train_s
-    f.evals, f.last_loss, f.settings = state.evals, state.last_loss, settings
+    f.evals, f.last_loss, f.settings = state.evals, state.last_loss, dict(settings)
     f.excluded_s = dict(state.excluded_s)
     if not trained:
         return

@@ -145,7 +145,7 @@ def open_session(
         max_steps=cfg.max_steps,
     )
     result.settings["memory_prediction"] = _predicted_memory(recipe, spec.name, micro_batch)
-    measured.settings = result.settings
+    measured.settings = dict(result.settings)  # as known now (the final figures take them again)
     result.summary = Summary(compute_summary(measured))
     events.emit("started", result=result.to_dict())
     strategy = spec.build()

@@ -14,7 +14,7 @@ from typing import Any
 import strategies
 from harness.core.errors import UserError
 from harness.core.overrides import build_run_config, parse_overrides
-from harness.core.recipe import BASELINE, DEFAULT_BUDGET, RunConfig, check_micro_batch
+from harness.core.recipe import BASELINE, DEFAULT_BUDGET, RunConfig
 from harness.data import validate_source
 from harness.metrics.sinks import check_trackers
 from harness.orchestrate.launch_options import LaunchOptions
@@ -110,8 +110,6 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
         from harness.data.tokenize import cache_root
 
         check_folder(cache_root(), CACHE)
-    if configs[0].micro_batch is not None:
-        check_micro_batch(configs[0].micro_batch, recipe.global_batch_seqs)
     if runs_here and not runs_on_cuda(plan.run.device):
         check_first_step(configs[0], allow_slow=plan.allow_slow)
     return configs
