@@ -23,6 +23,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _no_stop_left_over():
+    """The stop flag (harness.core.stopping) is the process's: a test that sets it must not stop the next
+    test's in-process run."""
+    from harness.core import stopping
+
+    stopping.clear()
+    yield
+    stopping.clear()
+
+
 def tiny_config(strategy: str = "amp", budget: str = "3s", **overrides):
     """The tiny preset on the CPU; `overrides` are `--set` keys or RunConfig fields."""
     fields = ("micro_batch", "max_steps", "device", "run_id", "gpu_memory_gib", "trackers")

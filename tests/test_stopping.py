@@ -27,13 +27,6 @@ def deaf_corpus(tmp_path):
     return path
 
 
-@pytest.fixture
-def clear_stop():
-    stopping.clear()
-    yield
-    stopping.clear()
-
-
 def _start(tmp_path, *args):
     env = {"HARNESS_CACHE_DIR": str(tmp_path / "cache")}
     return subprocess.Popen(
@@ -90,7 +83,7 @@ def test_the_training_child_dies_with_its_parent_killed_outright(tmp_path, deaf_
 
 
 def test_a_run_stopped_while_its_tokenizer_trains_ends_interrupted_with_nothing_to_resume(
-    tmp_path, deaf_corpus, clear_stop, monkeypatch
+    tmp_path, deaf_corpus, monkeypatch
 ):
     """The worker's side (a cluster node prepares the data itself): its signal handler only sets the stop
     flag, which the wait on the training child reads."""
@@ -104,12 +97,12 @@ def test_a_run_stopped_while_its_tokenizer_trains_ends_interrupted_with_nothing_
 
     def stop_once_training() -> None:
         deadline = time.monotonic() + HANG_GUARD_S
-        while time.monotonic() < deadline and not any(
-            "spawn_main" in " ".join(child.cmdline()) for child in me.children()
-        ):
+        while time.monotonic() < deadline:
+            if any("spawn_main" in " ".join(child.cmdline()) for child in me.children()):
+                time.sleep(1.0)
+                stopping.request()  # what the worker's SIGTERM handler does
+                return
             time.sleep(0.05)
-        time.sleep(1.0)
-        stopping.request()  # what the worker's SIGTERM handler does
 
     threading.Thread(target=stop_once_training, daemon=True).start()
     result = run_inprocess(tiny_config(data=str(deaf_corpus), max_steps=2), tmp_path / "run")
@@ -135,12 +128,12 @@ def _fails() -> None:
     raise ValueError("no such merge")
 
 
-def test_a_failure_in_the_child_is_raised_in_the_parent_with_its_message(clear_stop):
+def test_a_failure_in_the_child_is_raised_in_the_parent_with_its_message():
     with pytest.raises(RuntimeError, match=r"^training the tokenizer failed: ValueError: no such merge$"):
         stopping.run_in_child(_fails, (), phase="training the tokenizer")
 
 
-def test_a_stop_between_tokenizing_batches_removes_the_half_built_cache(tmp_path, clear_stop):
+def test_a_stop_between_tokenizing_batches_removes_the_half_built_cache(tmp_path):
     from harness.data.text import CorpusSource
     from harness.data.tokenize import build_cache, describe_tokenizer
 
@@ -191,7 +184,7 @@ def _run_with(events, tmp_path, **overrides):
     return Trainer(cfg, tmp_path / "run", events).run()
 
 
-def test_the_warm_up_announces_each_micro_batch_the_strategy_takes(tmp_path, clear_stop, monkeypatch):
+def test_the_warm_up_announces_each_micro_batch_the_strategy_takes(tmp_path, monkeypatch):
     from harness.engine import phase_progress
 
     monkeypatch.setattr(phase_progress, "WARMUP_LINE_EVERY_S", 0.0)  # every micro-batch gets its line
@@ -202,9 +195,7 @@ def test_the_warm_up_announces_each_micro_batch_the_strategy_takes(tmp_path, cle
     assert lines == [f"step {s}/2, micro-batch {m}/4" for s in (1, 2) for m in (1, 2, 3, 4)]
 
 
-def test_a_stop_during_the_warm_up_ends_the_run_interrupted_at_the_next_micro_batch(
-    tmp_path, clear_stop, monkeypatch
-):
+def test_a_stop_during_the_warm_up_ends_the_run_interrupted_at_the_next_micro_batch(tmp_path, monkeypatch):
     from harness.engine import phase_progress
 
     monkeypatch.setattr(phase_progress, "WARMUP_LINE_EVERY_S", 0.0)
@@ -232,7 +223,7 @@ def test_warm_up_lines_come_at_most_every_few_seconds_of_its_clock():
     assert events.details("warmup") == ["step 1/2, micro-batch 2/3, 6s", "step 2/2, micro-batch 1/3, 12s"]
 
 
-def test_each_fit_probe_says_what_it_tries_and_a_stop_ends_the_fit(clear_stop):
+def test_each_fit_probe_says_what_it_tries_and_a_stop_ends_the_fit():
     from harness.engine.phase_progress import announced_probe
 
     tried, events = [], _Recorder()
@@ -303,3 +294,30 @@ def test_a_second_stop_says_how_long_the_grace_is(capsys):
     finally:
         stop._timer.cancel()
     assert "killed if still running 2h00m00s after the first stop" in capsys.readouterr().err
+
+
+def _signal_the_parent_then_die() -> None:
+    import os
+
+    os.kill(os.getppid(), signal.SIGUSR1)  # the parent's stop arrives, and at once the scheduler's
+    os.kill(os.getpid(), signal.SIGKILL)  # signal ends the child too: the parent sees both in one look
+
+
+def _take_a_sigterm() -> None:
+    import os
+
+    os.kill(os.getpid(), signal.SIGTERM)  # a scheduler signals every process of the job
+    time.sleep(0.5)
+
+
+def test_a_stop_that_comes_as_the_child_dies_is_a_stop_not_a_failure():
+    previous = signal.signal(signal.SIGUSR1, lambda *_: stopping.request())
+    try:
+        with pytest.raises(stopping.Stopped, match="stopped while training the tokenizer"):
+            stopping.run_in_child(_signal_the_parent_then_die, (), phase="training the tokenizer")
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
+def test_the_child_leaves_a_stop_signal_to_its_parent():
+    stopping.run_in_child(_take_a_sigterm, (), phase="training the tokenizer")  # returns: it survived

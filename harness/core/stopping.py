@@ -18,8 +18,11 @@ import time
 from collections.abc import Callable
 
 from harness.core.errors import UserError
+from harness.core.placement import STOP_SIGNALS_ENV
 
-_REQUESTED = threading.Event()
+# A plain flag, not a threading.Event: a signal handler sets it, and Event.set takes a lock that a second
+# signal, arriving inside the first handler, would wait on forever.
+_REQUESTED = {"stop": False}
 POLL_S = 0.2  # how often a waiting parent looks at the stop and the child
 
 
@@ -30,20 +33,27 @@ class Stopped(Exception):
 
 def request() -> None:
     """Called from a signal handler: only sets the flag (safe there)."""
-    _REQUESTED.set()
+    _REQUESTED["stop"] = True
 
 
 def requested() -> bool:
-    return _REQUESTED.is_set()
+    return _REQUESTED["stop"]
 
 
 def clear() -> None:
-    _REQUESTED.clear()
+    _REQUESTED["stop"] = False
+
+
+def stop_signals() -> tuple[int, ...]:
+    """The extra signals a launcher asks its runs to take as a stop (HARNESS_STOP_SIGNALS, e.g. USR2)."""
+    names = filter(None, os.environ.get(STOP_SIGNALS_ENV, "").split(","))
+    found = (getattr(signal, f"SIG{n.strip().upper().removeprefix('SIG')}", None) for n in names)
+    return tuple(number for number in found if number is not None)
 
 
 def check(phase: str) -> None:
     """Raise Stopped if a stop was asked: call between bounded pieces of a long phase."""
-    if _REQUESTED.is_set():
+    if _REQUESTED["stop"]:
         raise Stopped(f"stopped while {phase}")
 
 
@@ -66,9 +76,12 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child_main(parent: int, conn, target: Callable, args: tuple) -> None:
+def _child_main(parent: int, conn, target: Callable, args: tuple, ignored: tuple[int, ...]) -> None:
     _die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the parent's to answer
+    # A stop is the parent's to answer (a terminal's Ctrl-C, a scheduler's signal to every process of the
+    # job): the parent ends this process, and a child killed by the signal itself would read as a failure.
+    for number in ignored:
+        signal.signal(number, signal.SIG_IGN)
     try:
         target(*args)
     except UserError as exc:  # the user's to fix: raised in the parent as it is
@@ -89,14 +102,19 @@ def run_in_child(target: Callable, args: tuple, *, phase: str) -> None:
     if multiprocessing.current_process().daemon:
         target(*args)
         return
+    check(phase)
     mp = multiprocessing.get_context("spawn")
     receive, send = mp.Pipe(duplex=False)
-    child = mp.Process(target=_child_main, args=(os.getpid(), send, target, args), name=phase, daemon=True)
+    ignored = (signal.SIGINT, signal.SIGTERM, *stop_signals())
+    child = mp.Process(
+        target=_child_main, args=(os.getpid(), send, target, args, ignored), name=phase, daemon=True
+    )
     child.start()
     send.close()
     try:
         while not receive.poll(POLL_S):  # readable once the child sent its word or ended (end of file)
             check(phase)
+        check(phase)  # a stop that came as the child ended is a stop, not the child's failure
         try:
             error = receive.recv()
         except EOFError:

@@ -127,8 +127,8 @@ class ProcessPrefetcher:
             return
         self._stop.set()
         self._process.join(timeout=5)
-        if self._process.is_alive():
-            self._process.terminate()
+        if self._process.is_alive():  # SIGTERM would only set its stop flag (the worker's handler)
+            self._process.kill()
             self._process.join(timeout=5)
         del self._slots
         self._shm.close()

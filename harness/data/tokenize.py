@@ -142,6 +142,7 @@ class _Tokenizing:
                 if not more:
                     return
         if batch:
+            stopping.check("tokenizing the corpus")
             self._flush(batch)
 
     def _flush(self, batch: list[str]) -> bool:

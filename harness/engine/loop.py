@@ -120,7 +120,7 @@ class TrainingLoop:
         self.events.emit("phase", phase="train")
         clock.start()
         while True:
-            if self.evaluator.due(state):
+            if self.evaluator.due(state) and not stopping.requested():  # a stopped run ends, unevaluated
                 self.evaluator.run(state, self.events)
             if self._should_stop(state):
                 break

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 import strategies
+from harness.core import stopping
 from harness.core.presets import PRESETS
 from harness.core.recipe import Recipe, RunConfig
 from harness.core.results import RunResult, Summary
@@ -148,6 +149,7 @@ def open_session(
     measured.settings = dict(result.settings)  # as known now (the final figures take them again)
     result.summary = Summary(compute_summary(measured))
     events.emit("started", result=result.to_dict())
+    stopping.check("building the strategy")  # its setup (DeepSpeed's, a JIT op build) can take minutes
     strategy = spec.build()
     strategy.setup(initial.build(), ctx)
     result.settings.update(strategy.setup_settings())

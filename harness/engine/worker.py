@@ -42,10 +42,8 @@ log = logging.getLogger("harness.worker")
 def _take_placement() -> placement.Placement | None:
     """The launcher's extra stop signals and CPU cores, applied before torch loads (its thread pools are
     sized then); the cores are pinned here so that the data process inherits them."""
-    for name in filter(None, os.environ.get(placement.STOP_SIGNALS_ENV, "").split(",")):
-        number = getattr(signal, f"SIG{name.strip().upper().removeprefix('SIG')}", None)
-        if number is not None:
-            signal.signal(number, _request_stop)
+    for number in stopping.stop_signals():
+        signal.signal(number, _request_stop)
     where = placement.from_env()
     placement.apply_to_this_process(where)
     return where
