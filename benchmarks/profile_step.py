@@ -150,22 +150,19 @@ def profile(args: argparse.Namespace) -> dict:
     """Set up as bench does, warm up, then profile `args.steps` steps; the figures (and the trace on disk)."""
     import strategies
     from harness.core.plugins import load_plugins
-    from harness.core.results import RunResult
     from harness.engine.events import EventPipe
+    from harness.engine.identity import resolve_run
     from harness.engine.runtime import synchronizer
-    from harness.engine.session import open_session
-    from harness.metrics.definitions import RunMeasurements
+    from harness.engine.session import fit_micro_batch, open_session
     from harness.metrics.peaks import mfu, peak_tflops
     from harness.model import flops_per_token
 
     load_plugins()
     cfg = _run_config(args)
     spec = strategies.resolve(cfg.strategy)
-    result = RunResult(
-        run_id="profile", status="error", strategy=spec.info(), recipe={}, recipe_fingerprint=""
-    )
     events = EventPipe()
-    session = open_session(cfg, spec, result, RunMeasurements(), events)
+    resolved = resolve_run(cfg, spec.runs_on_cpu, progress=lambda _: None)
+    session = open_session(cfg, spec, resolved, fit_micro_batch(cfg, spec, resolved, events))
     try:
         warmup_s = session.warm_up(events)
         recipe, sync = session.recipe, synchronizer(session.device)

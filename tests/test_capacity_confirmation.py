@@ -106,8 +106,8 @@ def test_a_failed_pinned_allocation_is_the_hosts_out_of_memory():
     assert is_host_out_of_memory(MemoryError()) and is_host_out_of_memory(
         OSError(12, "Cannot allocate memory")
     )
-    result = _result("error", "")
-    classify(info.value, result)
-    assert result.status == "oom" and result.error.startswith("host out of memory: CUDA error: out of memory")
-    classify(gpu, result)
-    assert result.error.startswith("out of memory: CUDA out of memory")
+    outcome = classify(info.value)
+    assert outcome.status == "oom"
+    assert outcome.error.startswith("host out of memory: CUDA error: out of memory")
+    outcome = classify(gpu)
+    assert outcome.status == "oom" and outcome.error.startswith("out of memory: CUDA out of memory")

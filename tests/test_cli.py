@@ -34,7 +34,7 @@ def assert_one_line_error(proc, *fragments):
         (["--data", "/no/such/corpus.txt"], ["does not exist"]),
         (["--micro-batch", "3"], ["does not divide", "16"]),
         (["--micro-batch", "lots"], ["positive integer"]),
-        (["--device", "tpu"], ["invalid choice"]),
+        (["--device", "tpu"], ["device must be one of auto, cuda, cpu", "'tpu'"]),
         (["--frobnicate"], ["unrecognized arguments"]),
     ],
 )

@@ -8,7 +8,7 @@ import json
 import sys
 
 from harness import api
-from harness.cli.parser import capacity_plan_from_args, plan_from_args, strategy_list
+from harness.cli.parser import capacity_plan_from_args, device_of, plan_from_args, strategy_list
 from harness.core.errors import UserError
 
 EXIT_FOR_STATUS = {"ok": 0, "oom": 1, "error": 1, "interrupted": 130}
@@ -19,17 +19,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from harness.cli.text.summary import format_summary
 
     named = None if args.strategy is None else strategies.resolve(args.strategy).name
+    plan = plan_from_args(args, (named or strategies.BASELINE,))
     if args.resume:
-        result, run_dir = api.resume(args.runs_dir, args.resume, named, args.preset, quiet=args.quiet)
+        preset = plan.run.recipe.preset
+        result, run_dir = api.resume(plan.runs_dir, args.resume, named, preset, quiet=plan.quiet)
     else:
-        result = api.bench(plan_from_args(args, (named or strategies.BASELINE,)))
-        run_dir = args.runs_dir / result.run_id
+        result = api.bench(plan)
+        run_dir = plan.runs_dir / result.run_id
     print(format_summary(result, run_dir))
     return EXIT_FOR_STATUS[result.status]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    outcome = api.sweep(plan_from_args(args, strategy_list(args.strategies, args.device)))
+    outcome = api.sweep(plan_from_args(args, strategy_list(args.strategies, device_of(args))))
     if outcome.submitted is not None:
         print(outcome.submitted)
     if outcome.report is not None:
@@ -43,7 +45,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from harness.cli.text.parity import format_parity
 
     outcome = api.parity(
-        plan_from_args(args, strategy_list(args.strategies, args.device)), args.steps, args.out
+        plan_from_args(args, strategy_list(args.strategies, device_of(args))), args.steps, args.out
     )
     print(format_parity(outcome))
     print(f"parity record: {outcome.record}", file=sys.stderr)
@@ -95,13 +97,13 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    from harness.cli.flags import given
     from harness.core.overrides import build_run_config, parse_overrides
+    from harness.core.recipe import Recipe
     from harness.data import open_source, validate_source
 
-    overrides = parse_overrides(args.overrides)
-    if args.tokenizer:
-        overrides.setdefault("tokenizer", args.tokenizer)
-    cfg = build_run_config(strategy="amp", preset=args.preset, data=args.data, overrides=overrides)
+    values = given(args, Recipe, ("preset", "data", "tokenizer"))
+    cfg = build_run_config(strategy="amp", overrides=parse_overrides(args.overrides), **values)
     if cfg.recipe.data == "synthetic":
         raise UserError("the synthetic corpus needs no preparation: give --data a file, folder or hf:<id>")
     validate_source(cfg.recipe)

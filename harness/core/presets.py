@@ -7,23 +7,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.errors import UserError
-from harness.core.ranges import check_ranges, within
+from harness.core.options import check_fields, option
+from harness.core.ranges import within
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Shape of one member of the GPT family (GPT-2 style pre-LN decoder, tied embeddings)."""
 
-    n_layer: int = field(metadata=within(1, 4096))
-    n_head: int = field(metadata=within(1, 4096))
-    d_model: int = field(metadata=within(1, 1 << 20))
-    seq_len: int = field(metadata=within(1, 1 << 20))
+    n_layer: int = field(metadata=option("transformer blocks", within(1, 4096)))
+    n_head: int = field(metadata=option("attention heads (they divide d_model)", within(1, 4096)))
+    d_model: int = field(metadata=option("the model's width", within(1, 1 << 20)))
+    seq_len: int = field(metadata=option("tokens per sequence", within(1, 1 << 20)))
     # 3: an end-of-text token and two others (the synthetic process needs them); 10M: no language model
     # vocabulary is larger, and a larger embedding table would exhaust host memory before any check.
-    vocab_size: int = field(metadata=within(3, 10_000_000))
+    vocab_size: int = field(metadata=option("vocabulary size", within(3, 10_000_000)))
 
     def __post_init__(self) -> None:
-        check_ranges(self)
+        check_fields(self)
         if self.d_model % self.n_head:
             raise UserError(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
 

@@ -35,7 +35,15 @@ class Range:
 
 
 def _shown(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+    """A bound as people read it: 2^40 rather than 1099511627776, 2^63-1 for the largest seed."""
+    if float(x).is_integer():
+        n = int(x)
+        for offset, text in ((0, ""), (1, "-1")):
+            k = (n + offset).bit_length() - 1
+            if n >= 1 << 20 and n + offset == 1 << k:
+                return f"2^{k}{text}"
+        return str(n)
+    return f"{x:g}"
 
 
 def within(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False):

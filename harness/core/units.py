@@ -29,6 +29,15 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_budget(text: str) -> float:
+    """A budget as a duration ('24h', '1h30m') or as a plain number of seconds ('3600', 'inf': the range
+    check then refuses it)."""
+    try:
+        return float(text)
+    except ValueError:
+        return parse_duration(text)
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
     if seconds < 60:

@@ -12,21 +12,23 @@ import torch
 from harness.core import fingerprints
 from harness.core.errors import UserError
 from harness.core.recipe import Recipe, RunConfig
-from harness.core.results import RunResult
-from harness.core.serialize import to_dict
 from harness.data import TokenSource, open_source
 from harness.engine.runtime import apply_memory_cap, resolve_compile, resolve_device, resolve_precision
 from harness.metrics import environment
-from harness.metrics.definitions import RunMeasurements
-from harness.model import flops_per_token, param_count
 
 
 @dataclass
 class ResolvedRun:
+    """The run as this machine runs it: everything known before the micro-batch is chosen."""
+
     device: torch.device
     recipe: Recipe  # precision and compile made concrete
     data: TokenSource
     val_tokens: np.ndarray
+    environment: dict  # this machine and its libraries, as result.json records them
+    data_identity: dict  # the corpus (and tokenizer) the run reads
+    fingerprint: str  # what decides comparability
+    floor_loss: float | None  # the data's Bayes-optimal validation loss, where it is known
 
 
 def recipe_fingerprint(recipe: Recipe, data_identity: dict, gpu_memory_gib: float | None = None) -> str:
@@ -34,14 +36,8 @@ def recipe_fingerprint(recipe: Recipe, data_identity: dict, gpu_memory_gib: floa
     return fingerprints.recipe_fingerprint(asdict(recipe), data_identity, gpu_memory_gib)
 
 
-def resolve_run(
-    cfg: RunConfig,
-    runs_on_cpu: bool,
-    result: RunResult,
-    measured: RunMeasurements,
-    progress: Callable[[str], None],
-) -> ResolvedRun:
-    """Resolve the run; record in `result` and `measured` everything known before training starts."""
+def resolve_run(cfg: RunConfig, runs_on_cpu: bool, progress: Callable[[str], None]) -> ResolvedRun:
+    """Resolve the run's device, recipe and data; describe the machine and the corpus."""
     device = resolve_device(cfg.device)
     if device.type == "cpu" and not runs_on_cpu:
         raise UserError(f"strategy {cfg.strategy} needs a CUDA device")
@@ -51,19 +47,18 @@ def resolve_run(
         precision=resolve_precision(cfg.recipe.precision, device),
         compile=resolve_compile(cfg.recipe.compile, device),
     )
-    result.recipe = to_dict(recipe)
-    result.environment = environment.capture(device, seed=recipe.seed, command=cfg.command)
-    result.environment["gpu_memory_cap_gib"] = cap_gib
+    machine = environment.capture(device, seed=recipe.seed, command=cfg.command)
+    machine["gpu_memory_cap_gib"] = cap_gib
     data = open_source(recipe, progress=progress)
-    result.data = data.describe()
-    result.recipe_fingerprint = recipe_fingerprint(recipe, result.data, cfg.gpu_memory_gib)
+    described = data.describe()
     val_tokens = data.val_tokens(recipe.eval_seqs, recipe.eval_window)
-    measured.floor_loss = data.floor_loss(val_tokens)
-    measured.params = param_count(recipe.model)
-    measured.flops_per_token = flops_per_token(recipe.model)
-    measured.budget_s = recipe.budget_s
-    measured.global_batch_tokens = recipe.global_batch_tokens
-    measured.targets = recipe.targets
-    measured.device_name = result.environment.get("gpu_name")
-    measured.train_tokens_available = result.data.get("train_tokens")
-    return ResolvedRun(device, recipe, data, val_tokens)
+    return ResolvedRun(
+        device=device,
+        recipe=recipe,
+        data=data,
+        val_tokens=val_tokens,
+        environment=machine,
+        data_identity=described,
+        fingerprint=recipe_fingerprint(recipe, described, cfg.gpu_memory_gib),
+        floor_loss=data.floor_loss(val_tokens),
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -15,13 +15,11 @@ import strategies
 from harness.core import stopping
 from harness.core.presets import PRESETS
 from harness.core.recipe import Recipe, RunConfig
-from harness.core.results import RunResult, Summary
 from harness.data import TokenSource
 from harness.engine import fit, identity
 from harness.engine.events import EventPipe
 from harness.engine.phase_progress import WarmupProgress, announced_probe
 from harness.engine.runtime import synchronizer
-from harness.metrics.definitions import RunMeasurements, compute_summary
 from harness.model import GPT
 from strategies.base import OptimizerSettings, Strategy, StrategyContext
 
@@ -50,16 +48,18 @@ class InitialModel:
 
 @dataclass
 class Session:
-    cfg: RunConfig
+    cfg: RunConfig  # with its recipe resolved against this machine (precision and compile made concrete)
     spec: strategies.StrategySpec
     device: torch.device
-    recipe: Recipe  # precision and compile made concrete
     data: TokenSource
     val_tokens: np.ndarray
     ctx: StrategyContext
     strategy: Strategy
-    setup_s: float
-    fit_s: float
+    build_s: float  # building the strategy (its setup), outside the budget
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.cfg.recipe
 
     def batches(self, tokens: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return micro_batches(tokens.to(self.device, non_blocking=True), self.ctx.micro_batch)
@@ -115,47 +115,59 @@ def context(
     )
 
 
-def open_session(
-    cfg: RunConfig,
-    spec: strategies.StrategySpec,
-    result: RunResult,
-    measured: RunMeasurements,
-    events: EventPipe,
-) -> Session:
-    """Resolve, fit and build; record in `result` and `measured` what is known before training."""
+@dataclass(frozen=True)
+class Fitted:
+    """The micro-batch the run takes, and how it was chosen."""
+
+    micro_batch: int
+    compiled: bool  # the timed program is torch.compile'd
+    report: fit.FitReport | None  # the probes, where it was fitted on CUDA
+    seconds: float  # the fit's own time (outside the budget)
+    memory_prediction: dict  # the memory model's figures at this micro-batch
+
+
+def fit_micro_batch(cfg: RunConfig, spec, resolved: identity.ResolvedRun, events: EventPipe) -> Fitted:
+    """As asked; else fitted on CUDA (each probe one real step of a fresh model); else the preset's."""
     t0 = time.perf_counter()
-    events.emit("phase", phase="setup")
-    resolved = identity.resolve_run(
-        cfg, spec.runs_on_cpu, result, measured, lambda text: events.emit("phase", phase="data", detail=text)
-    )
-    result.strategy = spec.info(resolved.recipe.precision)
     recipe, device = resolved.recipe, resolved.device
-    initial = InitialModel(recipe)
     compiled = bool(recipe.compile and spec.executor.supports_compile)
-    t_fit = time.perf_counter()
-    micro_batch = _choose_micro_batch(cfg, spec, resolved, initial, compiled, result, events)
-    fit_s = time.perf_counter() - t_fit
-    ctx = context(recipe, device, micro_batch, compiled)
-    result.settings.update(
-        device=str(device),
-        precision=recipe.precision,
-        compile=compiled,
-        micro_batch=micro_batch,
-        grad_accum=ctx.grad_accum,
-        warmup_steps=cfg.warmup_steps,
-        max_steps=cfg.max_steps,
+    if device.type == "cuda" and cfg.micro_batch is None:
+        events.emit("phase", phase="fit", detail="finding the largest micro-batch that fits")
+    probe = functools.partial(fit_probe_step, spec, InitialModel(recipe), resolved)
+    micro_batch, report = fit.micro_batch_for_run(
+        cfg.micro_batch,
+        device,
+        recipe.global_batch_seqs,
+        PRESETS[recipe.preset].micro_batch if recipe.preset in PRESETS else 1,
+        announced_probe(events, probe),
+        compiled=compiled,
+        compiled_only=spec.needs_compile,
+        cap_bytes=None if cfg.gpu_memory_gib is None else int(cfg.gpu_memory_gib * 2**30),
     )
-    result.settings["memory_prediction"] = _predicted_memory(recipe, spec.name, micro_batch)
-    measured.settings = dict(result.settings)  # as known now (the final figures take them again)
-    result.summary = Summary(compute_summary(measured))
-    events.emit("started", result=result.to_dict())
+    prediction = _predicted_memory(recipe, spec.name, micro_batch)
+    return Fitted(micro_batch, compiled, report, time.perf_counter() - t0, prediction)
+
+
+def open_session(
+    cfg: RunConfig, spec: strategies.StrategySpec, resolved: identity.ResolvedRun, fitted: Fitted
+) -> Session:
+    """Build the strategy around the seed's initial model, at the fitted micro-batch."""
+    t0 = time.perf_counter()
+    recipe, device = resolved.recipe, resolved.device
+    ctx = context(recipe, device, fitted.micro_batch, fitted.compiled)
     stopping.check("building the strategy")  # its setup (DeepSpeed's, a JIT op build) can take minutes
     strategy = spec.build()
-    strategy.setup(initial.build(), ctx)
-    result.settings.update(strategy.setup_settings())
-    setup_s = time.perf_counter() - t0 - fit_s
+    strategy.setup(InitialModel(recipe).build(), ctx)
+    resolved_cfg = replace(cfg, recipe=recipe)  # one recipe from here on: the one this run trains
     return Session(
-        cfg, spec, device, recipe, resolved.data, resolved.val_tokens, ctx, strategy, setup_s, fit_s
+        resolved_cfg,
+        spec,
+        device,
+        resolved.data,
+        resolved.val_tokens,
+        ctx,
+        strategy,
+        time.perf_counter() - t0,
     )
 
 
@@ -183,25 +195,3 @@ def fit_probe_step(spec, initial: InitialModel, resolved, micro_batch: int, comp
         del strategy
         if compiled:
             torch._dynamo.reset()  # forget the probe's graphs: a later shape would compile as dynamic
-
-
-def _choose_micro_batch(cfg, spec, resolved, initial: InitialModel, compiled: bool, result, events) -> int:
-    """As asked; else fitted on CUDA (the probes and the budget go into the result); else the preset's."""
-    recipe, device = resolved.recipe, resolved.device
-    if device.type == "cuda" and cfg.micro_batch is None:
-        events.emit("phase", phase="fit", detail="finding the largest micro-batch that fits")
-
-    cap = None if cfg.gpu_memory_gib is None else int(cfg.gpu_memory_gib * 2**30)
-    micro_batch, report = fit.micro_batch_for_run(
-        cfg.micro_batch,
-        device,
-        recipe.global_batch_seqs,
-        PRESETS[recipe.preset].micro_batch if recipe.preset in PRESETS else 1,
-        announced_probe(events, functools.partial(fit_probe_step, spec, initial, resolved)),
-        compiled=compiled,
-        compiled_only=spec.needs_compile,
-        cap_bytes=cap,
-    )
-    if report is not None:
-        result.settings.update(fit_probes=report.probes, fit_allowance_gib=report.allowance_gib)
-    return micro_batch

@@ -12,27 +12,24 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-
 import strategies
 from harness.core import stopping
 from harness.core.checkpoint_files import CHECKPOINT_DIR
 from harness.core.errors import HOST_OUT_OF_MEMORY, UserError
 from harness.core.recipe import RunConfig
-from harness.core.results import RunResult, Summary
-from harness.core.serialize import to_dict
+from harness.core.results import RunResult
 from harness.data.prefetch import Prefetcher, ProcessPrefetcher, prefetcher_for
-from harness.engine import fit, measurements
+from harness.engine import fit, identity
 from harness.engine.checkpoint import Checkpointer
 from harness.engine.clock import TrainingClock
 from harness.engine.events import EventPipe
 from harness.engine.loop import CheckpointPolicy, Evaluator, TrainingLoop, wall_clock
 from harness.engine.metric_log import MetricLogger
+from harness.engine.record import Outcome, RunRecord, build_result
 from harness.engine.runtime import is_host_out_of_memory, is_out_of_memory, synchronizer
-from harness.engine.session import Session, open_session
+from harness.engine.session import Session, fit_micro_batch, open_session
 from harness.engine.state import PriorAttempts, TrainState
 from harness.metrics import resources
-from harness.metrics.definitions import RunMeasurements, compute_summary
 
 log = logging.getLogger("harness.train")
 
@@ -48,22 +45,12 @@ class Trainer:
         self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
         self.events = events or EventPipe()
         self.spec = strategies.resolve(cfg.strategy)
-        self.result = RunResult(
-            run_id=cfg.run_id or self.run_dir.name,
-            status="error",
-            strategy=self.spec.info(),
-            recipe=to_dict(cfg.recipe),
-            recipe_fingerprint="",
-            started_at=_now(),
-        )
-        self.measured = RunMeasurements()
-        self.state = TrainState()
+        self.record = RunRecord(cfg, self.spec, cfg.run_id or self.run_dir.name, _now())
         self.session: Session | None = None
         self.logger: MetricLogger | None = None
         self.loop: TrainingLoop | None = None
         self.sampler: resources.ResourceSampler | None = None
         self.prefetch: Prefetcher | ProcessPrefetcher | None = None
-        self.clock: TrainingClock | None = None
 
     # ---- the run, end to end -------------------------------------------------------------------------
 
@@ -72,29 +59,39 @@ class Trainer:
         wall = wall_clock(0.0, started)
         try:
             self.spec.require_libraries()
-            self.session = open_session(self.cfg, self.spec, self.result, self.measured, self.events)
+            self.session = self._set_up()
             warmup_s = self.session.warm_up(self.events)
             self.logger = MetricLogger(
                 self.run_dir, self.cfg.trackers, self.events, self.cfg.log_every_s, self.cfg.recipe.budget_s
             )
             checkpointer = Checkpointer(self.run_dir / CHECKPOINT_DIR, keep=self.cfg.keep_checkpoints)
             # Resume after warm-up: warm-up resets the optimizer, the checkpoint then restores it.
-            self.state = self._restore(checkpointer) if self.resume else self._start_new()
-            wall = wall_clock(self.state.wall_s, started)
-            for what, seconds in (
-                ("setup", self.session.setup_s),
-                ("fit", self.session.fit_s),
-                ("warmup", warmup_s),
-            ):
-                self.state.excluded_s[what] = self.state.excluded_s.get(what, 0.0) + seconds
+            self.record.state = self._restore(checkpointer) if self.resume else self._start_new()
+            wall = wall_clock(self.record.state.wall_s, started)
+            outside = {"setup": self.setup_s, "fit": self.record.fitted.seconds, "warmup": warmup_s}
+            for what, seconds in outside.items():
+                self.record.state.excluded_s[what] = self.record.state.excluded_s.get(what, 0.0) + seconds
             self._train(checkpointer, wall)
         except Exception as exc:
-            classify(exc, self.result, self.resume)
+            self.record.outcome = classify(exc, self.resume)
         finally:
-            self.measured.wall_s = wall()
-            self._record()
+            self.record.wall_s = wall()
+            result = self._record()
             self._teardown()
-        return self.result
+        return result
+
+    def _set_up(self) -> Session:
+        """Resolve, fit, announce the run, build the strategy: each phase's answer goes into the record."""
+        t0 = time.perf_counter()
+        self.events.emit("phase", phase="setup")
+        data_progress = lambda text: self.events.emit("phase", phase="data", detail=text)  # noqa: E731
+        self.record.resolved = identity.resolve_run(self.cfg, self.spec.runs_on_cpu, data_progress)
+        self.record.fitted = fit_micro_batch(self.cfg, self.spec, self.record.resolved, self.events)
+        self.events.emit("started", result=build_result(self.record).to_dict())
+        session = open_session(self.cfg, self.spec, self.record.resolved, self.record.fitted)
+        self.record.strategy_settings = session.strategy.setup_settings()
+        self.setup_s = time.perf_counter() - t0 - self.record.fitted.seconds
+        return session
 
     def _start_new(self) -> TrainState:
         self.logger.open()
@@ -110,7 +107,7 @@ class Trainer:
         return state
 
     def _train(self, checkpointer: Checkpointer, wall) -> None:
-        session, state = self.session, self.state
+        session, state = self.session, self.record.state
         resources.reset_device_peaks(session.device)
         self.sampler = resources.ResourceSampler().start()
         clock = TrainingClock(
@@ -120,26 +117,21 @@ class Trainer:
             energy_j=state.energy_j,
         )
         clock.excluded_s.update(state.excluded_s)
-        length = session.recipe.model.seq_len + 1
+        recipe, on_gpu = session.recipe, session.device.type == "cuda"
         self.prefetch = prefetcher_for(
-            session.data,
-            session.recipe.global_batch_seqs,
-            length,
-            state.step,
-            pin=session.device.type == "cuda",
+            session.data, recipe.global_batch_seqs, recipe.model.seq_len + 1, state.step, pin=on_gpu
         )
         self._prior = PriorAttempts.read_from(state)
         every_s, budget_s = self.cfg.checkpoint_every_s, session.recipe.budget_s
         policy = CheckpointPolicy(checkpointer, every_s, budget_s, clock, wall, self._carry)
         policy.last_s = state.train_s
-        evaluator = Evaluator(session, clock, self.logger, self.measured.floor_loss)
+        evaluator = Evaluator(session, clock, self.logger, self.record.resolved.floor_loss)
         self.loop = TrainingLoop(session, self.logger, policy, evaluator, clock, self.prefetch, self.events)
-        self.clock = clock
         self.loop.run(state, last_step_s=0.0)
         stopped = stopping.requested()  # the worker's signal handler sets it (harness.core.stopping)
-        self.result.status = "interrupted" if stopped else "ok"
-        if stopped and policy.failures:
-            self.result.error = f"interrupted, but the last checkpoint failed: {policy.failures[-1]}"
+        failed = policy.failures[-1] if stopped and policy.failures else None
+        why = failed and f"interrupted, but the last checkpoint failed: {failed}"
+        self.record.outcome = Outcome("interrupted" if stopped else "ok", why)
 
     # ---- failures and the record -----------------------------------------------------------------------
 
@@ -161,26 +153,25 @@ class Trainer:
             peaks=peaks,
             compiles=compiles,
         )
-        state.energy_j = dict(self.clock.energy_j)
-        state.excluded_s = dict(self.clock.excluded_s)
+        state.energy_j = dict(self.loop.clock.energy_j)
+        state.excluded_s = dict(self.loop.clock.excluded_s)
 
-    def _record(self) -> None:
-        """Every figure of the result, from what was measured so far (also after a failure)."""
+    def _record(self) -> RunResult:
+        """The result from what the run learned so far (also after a failure)."""
         strategy = self.session.strategy if self.session is not None else None
-        device = self.session.device if self.session is not None else _device(self.result.settings)
+        resolved = self.record.resolved
         if self.loop is not None:
-            self._carry(self.state, final=True)
-            self.measured.memory = dict(self.state.peaks)
+            self._carry(self.record.state, final=True)
+            self.record.peaks = dict(self.record.state.peaks)
         else:
-            self.measured.memory = resources.memory_peaks(device, self.sampler)
-        measurements.gather(self.measured, self.state, self.result.settings, trained=self.loop is not None)
-        self.measured.strategy_memory = resources.strategy_memory(strategy)
-        self.result.memory_facts = self.measured.strategy_memory
-        self.result.summary = Summary(compute_summary(self.measured))
-        self.result.resumes = self.state.resumes
-        self.result.finished_at = _now()
+            device = self.session.device if self.session is not None else resolved and resolved.device
+            self.record.peaks = resources.memory_peaks(device, self.sampler)
+        self.record.trained = self.loop is not None
+        self.record.strategy_memory = resources.strategy_memory(strategy)
+        result = build_result(self.record, finished_at=_now())
         if self.logger is not None:
-            self.logger.finish(dict(self.result.summary))
+            self.logger.finish(dict(result.summary))
+        return result
 
     def _teardown(self) -> None:
         if self.prefetch is not None:
@@ -198,25 +189,16 @@ class Trainer:
             self.session.strategy = None
 
 
-def _device(settings: dict) -> torch.device | None:
-    """The run's device when setup failed before the session existed (e.g. out of memory building it)."""
-    return torch.device(settings["device"]) if settings.get("device") else None
-
-
-def classify(exc: Exception, result: RunResult, resumed: bool = False) -> None:
+def classify(exc: Exception, resumed: bool = False) -> Outcome:
     """Out of memory, wherever it happens, is a result ("does not fit"), not a crash."""
     if isinstance(exc, stopping.Stopped):  # before this session trained: it saved no checkpoint
         kept = "its checkpoints are as they were" if resumed else "nothing to resume from"
-        result.status, result.error = "interrupted", f"{exc}: {kept}"
-    elif isinstance(exc, fit.DoesNotFit):
-        result.status, result.error = "oom", str(exc)
-        result.settings["fit_probes"] = exc.probes
-    elif is_out_of_memory(exc):
-        result.status = "oom"
+        return Outcome("interrupted", f"{exc}: {kept}")
+    if isinstance(exc, fit.DoesNotFit):
+        return Outcome("oom", str(exc), exc.probes)
+    if is_out_of_memory(exc):
         where = HOST_OUT_OF_MEMORY if is_host_out_of_memory(exc) else "out of memory"
-        result.error = f"{where}: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}"
-    else:
-        result.status = "error"
-        result.error = f"{type(exc).__name__}: {exc}"
-        if not isinstance(exc, UserError):
-            log.exception("run failed")
+        return Outcome("oom", f"{where}: {(str(exc).splitlines() or [type(exc).__name__])[0][:300]}")
+    if not isinstance(exc, UserError):
+        log.exception("run failed")
+    return Outcome("error", f"{type(exc).__name__}: {exc}")

@@ -123,7 +123,7 @@ def probe_with_runs(plan: CapacityPlan, strategy: str, gpu_memory_gib: float) ->
             (strategy,),
             preset=preset,
             budget="24h",
-            recipe={"precision": plan.precision},
+            precision=plan.precision,
             max_steps=PROBE_STEPS,
             warmup_steps=PROBE_WARMUP_STEPS,
             gpu_memory_gib=gpu_memory_gib,

@@ -4,16 +4,28 @@ e.g. `launchers/slurm_options.py`). The launchers check these up front (see `Lau
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+
+from harness.core.options import INTERNAL_FIELD, flag_of, option
 
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    launcher: str = "local"
-    gpus: str | None = None  # "all" or "0,1,3": one run per listed GPU at a time
-    parallel: int | None = None  # runs at once on the CPU, each on its own share of the cores
+    launcher: str = field(
+        default="local",
+        metadata=option(
+            "local (this machine), submitit-local (submitit jobs run as local processes), "
+            "slurm (one Slurm job per run)"
+        ),
+    )
+    gpus: str | None = field(
+        default=None, metadata=option("all, or GPU indices such as 0,1,3: one run per GPU at a time")
+    )
+    parallel: int | None = field(
+        default=None, metadata=option("runs at once on the CPU, each on its own share of the cores")
+    )
     # the settings given for launchers with options of their own (an instance of each one's class)
-    settings: tuple[object, ...] = ()
+    settings: tuple[object, ...] = field(default=(), metadata=INTERNAL_FIELD)
 
     def settings_of(self, cls: type):
         """The settings of this options class that were given, else its defaults."""
@@ -23,6 +35,4 @@ class LaunchOptions:
 def flags_given(settings: object) -> list[str]:
     """The flags of an options dataclass set to something other than their default."""
     default = type(settings)()
-    return [
-        f.metadata["flag"] for f in fields(settings) if getattr(settings, f.name) != getattr(default, f.name)
-    ]
+    return [flag_of(f) for f in fields(settings) if getattr(settings, f.name) != getattr(default, f.name)]

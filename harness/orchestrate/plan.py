@@ -13,8 +13,10 @@ from typing import Any
 
 import strategies
 from harness.core.errors import UserError
+from harness.core.options import check_fields, option
 from harness.core.overrides import build_run_config, parse_overrides
-from harness.core.recipe import BASELINE, DEFAULT_BUDGET, RunConfig
+from harness.core.ranges import within
+from harness.core.recipe import BASELINE, RunConfig
 from harness.data import validate_source
 from harness.metrics.sinks import check_trackers
 from harness.orchestrate.launch_options import LaunchOptions
@@ -33,43 +35,44 @@ class Plan:
 
     run: RunConfig  # the run description (its strategy and run id are each run's own)
     strategies: tuple[str, ...] = ("amp",)
-    repeats: int = 1
-    runs_dir: Path = DEFAULT_RUNS_DIR
+    repeats: int = field(
+        default=1, metadata=option("runs per strategy (the report shows the spread)", within(1, 10_000))
+    )
+    runs_dir: Path = field(default=DEFAULT_RUNS_DIR, metadata=option("where run folders go"))
     report: Path | None = None  # where a sweep renders its report (None: no report)
-    quiet: bool = False  # no live progress display
+    quiet: bool = field(default=False, metadata=option("no live progress display"))
     launch: LaunchOptions = field(default_factory=LaunchOptions)  # launcher, GPUs, runs at once, Slurm
-    allow_slow: bool = False  # start a CPU run whose first step is estimated to take too long
+    allow_slow: bool = field(
+        default=False,
+        metadata=option("start a CPU run whose first step is estimated to take minutes (refused otherwise)"),
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     @classmethod
     def of(
         cls,
         strategies: tuple[str, ...] = ("amp",),
         *,
-        preset: str = "gpt2-124m",
-        budget: str = DEFAULT_BUDGET,
-        data: str = "synthetic",
         overrides: tuple[str, ...] = (),
-        recipe: dict[str, Any] | None = None,
         repeats: int = 1,
         runs_dir: Path = DEFAULT_RUNS_DIR,
         report: Path | None = None,
         quiet: bool = False,
         launch: LaunchOptions | None = None,
         allow_slow: bool = False,
-        **run_fields: Any,
+        **values: Any,
     ) -> Plan:
-        """The plan from typed values, as the command line builds it: `overrides` are --set KEY=VALUE
-        strings, `recipe` typed recipe values (seed, tokenizer, compile...), `run_fields` RunConfig's
-        (device, micro_batch, max_steps, ...). UserError for any bad value."""
-        run_fields.setdefault("command", tuple(sys.argv))
+        """The plan from typed values, as the command line builds it: `values` are the run description's
+        fields by name (preset, budget as people write it, data, seed, device, micro_batch, lr, ...; see
+        `harness.core.overrides`), `overrides` `--set KEY=VALUE` texts, which win. UserError for any bad
+        value."""
+        values.setdefault("command", tuple(sys.argv))
         run = build_run_config(
             strategy=strategies[0].strip() if strategies and strategies[0].strip() else BASELINE,
-            preset=preset,
-            budget=budget,
-            data=data,
             overrides=parse_overrides(list(overrides)),
-            recipe_fields=recipe,
-            **{k: v for k, v in run_fields.items() if v is not None},
+            **values,
         )
         return cls(run, tuple(strategies), repeats, Path(runs_dir), report, quiet, launch or LaunchOptions(),
                    allow_slow)  # fmt: skip
@@ -89,8 +92,6 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
     """One RunConfig per run, in queue order: the strategies in the order given, repeats interleaved
     (a, b, a, b rather than a, a, b, b), so that drift over a long sweep, or one GPU's quirks, do not all
     land on one strategy; UserError (one line) for anything that cannot work, before anything starts."""
-    if plan.repeats < 1:
-        raise UserError(f"--repeats must be >= 1, got {plan.repeats}")
     names = [strategies.resolve(name).name for name in plan.strategies if name.strip()]
     if not names:
         raise UserError("no strategy named: give at least one, e.g. amp,adam8bit")

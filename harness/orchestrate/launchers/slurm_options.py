@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from harness.core.options import option
+
 
 def _flag(name: str, help: str) -> dict:
-    return {"flag": name, "help": help}
+    return option(help, flag=name)
 
 
 @dataclass(frozen=True)
