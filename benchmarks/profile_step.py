@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from strategies.base import HOST_OPTIMIZER_STEP
+from strategies.step_helpers import HOST_OPTIMIZER_STEP
 
 # First match wins. Device kernel names (cuBLAS/CUTLASS/nvjet GEMMs, flash attention, Triton, bitsandbytes,
 # multi-tensor Adam, memcpy) and CPU operator names both go through the same rules.

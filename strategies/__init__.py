@@ -8,30 +8,30 @@ from harness.core.errors import UserError
 from harness.core.recipe import BASELINE
 from strategies.act_ckpt import ActivationCheckpointing
 from strategies.act_offload import ActivationOffload
-from strategies.adam8bit import Adam8bitStrategy
-from strategies.amp import AmpStrategy
+from strategies.adam8bit import Adam8bitExecutor
+from strategies.amp import AmpExecutor
 from strategies.ao_adam import AoAdam4bit, AoAdam8bit
-from strategies.ao_cpu_offload import AoCpuOffloadStrategy
+from strategies.ao_cpu_offload import AoCpuOffloadExecutor
 from strategies.base import Executor, ModelTransform, Plugin, Strategy, StrategyContext
 from strategies.fp8 import Float8Training
-from strategies.fsdp2_offload import Fsdp2OffloadStrategy
+from strategies.fsdp2_offload import Fsdp2OffloadExecutor
 from strategies.fused_ce import FusedCrossEntropy
-from strategies.paged_adam8bit import PagedAdam8bitStrategy
+from strategies.paged_adam8bit import PagedAdam8bitExecutor
 from strategies.sel_ckpt import SelectiveCheckpointing
-from strategies.zero_offload import ZeroOffloadFp32Accum, ZeroOffloadStrategy
+from strategies.zero_offload import ZeroOffloadExecutor, ZeroOffloadFp32Accum
 
 # The order is the order transforms apply in (and are named in: `adam8bit+act_ckpt+fp8`).
 REGISTRY: dict[str, type[Plugin]] = {
-    "amp": AmpStrategy,
-    "adam8bit": Adam8bitStrategy,
-    "zero_offload": ZeroOffloadStrategy,
+    "amp": AmpExecutor,
+    "adam8bit": Adam8bitExecutor,
+    "zero_offload": ZeroOffloadExecutor,
     "zero_offload_fp32acc": ZeroOffloadFp32Accum,
     "act_ckpt": ActivationCheckpointing,
     "ao_adam8bit": AoAdam8bit,
     "ao_adam4bit": AoAdam4bit,
-    "paged_adam8bit": PagedAdam8bitStrategy,
-    "ao_cpu_offload": AoCpuOffloadStrategy,
-    "fsdp2_offload": Fsdp2OffloadStrategy,
+    "paged_adam8bit": PagedAdam8bitExecutor,
+    "ao_cpu_offload": AoCpuOffloadExecutor,
+    "fsdp2_offload": Fsdp2OffloadExecutor,
     "sel_ckpt": SelectiveCheckpointing,
     "act_offload": ActivationOffload,
     "fp8": Float8Training,
@@ -82,7 +82,7 @@ class StrategySpec:
 
     @property
     def description(self) -> str:
-        return "; ".join(p.description for p in self.parts if p is not AmpStrategy or not self.transforms)
+        return "; ".join(p.description for p in self.parts if p is not AmpExecutor or not self.transforms)
 
     @property
     def changes_math(self) -> str | None:
@@ -152,7 +152,7 @@ def resolve(name: str) -> StrategySpec:
             f"cannot combine {'+'.join(e.name for e in executors)}: each owns the optimizer and the step — "
             f"{owners}. Pick one of them, optionally with act_ckpt"
         )
-    executor = executors[0] if executors else AmpStrategy
+    executor = executors[0] if executors else AmpExecutor
     for a in plugins:
         for b in plugins:
             if a is not b and not composes(a, b):
@@ -160,7 +160,7 @@ def resolve(name: str) -> StrategySpec:
                 raise UserError(f"cannot combine {a.name} with {b.name}: {reason}")
     ordered = tuple(sorted(transforms, key=lambda t: list(REGISTRY).index(t.name)))
     canonical = "+".join(
-        [executor.name] * (executor is not AmpStrategy or not ordered) + [t.name for t in ordered]
+        [executor.name] * (executor is not AmpExecutor or not ordered) + [t.name for t in ordered]
     )
     return StrategySpec(canonical, executor, ordered)
 

@@ -14,11 +14,11 @@ from torch import nn
 from harness.core.checks import Check
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.amp import AmpStrategy
+from strategies.amp import AmpExecutor
 from strategies.base import Strategy, StrategyContext
 
 
-class Adam8bitStrategy(AmpStrategy):
+class Adam8bitExecutor(AmpExecutor):
     name = "adam8bit"
     description = "bitsandbytes 8-bit AdamW (32-bit state for embeddings), otherwise as amp"
     requires = ("bitsandbytes",)

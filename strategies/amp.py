@@ -15,12 +15,13 @@ from torch import nn
 
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.base import Batch, Executor, StepResult, StrategyContext, autocast, evaluating
+from strategies.base import Batch, Executor, StepResult, StrategyContext
+from strategies.step_helpers import autocast, evaluating
 
 STATE_FILE = "strategy_state.pt"
 
 
-class AmpStrategy(Executor):
+class AmpExecutor(Executor):
     name = "amp"
     description = "bf16 autocast, fused AdamW, SDPA flash attention: the baseline"
     default_sweep = True

@@ -19,7 +19,7 @@ from torch import nn
 from harness.core.checks import Check
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.amp import AmpStrategy
+from strategies.amp import AmpExecutor
 from strategies.base import Strategy, StrategyContext
 
 
@@ -31,7 +31,7 @@ def _import_optim():
     return torchao.optim
 
 
-class _AoLowBitAdam(AmpStrategy):
+class _AoLowBitAdam(AmpExecutor):
     requires = ("torchao",)
     default_sweep = False
     experimental = True  # runs on the CPU; its CUDA path awaits a GPU run

@@ -22,14 +22,15 @@ from torch import nn
 from harness.core.errors import UserError
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.amp import AmpStrategy
+from strategies.amp import AmpExecutor
 from strategies.ao_adam import _import_optim
-from strategies.base import Strategy, StrategyContext, host_optimizer_step
+from strategies.base import Strategy, StrategyContext
+from strategies.step_helpers import host_optimizer_step
 
 MIN_OFFLOADED = 4096  # torchao's minimal_size: smaller tensors keep a GPU optimizer
 
 
-class AoCpuOffloadStrategy(AmpStrategy):
+class AoCpuOffloadExecutor(AmpExecutor):
     name = "ao_cpu_offload"
     description = "torchao CPUOffloadOptimizer: pinned fp32 copies, gradients and a fused AdamW on the host"
     requires = ("torchao",)

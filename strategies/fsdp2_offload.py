@@ -21,21 +21,14 @@ from torch import nn
 from harness.core.checks import Check
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.base import (
-    Batch,
-    Executor,
-    StepResult,
-    Strategy,
-    StrategyContext,
-    evaluating,
-    host_optimizer_step,
-)
+from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext
 from strategies.single_rank import single_rank_environment
+from strategies.step_helpers import evaluating, host_optimizer_step
 
 STATE_FILE = "strategy_state.pt"
 
 
-class Fsdp2OffloadStrategy(Executor):
+class Fsdp2OffloadExecutor(Executor):
     name = "fsdp2_offload"
     description = "FSDP2 on one rank with CPUOffloadPolicy: fp32 state and the AdamW step on the host"
     experimental = True  # runs on the CPU (gloo, nothing pinned); its CUDA path awaits a GPU run

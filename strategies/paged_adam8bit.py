@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from strategies.adam8bit import Adam8bitStrategy
+from strategies.adam8bit import Adam8bitExecutor
 
 # (shape, dtype) -> paged buffers no optimizer holds now, for the next one to take.
 _POOL: dict[tuple[tuple[int, ...], torch.dtype], list[torch.Tensor]] = {}
@@ -52,7 +52,7 @@ def pooled(base_class: type) -> type:
     return PooledPagedOptimizer
 
 
-class PagedAdam8bitStrategy(Adam8bitStrategy):
+class PagedAdam8bitExecutor(Adam8bitExecutor):
     name = "paged_adam8bit"
     description = "bitsandbytes paged 8-bit AdamW (state pages to the host under pressure), otherwise as amp"
     runs_on_cpu = False

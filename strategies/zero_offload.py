@@ -18,17 +18,10 @@ from torch import nn
 from harness.core.checks import Check
 from harness.core.footprint import Bytes, ParamShape, StateFootprint
 from harness.model import param_groups
-from strategies.base import (
-    Batch,
-    Executor,
-    StepResult,
-    Strategy,
-    StrategyContext,
-    evaluating,
-    host_optimizer_step,
-)
+from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext
 from strategies.cpu_adam_op import check_cpu_adam, check_shm_comm, heal_build_batons, own_extensions_dir
 from strategies.single_rank import single_rank_environment
+from strategies.step_helpers import evaluating, host_optimizer_step
 
 CHECKPOINT_TAG = "zero"
 
@@ -75,7 +68,40 @@ def _aligned(n: int) -> int:
     return n + n % 2
 
 
-class ZeroOffloadStrategy(Executor):
+def zero2_offload_footprint(
+    params: Sequence[ParamShape], precision: str, *, fp32_accumulation: bool
+) -> StateFootprint:
+    """What DeepSpeed 0.19.8 allocates (runtime/zero/stage_1_and_2.py), measured on the CPU at every
+    phase of a step (tests/test_zero_offload_memory.py). GPU: the flat 16-bit weights, ZeRO's two
+    reduction buckets (double-buffered for overlap, alive during backward), the staging buffer of the
+    largest parameter (659). Host, pinned: per parameter group the fp32 masters and a 16-bit copy-back
+    buffer (566-575) and the masters' fp32 gradient (940), the largest parameter's staging buffer
+    (653-658), and, when gradients accumulate in the weights' dtype, one pinned accumulation buffer per
+    parameter (1822-1826). Host, pageable: CPU-Adam's two fp32 moments. Accumulating in fp32 from
+    16-bit weights keeps a compact fp32 partition of the gradients on the GPU instead, from a step's
+    first backward to its update (1268-1299, freed at the step)."""
+    width = 4 if precision == "fp32" else 2
+    groups = [
+        _aligned(sum(p.numel for p in params if len(p.shape) >= 2)),
+        _aligned(sum(p.numel for p in params if len(p.shape) < 2)),
+    ]
+    n, largest = sum(groups), max(p.numel for p in params)
+    on_gpu = fp32_accumulation and width != 4  # the compact fp32 partition buffer
+    host_accumulation = [] if on_gpu else [width * p.numel for p in params]
+    pinned = [b * g for g in groups for b in (4, width, 4)] + [width * largest] + host_accumulation
+    return StateFootprint(
+        weights=Bytes(gpu=width * sum(p.numel for p in params)),
+        gradients=Bytes(),
+        optimizer_state=Bytes(host=8 * n),
+        master_weights=Bytes(host=4 * n),
+        grad_buffers=Bytes(host=4 * n + sum(host_accumulation)),
+        workspace=Bytes(gpu=2 * width * bucket_elements(n) + width * largest, host=width * (n + largest)),
+        accumulation=Bytes(gpu=4 * n if on_gpu else 0),
+        pinned_blocks=tuple(pinned),
+    )
+
+
+class ZeroOffloadExecutor(Executor):
     name = "zero_offload"
     description = "DeepSpeed ZeRO-2, optimizer state and step on the CPU (DeepSpeedCPUAdam), pinned memory"
     requires = ("deepspeed",)
@@ -105,34 +131,7 @@ class ZeroOffloadStrategy(Executor):
 
     @classmethod
     def state_footprint(cls, params: Sequence[ParamShape], precision: str) -> StateFootprint:
-        """What DeepSpeed 0.19.8 allocates (runtime/zero/stage_1_and_2.py), measured on the CPU at every
-        phase of a step (tests/test_zero_offload_memory.py). GPU: the flat 16-bit weights, ZeRO's two
-        reduction buckets (double-buffered for overlap, alive during backward), the staging buffer of the
-        largest parameter (659). Host, pinned: per parameter group the fp32 masters and a 16-bit copy-back
-        buffer (566-575) and the masters' fp32 gradient (940), the largest parameter's staging buffer
-        (653-658), and, when gradients accumulate in the weights' dtype, one pinned accumulation buffer per
-        parameter (1822-1826). Host, pageable: CPU-Adam's two fp32 moments. Accumulating in fp32 from
-        16-bit weights keeps a compact fp32 partition of the gradients on the GPU instead, from a step's
-        first backward to its update (1268-1299, freed at the step)."""
-        width = 4 if precision == "fp32" else 2
-        groups = [
-            _aligned(sum(p.numel for p in params if len(p.shape) >= 2)),
-            _aligned(sum(p.numel for p in params if len(p.shape) < 2)),
-        ]
-        n, largest = sum(groups), max(p.numel for p in params)
-        on_gpu = cls.grad_accum_dtype == "fp32" and width != 4  # the compact fp32 partition buffer
-        host_accumulation = [] if on_gpu else [width * p.numel for p in params]
-        pinned = [b * g for g in groups for b in (4, width, 4)] + [width * largest] + host_accumulation
-        return StateFootprint(
-            weights=Bytes(gpu=width * sum(p.numel for p in params)),
-            gradients=Bytes(),
-            optimizer_state=Bytes(host=8 * n),
-            master_weights=Bytes(host=4 * n),
-            grad_buffers=Bytes(host=4 * n + sum(host_accumulation)),
-            workspace=Bytes(gpu=2 * width * bucket_elements(n) + width * largest, host=width * (n + largest)),
-            accumulation=Bytes(gpu=4 * n if on_gpu else 0),
-            pinned_blocks=tuple(pinned),
-        )
+        return zero2_offload_footprint(params, precision, fp32_accumulation=cls.grad_accum_dtype == "fp32")
 
     @classmethod
     def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:
@@ -243,7 +242,7 @@ class ZeroOffloadStrategy(Executor):
             engine.destroy()
 
 
-class ZeroOffloadFp32Accum(ZeroOffloadStrategy):
+class ZeroOffloadFp32Accum(ZeroOffloadExecutor):
     """`zero_offload` accumulating gradients in fp32 over the micro-batches, as amp does: DeepSpeed keeps
     an fp32 partition of the gradients on the GPU for that (4 bytes a parameter, during accumulation)."""
 

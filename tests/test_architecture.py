@@ -86,3 +86,33 @@ def test_a_plugin_adds_a_strategy_source_metric_and_chart_through_the_registries
     assert "<th>toy steps/s</th>" in html and 'alt="toy chart"' in html
     assert "SGD instead of AdamW" in html
     assert "toy_steps_per_s" in (tmp_path / "comparison.csv").read_text().splitlines()[0]
+
+
+def _sizes(root):
+    """Every module, class and function of the harness and the strategies over its size limit."""
+    import ast
+
+    limits = {ast.FunctionDef: 50, ast.AsyncFunctionDef: 50, ast.ClassDef: 150}
+    over = []
+    for package in ("harness", "strategies"):
+        for path in sorted((root / package).rglob("*.py")):
+            text = path.read_text()
+            if len(text.splitlines()) > 300:
+                over.append(f"{path.relative_to(root)}: {len(text.splitlines())} lines")
+            for node in ast.walk(ast.parse(text)):
+                limit = limits.get(type(node))
+                if limit and node.end_lineno - node.lineno + 1 > limit:
+                    over.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    return over
+
+
+def test_no_module_class_or_function_is_over_its_size():
+    """One job per module (300 lines), classes under 150 lines, functions under 50."""
+    assert _sizes(ROOT) == []
+
+
+def test_the_size_rule_sees_a_long_function(tmp_path):
+    root = _scratch_copy(tmp_path)
+    body = "".join(f"    x{i} = {i}\n" for i in range(60))
+    (root / "harness/core/long.py").write_text(f"def long():\n{body}")
+    assert _sizes(root) == ["harness/core/long.py:1 long"]

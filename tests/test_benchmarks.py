@@ -14,7 +14,7 @@ import torch
 from benchmarks import bare_loop, profile_step
 from benchmarks.profile_step import Timed, breakdown, busy_us, category
 from harness.engine.session import InitialModel, context
-from strategies.amp import AmpStrategy
+from strategies.amp import AmpExecutor
 from tests.conftest import ROOT, one_line_error, run_process, tiny_config, wait_for
 
 
@@ -30,7 +30,7 @@ def test_the_bare_loop_trains_what_amp_trains():
         bare_loop.train_step(model, model, optimizer, batches, recipe.grad_clip, dtype=None)
 
     cfg = tiny_config("amp", precision="fp32", compile="false")
-    amp = AmpStrategy()
+    amp = AmpExecutor()
     amp.setup(InitialModel(cfg.recipe).build(), context(cfg.recipe, torch.device("cpu"), 16, False))
     for _ in range(2):
         amp.train_step(batches, recipe.lr)

@@ -17,7 +17,8 @@ from harness.capacity.search import find_largest
 from harness.core.presets import LADDER, PRESETS
 from harness.model import GPT, param_shapes
 from harness.orchestrate.capacity import CapacityPlan, run_capacity
-from strategies.base import OptimizerSettings, StrategyContext, autocast
+from strategies.base import OptimizerSettings, StrategyContext
+from strategies.step_helpers import autocast
 from tests.conftest import harness_main
 
 ROOT = Path(__file__).resolve().parents[1]

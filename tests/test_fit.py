@@ -157,7 +157,7 @@ def test_an_out_of_memory_wrapped_by_a_library_is_still_one():
         try:
             raise torch.OutOfMemoryError("CUDA out of memory")
         except torch.OutOfMemoryError as inner:
-            raise AttributeError("'ZeroOffloadStrategy' object has no attribute 'engine'") from inner
+            raise AttributeError("'ZeroOffloadExecutor' object has no attribute 'engine'") from inner
     except AttributeError as outer:
         assert is_out_of_memory(outer)
     assert not is_out_of_memory(ValueError("shapes do not match"))

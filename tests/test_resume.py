@@ -312,10 +312,10 @@ def test_full_disk_while_checkpointing_keeps_training(tmp_path, monkeypatch):
 
 
 def test_a_strategy_failing_mid_step_keeps_what_came_before(tmp_path, monkeypatch):
-    from strategies.amp import AmpStrategy
+    from strategies.amp import AmpExecutor
     from tests.conftest import run_inprocess, tiny_config
 
-    real_step = AmpStrategy.train_step
+    real_step = AmpExecutor.train_step
     steps = []
 
     def fails_at_step_40(self, micro_batches, lr):
@@ -324,13 +324,13 @@ def test_a_strategy_failing_mid_step_keeps_what_came_before(tmp_path, monkeypatc
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return real_step(self, micro_batches, lr)
 
-    monkeypatch.setattr(AmpStrategy, "train_step", fails_at_step_40)
+    monkeypatch.setattr(AmpExecutor, "train_step", fails_at_step_40)
     cfg = tiny_config(budget="1h", max_steps=60, log_interval_s=0, checkpoint_interval_s=0.2)
     result = run_inprocess(cfg, tmp_path)
     assert result.status == "error" and "illegal memory access" in result.error
     assert checkpoints(tmp_path)
     assert_steps_once_each(train_rows(tmp_path), 39)
-    monkeypatch.setattr(AmpStrategy, "train_step", real_step)
+    monkeypatch.setattr(AmpExecutor, "train_step", real_step)
     resumed = run_inprocess(cfg, tmp_path, resume=True)
     assert resumed.status == "ok"
     assert_steps_once_each(train_rows(tmp_path), 60)

@@ -16,7 +16,7 @@ from harness.core.errors import UserError
 from harness.core.presets import PRESETS
 from harness.core.results import write_result
 from harness.model import GPT, activation_footprint
-from strategies.base import autocast
+from strategies.step_helpers import autocast
 from tests.conftest import harness_cli, harness_main, run_inprocess, tiny_config
 
 NEW = ["ao_adam8bit", "ao_adam4bit", "paged_adam8bit", "ao_cpu_offload", "fsdp2_offload", "sel_ckpt",

@@ -89,12 +89,12 @@ def test_time_to_target_and_recorded_settings(tmp_path):
 
 
 def test_a_failing_strategy_ends_as_an_error_result(tmp_path, monkeypatch):
-    from strategies.amp import AmpStrategy
+    from strategies.amp import AmpExecutor
 
     def explode(self, micro_batches, lr):
         raise RuntimeError("strategy blew up mid-step")
 
-    monkeypatch.setattr(AmpStrategy, "train_step", explode)
+    monkeypatch.setattr(AmpExecutor, "train_step", explode)
     result = run_inprocess(tiny_config(warmup_steps=0), tmp_path)
     assert result.status == "error"
     assert "strategy blew up mid-step" in result.error
@@ -104,12 +104,12 @@ def test_a_failing_strategy_ends_as_an_error_result(tmp_path, monkeypatch):
 def test_out_of_memory_is_a_result(tmp_path, monkeypatch):
     import torch
 
-    from strategies.amp import AmpStrategy
+    from strategies.amp import AmpExecutor
 
     def oom(self, micro_batches, lr):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(AmpStrategy, "train_step", oom)
+    monkeypatch.setattr(AmpExecutor, "train_step", oom)
     result = run_inprocess(tiny_config(warmup_steps=0), tmp_path)
     assert result.status == "oom"
     assert "out of memory" in result.error
@@ -125,13 +125,13 @@ def test_out_of_memory_is_a_result(tmp_path, monkeypatch):
     ids=["torch", "cublas"],
 )
 def test_out_of_memory_in_strategy_setup_is_an_oom_result(tmp_path, monkeypatch, failure):
-    from strategies.amp import AmpStrategy
+    from strategies.amp import AmpExecutor
 
     def setup_that_runs_out(self, model, ctx):
         self.ctx = ctx
         raise failure
 
-    monkeypatch.setattr(AmpStrategy, "setup", setup_that_runs_out)
+    monkeypatch.setattr(AmpExecutor, "setup", setup_that_runs_out)
     result = run_inprocess(tiny_config("amp", budget="2s"), tmp_path / "run")
     assert result.status == "oom", result.error
     assert "out of memory" in result.error

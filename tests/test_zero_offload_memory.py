@@ -138,7 +138,7 @@ def test_a_fit_probe_steps_through_deepspeeds_accumulation_boundary(monkeypatch)
     import numpy as np
 
     from harness.engine.session import InitialModel, fit_probe_step
-    from strategies.zero_offload import ZeroOffloadStrategy
+    from strategies.zero_offload import ZeroOffloadExecutor
     from tests.conftest import tiny_config
 
     recipe = replace(tiny_config("zero_offload").recipe, precision="bf16")
@@ -147,12 +147,12 @@ def test_a_fit_probe_steps_through_deepspeeds_accumulation_boundary(monkeypatch)
     data = SimpleNamespace(warmup_batch=lambda i, n, length: rng.integers(1, 512, (n, length)))
     resolved = SimpleNamespace(recipe=recipe, device=torch.device("cpu"), data=data)
     steps = []
-    teardown = ZeroOffloadStrategy.teardown
+    teardown = ZeroOffloadExecutor.teardown
 
     def recording_teardown(self):
         steps.append(self.engine.global_steps if getattr(self, "engine", None) else None)
         teardown(self)
 
-    monkeypatch.setattr(ZeroOffloadStrategy, "teardown", recording_teardown)
+    monkeypatch.setattr(ZeroOffloadExecutor, "teardown", recording_teardown)
     fit_probe_step(strategies.resolve("zero_offload"), InitialModel(recipe), resolved, 2, False)
     assert steps == [1]  # the optimizer stepped once, at the boundary

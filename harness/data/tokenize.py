@@ -198,6 +198,17 @@ def _meta(
     }
 
 
+def _tokenize_into(tmp: Path, source, tokenizer, flags, limit, shard_tokens: int, progress) -> _Tokenizing:
+    """One pass over the corpus into the new folder `tmp`; its writers closed whatever happens."""
+    tmp.mkdir(parents=True)
+    run = _Tokenizing(tmp, tokenizer, flags, limit, shard_tokens, progress)
+    try:
+        run.run(source.documents())
+    finally:
+        run.close()
+    return run
+
+
 def build_cache(
     source: CorpusSource,
     corpus_fp: str,
@@ -215,10 +226,7 @@ def build_cache(
     limit = settings.get("max_corpus_tokens")
     run = None
     try:  # from the folder's first moment: a stop (SIGTERM) while the writers open must remove it too
-        tmp.mkdir(parents=True)
-        run = _Tokenizing(tmp, tokenizer, flags, limit, shard_tokens, progress)
-        run.run(source.documents())
-        run.close()
+        run = _tokenize_into(tmp, source, tokenizer, flags, limit, shard_tokens, progress)
         if run.tokens == 0:
             raise DataError(
                 f"corpus {source.spec!r} is empty: it holds no text in field {source.text_field!r}"
@@ -229,10 +237,9 @@ def build_cache(
             # tokenize again as one stream, and hold out its tail instead.
             progress(f"{sum(run.docs.values())} documents are too few to hold out whole ones: using the tail")
             shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            run = _Tokenizing(tmp, tokenizer, itertools.repeat(False), limit, shard_tokens, progress)
-            run.run(source.documents())
-            run.close()
+            run = _tokenize_into(
+                tmp, source, tokenizer, itertools.repeat(False), limit, shard_tokens, progress
+            )
             holdout = "tail"
         elapsed = time.perf_counter() - run.t0
         meta = _meta(run, source, corpus_fp, settings, dest.name, elapsed)

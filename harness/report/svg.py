@@ -20,12 +20,18 @@ class Series:
     ys: list[float]
     color: str
     dots: bool = False  # a marker at each point (evaluations), else a line only
+    hollow: tuple[bool, ...] = ()  # per point: an open marker (a predicted figure), else a filled one
+    ringed: float | None = None  # the x of a point drawn with a ring around it (the best)
 
 
-def _finite(series: Series) -> list[tuple[float, float]]:
+Point = tuple[float, float, bool]  # x, y, hollow
+
+
+def _finite(series: Series) -> list[Point]:
+    hollow = list(series.hollow) + [False] * (len(series.xs) - len(series.hollow))
     points = [
-        (float(x), float(y))
-        for x, y in zip(series.xs, series.ys, strict=False)
+        (float(x), float(y), h)
+        for x, y, h in zip(series.xs, series.ys, hollow, strict=False)
         if isinstance(x, int | float) and isinstance(y, int | float) and math.isfinite(x) and math.isfinite(y)
     ]
     if len(points) > MAX_POINTS:
@@ -47,13 +53,98 @@ def _tick(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1e5 else f"{value:.2e}"
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """The plot area and its scales: data coordinates to pixels (x on a log scale if asked)."""
+
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    log_x: bool
+    w: float = WIDTH - LEFT - RIGHT
+    h: float = HEIGHT - TOP - BOTTOM
+
+    @classmethod
+    def around(cls, xs: list[float], ys: list[float], log_x: bool) -> _Frame:
+        if log_x:
+            xs = [math.log10(x) for x in xs]
+        return cls(*_span(xs), *_span(ys), log_x)
+
+    def px(self, x: float) -> float:
+        x = math.log10(x) if self.log_x else x
+        return LEFT + (x - self.x0) / (self.x1 - self.x0) * self.w
+
+    def py(self, y: float) -> float:
+        return TOP + (1 - (y - self.y0) / (self.y1 - self.y0)) * self.h
+
+    def axes(self, x_label: str, y_label: str) -> list[str]:
+        w, h = self.w, self.h
+        parts = [f'<rect x="{LEFT}" y="{TOP}" width="{w}" height="{h}" fill="none" stroke="#999"/>']
+        for frac in (0.0, 0.5, 1.0):
+            xv, yv = self.x0 + frac * (self.x1 - self.x0), self.y0 + frac * (self.y1 - self.y0)
+            xv_shown = 10**xv if self.log_x else xv
+            x_tick = f'<text x="{LEFT + frac * w:.1f}" y="{TOP + h + 14}" text-anchor="middle">'
+            parts.append(f"{x_tick}{_tick(xv_shown)}</text>")
+            parts.append(
+                f'<text x="{LEFT - 4}" y="{self.py(yv) + 4:.1f}" text-anchor="end">{_tick(yv)}</text>'
+            )
+        parts.append(
+            f'<text x="{LEFT + w / 2}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>'
+        )
+        parts.append(
+            f'<text x="12" y="{TOP + h / 2}" text-anchor="middle" transform="rotate(-90 12 {TOP + h / 2})">'
+            f"{escape(y_label)}</text>"
+        )
+        return parts
+
+    def hline(self, y: float) -> str:
+        at = f"{self.py(y):.1f}"
+        dashed = 'stroke="black" stroke-dasharray="4 3"'
+        return f'<line x1="{LEFT}" x2="{LEFT + self.w}" y1="{at}" y2="{at}" {dashed}/>'
+
+    def legend(self, entries: list[tuple[str, str, bool]]) -> list[str]:
+        parts = []
+        for i, (label, color, dashed) in enumerate(entries):
+            ly, left = TOP + 14 + 14 * i, LEFT + self.w - 150
+            dash = ' stroke-dasharray="4 3"' if dashed else ""
+            parts.append(
+                f'<line x1="{left}" x2="{left + 12}" y1="{ly - 7}" y2="{ly - 7}" '
+                f'stroke="{escape(color)}" stroke-width="2"{dash}/>'
+            )
+            parts.append(f'<text x="{left + 16}" y="{ly - 4}">{escape(label)}</text>')
+        return parts
+
+    def series(self, s: Series, points: list[Point]) -> list[str]:
+        color = escape(s.color)
+        coords = " ".join(f"{self.px(x):.1f},{self.py(y):.1f}" for x, y, _ in points)
+        parts = [f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.4"/>']
+        if s.dots:
+            for x, y, hollow in points:
+                fill = f'fill="white" stroke="{color}" stroke-width="1.4"' if hollow else f'fill="{color}"'
+                parts.append(f'<circle cx="{self.px(x):.1f}" cy="{self.py(y):.1f}" r="3" {fill}/>')
+        for x, y, _ in points:
+            if s.ringed is not None and x == s.ringed:
+                parts.append(
+                    f'<circle class="best" cx="{self.px(x):.1f}" cy="{self.py(y):.1f}" r="7" fill="none" '
+                    f'stroke="{color}" stroke-width="2"/>'
+                )
+        return parts
+
+
 def line_chart(
-    title: str, x_label: str, y_label: str, series: list[Series], hline: float | None = None
+    title: str,
+    x_label: str,
+    y_label: str,
+    series: list[Series],
+    hline: float | None = None,
+    *,
+    log_x: bool = False,
 ) -> str:
-    """One chart: each series as a polyline (with dots if asked), an optional dashed horizontal line (the
-    Bayes floor), min / mid / max ticks on both axes, and a legend. An empty chart says so."""
-    drawn = [(s, _finite(s)) for s in series]
-    drawn = [(s, p) for s, p in drawn if p]
+    """One chart: each series as a polyline (with dots if asked: filled, or hollow where a point says so, and
+    a ring around a marked point), an optional dashed horizontal line (the Bayes floor), min / mid / max
+    ticks on both axes, and a legend. An empty chart says so."""
+    drawn = [(s, p) for s in series if (p := _finite(s)) and (not log_x or all(x > 0 for x, _, _ in p))]
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" font-size="11" font-family="sans-serif">',  # inline: no namespace
@@ -62,52 +153,17 @@ def line_chart(
     if not drawn:
         parts.append(f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">no data</text></svg>')
         return "".join(parts)
-    xs = [x for _, p in drawn for x, _ in p]
-    ys = [y for _, p in drawn for _, y in p] + ([hline] if hline is not None and math.isfinite(hline) else [])
-    (x0, x1), (y0, y1) = _span(xs), _span(ys)
-    w, h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def px(x: float) -> float:
-        return LEFT + (x - x0) / (x1 - x0) * w
-
-    def py(y: float) -> float:
-        return TOP + (1 - (y - y0) / (y1 - y0)) * h
-
-    parts.append(f'<rect x="{LEFT}" y="{TOP}" width="{w}" height="{h}" fill="none" stroke="#999"/>')
-    for frac in (0.0, 0.5, 1.0):
-        xv, yv = x0 + frac * (x1 - x0), y0 + frac * (y1 - y0)
-        parts.append(f'<text x="{px(xv):.1f}" y="{TOP + h + 14}" text-anchor="middle">{_tick(xv)}</text>')
-        parts.append(f'<text x="{LEFT - 4}" y="{py(yv) + 4:.1f}" text-anchor="end">{_tick(yv)}</text>')
-    parts.append(f'<text x="{LEFT + w / 2}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>')
-    parts.append(
-        f'<text x="12" y="{TOP + h / 2}" text-anchor="middle" transform="rotate(-90 12 {TOP + h / 2})">'
-        f"{escape(y_label)}</text>"
-    )
-    if hline is not None and math.isfinite(hline):
-        parts.append(
-            f'<line x1="{LEFT}" x2="{LEFT + w}" y1="{py(hline):.1f}" y2="{py(hline):.1f}" stroke="black" '
-            'stroke-dasharray="4 3"/>'
-        )
+    floor = hline if hline is not None and math.isfinite(hline) else None
+    xs = [x for _, p in drawn for x, _, _ in p]
+    ys = [y for _, p in drawn for _, y, _ in p] + ([floor] if floor is not None else [])
+    frame = _Frame.around(xs, ys, log_x)
+    parts += frame.axes(x_label, y_label)
     legend = [(s.label, s.color, False) for s, _ in drawn]
-    if hline is not None and math.isfinite(hline):
+    if floor is not None:
+        parts.append(frame.hline(floor))
         legend.append(("Bayes floor", "black", True))
-    for i, (label, color, dashed) in enumerate(legend):
-        ly = TOP + 14 + 14 * i
-        dash = ' stroke-dasharray="4 3"' if dashed else ""
-        parts.append(
-            f'<line x1="{LEFT + w - 150}" x2="{LEFT + w - 138}" y1="{ly - 7}" y2="{ly - 7}" '
-            f'stroke="{escape(color)}" stroke-width="2"{dash}/>'
-        )
-        parts.append(f'<text x="{LEFT + w - 134}" y="{ly - 4}">{escape(label)}</text>')
+    parts += frame.legend(legend)
     for s, points in drawn:
-        coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
-        parts.append(
-            f'<polyline points="{coords}" fill="none" stroke="{escape(s.color)}" stroke-width="1.4"/>'
-        )
-        if s.dots:
-            parts.extend(
-                f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{escape(s.color)}"/>'
-                for x, y in points
-            )
+        parts += frame.series(s, points)
     parts.append("</svg>")
     return "".join(parts)
