@@ -84,7 +84,7 @@ def test_reference_preset_is_gpt2_small():
     cfg = build_run_config(strategy="amp", preset="gpt2-124m")
     r = cfg.recipe
     assert (r.beta1, r.beta2, r.weight_decay, r.grad_clip, r.budget_s) == (0.9, 0.95, 0.1, 1.0, 86400)
-    assert set(PRESETS) == {"tiny", *LADDER}
+    assert set(PRESETS) == {"tiny", "small", *LADDER}
 
 
 def test_config_round_trip_and_fingerprint():

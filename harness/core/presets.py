@@ -44,6 +44,14 @@ class Preset:
 _GPT2_VOCAB = 50304  # GPT-2's 50257 padded to a multiple of 128, as nanoGPT and llm.c do
 _HALF_MILLION = 524_288
 
+
+def _gpt(name: str, what: str, layers: int, heads: int, width: int, lr: float, micro_batch: int) -> Preset:
+    """A member of the GPT family at this recipe's sequence length, vocabulary and 512K-token batch."""
+    shape = f"{layers} layers, d={width}, {heads} heads of {width // heads}"
+    model = ModelConfig(layers, heads, width, 1024, _GPT2_VOCAB)
+    return Preset(name, f"{what}: {shape}", model, _HALF_MILLION, lr, 131_072, micro_batch)
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -57,75 +65,42 @@ PRESETS: dict[str, Preset] = {
             16,
         ),
         Preset(
-            "gpt2-124m",
-            "GPT-2 small, the reference recipe (llm.c / nanoGPT)",
-            ModelConfig(12, 12, 768, 1024, _GPT2_VOCAB),
-            _HALF_MILLION,
-            6e-4,
-            131_072,
+            "small",
+            "4 layers, d=128, seq 64: tiny's larger sibling, for answers on a CPU (about 6x its size)",
+            ModelConfig(4, 4, 128, 64, 512),
+            4096,
+            2e-3,
+            8192,
             16,
         ),
-        Preset(
-            "gpt-350m",
-            "GPT-2 medium shape: 24 layers, d=1024",
-            ModelConfig(24, 16, 1024, 1024, _GPT2_VOCAB),
-            _HALF_MILLION,
-            3e-4,
-            131_072,
-            8,
-        ),
-        Preset(
-            "gpt-760m",
-            "GPT-3 Large shape: 24 layers, d=1536",
-            ModelConfig(24, 24, 1536, 1024, _GPT2_VOCAB),
-            _HALF_MILLION,
-            2.5e-4,
-            131_072,
-            4,
-        ),
-        Preset(
-            "gpt-1.3b",
-            "GPT-3 XL shape: 24 layers, d=2048",
-            ModelConfig(24, 16, 2048, 1024, _GPT2_VOCAB),
-            _HALF_MILLION,
-            2e-4,
-            131_072,
-            4,
-        ),
-        Preset(
-            "gpt-2.7b",
-            "GPT-3 2.7B shape: 32 layers, d=2560",
-            ModelConfig(32, 20, 2560, 1024, _GPT2_VOCAB),
-            _HALF_MILLION,
-            1.6e-4,
-            131_072,
-            2,
-        ),
-        Preset(
-            "gpt-6.7b",
-            "GPT-3 6.7B shape: 32 layers, d=4096",
-            ModelConfig(32, 32, 4096, 1024, _GPT2_VOCAB),
-            _HALF_MILLION,
-            1.2e-4,
-            131_072,
-            1,
-        ),
-        Preset(
-            "gpt-13b",
-            "GPT-3 13B shape: 40 layers, d=5120",
-            ModelConfig(40, 40, 5120, 1024, _GPT2_VOCAB),
-            _HALF_MILLION,
-            1e-4,
-            131_072,
-            1,
-        ),
+        # The ladder below GPT-2 small and between the GPT-3 sizes: the same family (heads of 64 or 128,
+        # depth growing with width), so that the best size of a budget falls between two rungs.
+        _gpt("gpt-16m", "below GPT-2 small", 4, 4, 256, 1.2e-3, 16),
+        _gpt("gpt-30m", "below GPT-2 small", 6, 6, 384, 1e-3, 16),
+        _gpt("gpt-51m", "below GPT-2 small", 8, 8, 512, 8e-4, 16),
+        _gpt("gpt-82m", "below GPT-2 small", 10, 10, 640, 7e-4, 16),
+        _gpt("gpt2-124m", "GPT-2 small, the reference recipe (llm.c / nanoGPT)", 12, 12, 768, 6e-4, 16),
+        _gpt("gpt-200m", "between GPT-2 small and medium", 16, 14, 896, 4.5e-4, 8),
+        _gpt("gpt-350m", "GPT-2 medium shape", 24, 16, 1024, 3e-4, 8),
+        _gpt("gpt-540m", "between GPT-3 Medium and Large", 24, 20, 1280, 2.8e-4, 4),
+        _gpt("gpt-760m", "GPT-3 Large shape", 24, 24, 1536, 2.5e-4, 4),
+        _gpt("gpt-1b", "between GPT-3 Large and XL", 24, 28, 1792, 2.2e-4, 4),
+        _gpt("gpt-1.3b", "GPT-3 XL shape", 24, 16, 2048, 2e-4, 4),
+        _gpt("gpt-1.9b", "between GPT-3 XL and 2.7B", 28, 36, 2304, 1.8e-4, 2),
+        _gpt("gpt-2.7b", "GPT-3 2.7B shape", 32, 20, 2560, 1.6e-4, 2),
+        _gpt("gpt-4.1b", "between GPT-3 2.7B and 6.7B", 32, 25, 3200, 1.4e-4, 1),
+        _gpt("gpt-6.7b", "GPT-3 6.7B shape", 32, 32, 4096, 1.2e-4, 1),
+        _gpt("gpt-9.4b", "between GPT-3 6.7B and 13B", 36, 36, 4608, 1.1e-4, 1),
+        _gpt("gpt-13b", "GPT-3 13B shape", 40, 40, 5120, 1e-4, 1),
     )
 }
 
 
-# The capacity ladder: the GPT-3 family's sizes (Brown et al. 2020, table 2.1: the same depth and width,
-# heads of 64 or 128, this recipe's sequence length and vocabulary), smallest first.
-LADDER = ("gpt2-124m", "gpt-350m", "gpt-760m", "gpt-1.3b", "gpt-2.7b", "gpt-6.7b", "gpt-13b")
+# The ladder of sizes, smallest first: the GPT-3 family's (Brown et al. 2020, table 2.1: the same depth and
+# width, heads of 64 or 128, this recipe's sequence length and vocabulary), with rungs below GPT-2 small
+# and between its sizes. The learning rates of the added rungs are interpolated from the GPT-3 table's.
+LADDER = tuple(name for name in PRESETS if name.startswith("gpt"))
+CPU_PRESETS = ("tiny", "small")  # sizes a CPU trains in seconds
 
 
 def get_preset(name: str) -> Preset:
