@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness.core.plugins import load_plugins
 from harness.core.results import RunResult
+from harness.orchestrate.answer import AnswerPlan
 from harness.orchestrate.capacity import CapacityPlan, run_capacity
 from harness.orchestrate.launch_options import LaunchOptions
 from harness.orchestrate.launchers.slurm_options import SlurmOptions
@@ -25,6 +26,7 @@ from harness.orchestrate.sweep import Outcome, run_plan
 __all__ = [
     "DEFAULT_REPORT",
     "DEFAULT_RUNS_DIR",
+    "AnswerPlan",
     "CapacityPlan",
     "LaunchOptions",
     "Outcome",
@@ -32,6 +34,7 @@ __all__ = [
     "Plan",
     "RunState",
     "SlurmOptions",
+    "answer",
     "bench",
     "capacity",
     "parity",
@@ -82,6 +85,21 @@ def report(runs_dir: Path = DEFAULT_RUNS_DIR, out: Path = DEFAULT_REPORT) -> Pat
 
     check_file(out, "--out")
     return render_report(runs_dir, out)
+
+
+def answer(plan: AnswerPlan) -> dict:
+    """Per memory size of the GPU, the best (lowest expected loss) and the biggest (strategy, size) that
+    train in the budget: speeds measured here for the candidates that decide it, predicted for the rest
+    (or all, predict-only); with `plan.train`, the best one trained. Writes and returns the answer
+    document, and renders its page beside it."""
+    load_plugins()
+    from harness.orchestrate.answer_runs import answer as run
+
+    document = run(plan)
+    from harness.report.answer import render_answer_page
+
+    render_answer_page(document, plan.out.with_suffix(".html"))
+    return document
 
 
 def capacity(plan: CapacityPlan) -> dict:

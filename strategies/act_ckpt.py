@@ -19,6 +19,7 @@ class ActivationCheckpointing(ModelTransform):
     description = "activation checkpointing of every transformer block (recompute in backward)"
     composes_with = frozenset({"amp", "adam8bit", "zero_offload"})
     default_sweep = True
+    recompute_forward = 1.0  # every block's forward runs again in backward
 
     def apply(self, model: nn.Module, ctx: StrategyContext) -> nn.Module:
         # torch's wrapper keeps state_dict keys unchanged, so checkpoints move freely between strategies.

@@ -14,13 +14,13 @@ is applied to the host copies before the step, so clipping matches `amp`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from harness.core.errors import UserError
-from harness.core.footprint import Bytes, ParamShape, StateFootprint
+from harness.core.footprint import Bytes, HostStep, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.amp import AmpExecutor
 from strategies.ao_adam import _import_optim
@@ -38,6 +38,16 @@ class AoCpuOffloadExecutor(AmpExecutor):
     experimental = True
     default_sweep = False
     optimizer_state_device = "cpu"
+    # The fused CPU AdamW steps the pinned fp32 copies, which go back to the GPU before the next forward; each
+    # micro-batch's fp32 gradients come to the host as backward makes them (on a side stream).
+    host_step = HostStep(
+        optimizer="torch AdamW (fused, CPU)", exposed_bytes_per_param=4, overlapped_bytes_per_param=4
+    )
+
+    @classmethod
+    def host_step_benchmark(cls, params: list[torch.Tensor]) -> Callable[[], None]:
+        return torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95), fused=True).step
+
     composes_with = frozenset({"act_ckpt", "sel_ckpt", "act_offload"})
     report_note = "gradients cross PCIe once per micro-batch (offload_gradients is off for accumulation)"
 

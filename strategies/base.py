@@ -21,7 +21,13 @@ import torch
 from torch import nn
 
 from harness.core.checks import Check
-from harness.core.footprint import ActivationFootprint, ParamShape, StateFootprint, pinned_block_bytes
+from harness.core.footprint import (
+    ActivationFootprint,
+    HostStep,
+    ParamShape,
+    StateFootprint,
+    pinned_block_bytes,
+)
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -116,6 +122,9 @@ class ModelTransform(Plugin, ABC):
             model.blocks[index] = wrap(block)
         return model
 
+    # The throughput model: the share of a block's forward FLOPs recomputed in backward (1: all of it).
+    recompute_forward: ClassVar[float] = 0.0
+
     @classmethod
     @abstractmethod
     def activation_footprint(cls, acts: ActivationFootprint) -> ActivationFootprint:
@@ -130,6 +139,14 @@ class Executor(Plugin, ABC):
     # libraries, CUDA runtime, data producer): amp's measured peak RSS on the H100 at gpt2-124m (2.38 GiB)
     # less its fp32 init (0.46 GiB). The memory model adds it to every host prediction.
     host_overhead_gib: ClassVar[float] = 1.9
+    # The throughput model: what a step does on the host (None: its optimizer steps on the GPU).
+    host_step: ClassVar[HostStep | None] = None
+
+    @classmethod
+    def host_step_benchmark(cls, params: list[torch.Tensor]) -> Callable[[], None]:
+        """One host step as this executor's setup builds it, over `params` (fp32 host tensors with their
+        gradients): what the host-optimizer benchmark times. Only executors with a `host_step` have one."""
+        raise NotImplementedError(f"{cls.name} steps no optimizer on the host")
 
     @classmethod
     def numerics(cls, precision: str) -> str:

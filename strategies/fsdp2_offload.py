@@ -11,7 +11,7 @@ activations and about two blocks of 16-bit weights. Gradients are reduced in fp3
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from harness.core.checks import Check
-from harness.core.footprint import Bytes, ParamShape, StateFootprint
+from harness.core.footprint import Bytes, HostStep, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext
 from strategies.single_rank import single_rank_environment
@@ -34,6 +34,16 @@ class Fsdp2OffloadExecutor(Executor):
     experimental = True  # runs on the CPU (gloo, nothing pinned); its CUDA path awaits a GPU run
     supports_compile = False  # not verified with the offload policy's hooks
     optimizer_state_device = "cpu"
+    # AdamW steps the fp32 parameters on the host; each forward and backward copy a block's 16-bit weights
+    # to the GPU ahead of its use, and the fp32 gradients come back as backward makes them (overlapped).
+    host_step = HostStep(
+        optimizer="torch AdamW (foreach, CPU)", exposed_bytes_per_param=0, overlapped_bytes_per_param=8
+    )
+
+    @classmethod
+    def host_step_benchmark(cls, params: list[torch.Tensor]) -> Callable[[], None]:
+        return torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.95)).step
+
     host_overhead_gib = 1.9
     composes_with = frozenset({"act_ckpt", "sel_ckpt"})
     refuses: ClassVar[dict[str, str]] = {

@@ -49,6 +49,7 @@ class SelectiveCheckpointing(ModelTransform):
     name = "sel_ckpt"
     description = "selective checkpointing: keep matmul and attention outputs, recompute pointwise ops"
     composes_with = frozenset({"amp", "adam8bit", "zero_offload", "zero_offload_fp32acc"})
+    recompute_forward = 0.0  # pointwise work only: no matmul runs twice
     experimental = True  # runs on the CPU; its CUDA path awaits a GPU run
     refuses: ClassVar[dict[str, str]] = {
         "act_ckpt": "both decide what a block keeps for backward: choose one"

@@ -9,14 +9,14 @@ Adam moments on the CPU, which is the point of offloading; the loss is still com
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from harness.core.checks import Check
-from harness.core.footprint import Bytes, ParamShape, StateFootprint
+from harness.core.footprint import Bytes, HostStep, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext
 from strategies.cpu_adam_op import check_cpu_adam, check_shm_comm, heal_build_batons, own_extensions_dir
@@ -101,6 +101,23 @@ def zero2_offload_footprint(
     )
 
 
+def cpu_adam_host_step(params: list[torch.Tensor]) -> Callable[[], None]:
+    """zero_offload's host step over `params`: CPU Adam, then the cast into the 16-bit copy-back buffer."""
+    own_extensions_dir()
+    heal_build_batons()
+    from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+    optimizer = DeepSpeedCPUAdam(params, lr=1e-4, betas=(0.9, 0.95), adamw_mode=True)
+    copy_back = [torch.empty_like(p, dtype=torch.bfloat16) for p in params]
+
+    def step() -> None:
+        optimizer.step()
+        for buffer, p in zip(copy_back, params, strict=True):
+            buffer.copy_(p)
+
+    return step
+
+
 class ZeroOffloadExecutor(Executor):
     name = "zero_offload"
     description = "DeepSpeed ZeRO-2, optimizer state and step on the CPU (DeepSpeedCPUAdam), pinned memory"
@@ -120,6 +137,10 @@ class ZeroOffloadExecutor(Executor):
     # CPU-Adam threads, the CUDA runtime. Not yet measured at other sizes.
     host_overhead_gib = 4.68
     default_sweep = True
+    # After backward, CPU Adam steps the fp32 masters, they are cast into the 16-bit copy-back buffer on the
+    # host and copied to the GPU's weights (runtime/zero/stage_1_and_2.py:3084, 3094, 3096); the 16-bit
+    # gradients of each micro-batch went to the pinned accumulation buffer during backward (overlap_comm).
+    host_step = HostStep("DeepSpeedCPUAdam (AdamW mode) and the fp32-to-16-bit copy-back", 2, 2)
 
     @classmethod
     def doctor(cls, cuda: bool) -> list[Check]:
@@ -132,6 +153,10 @@ class ZeroOffloadExecutor(Executor):
     @classmethod
     def state_footprint(cls, params: Sequence[ParamShape], precision: str) -> StateFootprint:
         return zero2_offload_footprint(params, precision, fp32_accumulation=cls.grad_accum_dtype == "fp32")
+
+    @classmethod
+    def host_step_benchmark(cls, params: list[torch.Tensor]) -> Callable[[], None]:
+        return cpu_adam_host_step(params)
 
     @classmethod
     def contract_checks(cls, strategy: Strategy, model: nn.Module) -> None:
@@ -249,6 +274,12 @@ class ZeroOffloadFp32Accum(ZeroOffloadExecutor):
     name = "zero_offload_fp32acc"
     description = "zero_offload accumulating gradients in fp32 (a model-sized fp32 buffer on the GPU)"
     grad_accum_dtype = "fp32"
+    # The fp32 partition of the gradients leaves the GPU at the step, the GPU waiting (1268-1299).
+    host_step = HostStep(
+        optimizer=ZeroOffloadExecutor.host_step.optimizer,
+        exposed_bytes_per_param=6,
+        overlapped_bytes_per_param=0,
+    )
     default_sweep = False
     changes_math = (
         "DeepSpeed's 16-bit mode: weights, activations and the residual stream are 16-bit on the GPU, "

@@ -86,6 +86,20 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_answer(args: argparse.Namespace) -> int:
+    from harness.cli.parser import answer_plan_from_args
+    from harness.cli.text.answer import format_answer, format_gpus
+
+    plan = answer_plan_from_args(args)
+    if plan.gpu == "list":
+        print(format_gpus())
+        return 0
+    document = api.answer(plan)
+    print(json.dumps(document, indent=2) if args.json else format_answer(document))
+    print(f"answer: {plan.out} and {plan.out.with_suffix('.html')}", file=sys.stderr)
+    return 130 if document.get("stopped") else 0
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     from harness.cli.text.doctor import format_doctor
     from harness.orchestrate.doctor import examine
@@ -107,7 +121,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if cfg.recipe.data == "synthetic":
         raise UserError("the synthetic corpus needs no preparation: give --data a file, folder or hf:<id>")
     validate_source(cfg.recipe)
-    from harness.data.tokenize import cache_root
+    from harness.core.cache import cache_root
     from harness.orchestrate.preflight import CACHE, check_folder
 
     check_folder(cache_root(), CACHE)

@@ -11,6 +11,7 @@ from harness.core.errors import UserError
 from harness.core.overrides import OVERRIDE_KEYS
 from harness.core.presets import LADDER, ModelConfig
 from harness.core.recipe import DEFAULT_BUDGET, Recipe, RunConfig
+from harness.orchestrate.answer import AnswerPlan
 from harness.orchestrate.capacity import CapacityPlan
 from harness.orchestrate.launch_options import LaunchOptions
 from harness.orchestrate.launchers import option_classes
@@ -104,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=DEFAULT_REPORT)
     sub.add_parser("list", help="strategies and presets, with each preset's predicted memory per strategy")
     _capacity_parser(sub)
+    answer = sub.add_parser(
+        "answer", help="the best and the biggest model each strategy trains on a GPU in the budget"
+    )
+    add_flags(answer, AnswerPlan)
+    answer.add_argument("--json", action="store_true", help="print the answer document")
     env = sub.add_parser("env", help="what this machine has, and which strategies can run here")
     env.add_argument("--strategies", default=None, help="exit 1 if any of these cannot run here")
     env.add_argument("--json", action="store_true", help="machine-readable output")
@@ -180,6 +186,10 @@ def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
         **given(args, Plan),
         **values,
     )
+
+
+def answer_plan_from_args(args: argparse.Namespace) -> AnswerPlan:
+    return AnswerPlan(**given(args, AnswerPlan))
 
 
 def size_list(text: str, flag: str) -> tuple[float, ...]:

@@ -15,6 +15,19 @@ NUMERICS = (
 
 
 @dataclass(frozen=True)
+class HostStep:
+    """What an offloading executor's optimizer step does on the host, for the throughput model
+    (`harness.capacity.throughput`): the host optimizer that steps (benchmarked on the machine at hand), and
+    the bytes per parameter that cross the host link while the GPU waits for them, or while it computes."""
+
+    optimizer: str  # the host optimizer, as its benchmark names it
+    exposed_bytes_per_param: (
+        float  # per optimizer step, the GPU waiting (after the update, before the next forward)
+    )
+    overlapped_bytes_per_param: float  # per micro-batch, hidden behind compute (said, not added)
+
+
+@dataclass(frozen=True)
 class ParamShape:
     """One parameter tensor as the optimizer sees it (a tied weight appears once)."""
 

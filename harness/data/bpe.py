@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.core import stopping
+from harness.core.cache import cache_root
 from harness.core.tempfiles import sweep_stale
 from harness.data.text import CorpusSource
-from harness.data.tokenize import Progress, TokenizerInfo, cache_root, describe_tokenizer, split_flags
+from harness.data.tokenize import Progress, TokenizerInfo, describe_tokenizer, split_flags
 
 TRAINED_EOT = "<|endoftext|>"
 

@@ -31,10 +31,6 @@ EOT_CANDIDATES = ("<|endoftext|>", "</s>", "<eos>", "<|eos|>", "[SEP]")
 Progress = Callable[[str], None]
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE_DIR") or Path.home() / ".cache" / "gpt-strategy-harness")
-
-
 @dataclass(frozen=True)
 class TokenizerInfo:
     path: str

@@ -24,6 +24,18 @@ PEAK_TFLOPS: tuple[tuple[str, float, str], ...] = (
     (r"NVIDIA A100-PCIE-40GB|NVIDIA A100 80GB PCIe", 312.0, "A100 PCIe, BF16 dense (624 with sparsity)"),
     (r"NVIDIA A800-SXM4-80GB|NVIDIA A800 80GB PCIe", 312.0, "A800, BF16 dense (624 with sparsity)"),
     (r"NVIDIA L4", 121.0, "L4, BF16 dense (242 with sparsity)"),
+    (r"NVIDIA A10", 125.0, "A10, BF16 dense (250 with sparsity)"),
+    (r"NVIDIA RTX A5000", 111.1, "RTX A5000, FP16/BF16 tensor dense (222.2 with sparsity)"),
+    (
+        r"NVIDIA GeForce RTX 3090",
+        71.0,
+        "RTX 3090, FP16/BF16 with FP32 accumulate, dense (142 with sparsity)",
+    ),
+    (
+        r"NVIDIA GeForce RTX 3090 Ti",
+        80.0,
+        "RTX 3090 Ti, FP16/BF16 with FP32 accumulate, dense (160 with sparsity)",
+    ),
     (
         r"NVIDIA GeForce RTX 4090",
         165.2,

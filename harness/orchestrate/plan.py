@@ -108,7 +108,7 @@ def expand(plan: Plan, *, runs_here: bool = True) -> list[RunConfig]:
     recipe = configs[0].recipe
     validate_source(recipe)
     if recipe.data != "synthetic":
-        from harness.data.tokenize import cache_root
+        from harness.core.cache import cache_root
 
         check_folder(cache_root(), CACHE)
     if runs_here and not runs_on_cuda(plan.run.device):

@@ -46,10 +46,12 @@ def page_environment() -> jinja2.Environment:
 
 
 def render_report(runs_dir: Path, out: Path, capacity: Path | None = None) -> Path:
-    """Render out (index.html), its run pages, and the comparison as CSV and JSON beside it; with the
-    capacity section when a capacity document is given or lies beside `out` (capacity.json)."""
+    """Render out (index.html), its run pages, and the comparison as CSV and JSON beside it; opening with
+    the answer when an answer document lies beside `out` (answer.json), and with the capacity section when
+    a capacity document is given or lies beside it (capacity.json)."""
     runs_dir, out = Path(runs_dir), Path(out)
-    capacity_section = _capacity(capacity or out.with_name("capacity.json"), capacity is not None)
+    capacity_section = _section("capacity", capacity or out.with_name("capacity.json"), capacity is not None)
+    answer_section = _section("answer", out.with_name("answer.json"), False)
     if not runs_dir.is_dir():
         raise UserError(f"no runs folder at {runs_dir}: run `make bench` first, or pass --runs")
     runs, warnings = load_runs(runs_dir)
@@ -68,6 +70,7 @@ def render_report(runs_dir: Path, out: Path, capacity: Path | None = None) -> Pa
         css=css,
         n_runs=len(runs),
         capacity=capacity_section,
+        answer=answer_section,
         matrices=build_matrices(groups),
     )
     write_atomic(out, index)
@@ -103,17 +106,22 @@ def render_capacity_page(document: dict[str, Any], out: Path) -> Path:
     return out
 
 
-def _capacity(path: Path, named: bool):
-    """The capacity section, if there is a document; a damaged one beside the report is a warning, not a
-    lost report (a named one is the user's error)."""
-    from harness.report.capacity import capacity_section, load_capacity
+def _section(kind: str, path: Path, named: bool):
+    """The capacity or the answer section, if there is a document; a damaged one beside the report is a
+    warning, not a lost report (a named one is the user's error)."""
+    if kind == "capacity":
+        from harness.report.capacity import capacity_section as build
+        from harness.report.capacity import load_capacity as load
+    else:
+        from harness.report.answer import answer_section as build
+        from harness.report.answer import load_answer as load
 
     if not path.exists() and not named:
         return None
     try:
-        return capacity_section(load_capacity(path))
+        return build(load(path))
     except UserError as exc:
         if named:
             raise
-        print(f"warning: capacity section left out: {exc}", file=sys.stderr)
+        print(f"warning: {kind} section left out: {exc}", file=sys.stderr)
         return None

@@ -53,6 +53,14 @@ def _tick(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1e5 else f"{value:.2e}"
 
 
+def _count(value: float) -> str:
+    """A tick of a log axis of counts: 12.6M, 1.21B."""
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if value >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 @dataclass(frozen=True)
 class _Frame:
     """The plot area and its scales: data coordinates to pixels (x on a log scale if asked)."""
@@ -62,20 +70,22 @@ class _Frame:
     y0: float
     y1: float
     log_x: bool
+    log_y: bool = False
     w: float = WIDTH - LEFT - RIGHT
     h: float = HEIGHT - TOP - BOTTOM
 
     @classmethod
-    def around(cls, xs: list[float], ys: list[float], log_x: bool) -> _Frame:
-        if log_x:
-            xs = [math.log10(x) for x in xs]
-        return cls(*_span(xs), *_span(ys), log_x)
+    def around(cls, xs: list[float], ys: list[float], log_x: bool, log_y: bool = False) -> _Frame:
+        xs = [math.log10(x) for x in xs] if log_x else xs
+        ys = [math.log10(y) for y in ys] if log_y else ys
+        return cls(*_span(xs), *_span(ys), log_x, log_y)
 
     def px(self, x: float) -> float:
         x = math.log10(x) if self.log_x else x
         return LEFT + (x - self.x0) / (self.x1 - self.x0) * self.w
 
     def py(self, y: float) -> float:
+        y = math.log10(y) if self.log_y else y
         return TOP + (1 - (y - self.y0) / (self.y1 - self.y0)) * self.h
 
     def axes(self, x_label: str, y_label: str) -> list[str]:
@@ -83,12 +93,12 @@ class _Frame:
         parts = [f'<rect x="{LEFT}" y="{TOP}" width="{w}" height="{h}" fill="none" stroke="#999"/>']
         for frac in (0.0, 0.5, 1.0):
             xv, yv = self.x0 + frac * (self.x1 - self.x0), self.y0 + frac * (self.y1 - self.y0)
-            xv_shown = 10**xv if self.log_x else xv
+            x_text = _count(10**xv) if self.log_x else _tick(xv)
+            y_text = _count(10**yv) if self.log_y else _tick(yv)
             x_tick = f'<text x="{LEFT + frac * w:.1f}" y="{TOP + h + 14}" text-anchor="middle">'
-            parts.append(f"{x_tick}{_tick(xv_shown)}</text>")
-            parts.append(
-                f'<text x="{LEFT - 4}" y="{self.py(yv) + 4:.1f}" text-anchor="end">{_tick(yv)}</text>'
-            )
+            parts.append(f"{x_tick}{x_text}</text>")
+            y_at = TOP + (1 - frac) * h + 4
+            parts.append(f'<text x="{LEFT - 4}" y="{y_at:.1f}" text-anchor="end">{y_text}</text>')
         parts.append(
             f'<text x="{LEFT + w / 2}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>'
         )
@@ -140,11 +150,18 @@ def line_chart(
     hline: float | None = None,
     *,
     log_x: bool = False,
+    log_y: bool = False,
 ) -> str:
     """One chart: each series as a polyline (with dots if asked: filled, or hollow where a point says so, and
     a ring around a marked point), an optional dashed horizontal line (the Bayes floor), min / mid / max
-    ticks on both axes, and a legend. An empty chart says so."""
-    drawn = [(s, p) for s in series if (p := _finite(s)) and (not log_x or all(x > 0 for x, _, _ in p))]
+    ticks on both axes, and a legend; an axis on a log scale if asked (its points must be positive). An
+    empty chart says so."""
+
+    def shown(x: float, y: float) -> bool:  # a log axis has no place for zero or below
+        return (x > 0 or not log_x) and (y > 0 or not log_y)
+
+    kept = [(s, [(x, y, h) for x, y, h in _finite(s) if shown(x, y)]) for s in series]
+    drawn = [(s, p) for s, p in kept if p]
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" font-size="11" font-family="sans-serif">',  # inline: no namespace
@@ -156,7 +173,7 @@ def line_chart(
     floor = hline if hline is not None and math.isfinite(hline) else None
     xs = [x for _, p in drawn for x, _, _ in p]
     ys = [y for _, p in drawn for _, y, _ in p] + ([floor] if floor is not None else [])
-    frame = _Frame.around(xs, ys, log_x)
+    frame = _Frame.around(xs, ys, log_x, log_y)
     parts += frame.axes(x_label, y_label)
     legend = [(s.label, s.color, False) for s, _ in drawn]
     if floor is not None:

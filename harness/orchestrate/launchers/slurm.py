@@ -121,7 +121,7 @@ class SlurmLauncher(Launcher):
     def _executor(self, runs_dir: Path, budget_s: float):
         import submitit
 
-        from harness.data.tokenize import cache_root
+        from harness.core.cache import cache_root
         from harness.orchestrate.launchers.submitit_job import jobs_folder
         from harness.orchestrate.launchers.submitit_local import requeues_for
 
@@ -163,7 +163,7 @@ class SlurmLauncher(Launcher):
         """In the same container as the runs, without a GPU, after every job of the array has ended."""
         import submitit
 
-        from harness.data.tokenize import cache_root
+        from harness.core.cache import cache_root
         from harness.orchestrate.launchers.submitit_job import jobs_folder
 
         slurm = self.own

@@ -1,0 +1,114 @@
+"""How fast this machine's CPU does an offloading executor's host step: a short benchmark of the executor's
+own host step (`Executor.host_step_benchmark`: DeepSpeed's CPU Adam with its copy-back, torch's CPU AdamW),
+in seconds per parameter. The throughput model adds it to the GPU's step for offload strategies."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+
+import torch
+
+from harness.core.cache import cache_root
+from harness.core.results import JSON_READ_ERRORS, write_json_atomic
+
+CACHE_FILE = "host-steps.json"  # this machine's timings, kept so that an answer need not load the op again
+
+BENCH_PARAMS = 8 * 2**20  # fp32 parameters stepped: 128 MiB of parameters, gradients and moments, past caches
+BENCH_TENSORS = 8  # in this many tensors, as a model's are
+BENCH_STEPS = 5  # timed steps (after one untimed): the median is kept
+
+
+@dataclass(frozen=True)
+class HostTiming:
+    """One executor's host step on this machine."""
+
+    optimizer: str
+    seconds_per_param: float | None  # None: the benchmark could not run (why: `error`)
+    params: int
+    steps: int
+    threads: int
+    source: str
+    error: str | None = None
+    measured_at: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def time_host_step(executor: type, params: int = BENCH_PARAMS, steps: int = BENCH_STEPS) -> HostTiming:
+    """The median of `steps` host steps of `executor` over `params` fp32 parameters, per parameter."""
+    threads = torch.get_num_threads()
+    label = executor.host_step.optimizer
+    source = (
+        f"benchmarked on this machine ({os.cpu_count()} CPUs, {threads} torch threads): median of {steps} "
+        f"steps over {params / 2**20:.0f}M fp32 parameters"
+    )
+    try:
+        tensors = [torch.zeros(params // BENCH_TENSORS, requires_grad=True) for _ in range(BENCH_TENSORS)]
+        for t in tensors:
+            t.grad = torch.randn_like(t)
+        step = executor.host_step_benchmark(tensors)
+        step()  # untimed: first-touch of the moments, a JIT op's load
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+    except Exception as exc:  # a library that will not load here: said, never a crash of the answer
+        return HostTiming(label, None, params, steps, threads, source, f"{type(exc).__name__}: {exc}")
+    per_param = statistics.median(times) / (BENCH_TENSORS * (params // BENCH_TENSORS))
+    return HostTiming(label, per_param, params, steps, threads, source, measured_at=_now())
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def machine_key(executor: type) -> str:
+    """What a timing holds for: the executor, this CPU, the threads torch uses and the libraries."""
+    import importlib.metadata as metadata
+
+    libraries = []
+    for name in ("torch", *executor.requires):
+        try:
+            libraries.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            libraries.append(f"{name} ?")
+    threads = f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads"
+    return f"{executor.name} | {_cpu_model()} | {threads} | {', '.join(libraries)}"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def host_step_timing(executor: type) -> HostTiming:
+    """This machine's timing of the executor's host step: benchmarked once, then read from the cache (the
+    executor, CPU, thread count and library versions must all match); a failed benchmark is not kept."""
+    path, key = cache_root() / CACHE_FILE, machine_key(executor)
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except JSON_READ_ERRORS:
+        kept = {}
+    if isinstance(kept, dict) and isinstance(kept.get(key), dict):
+        try:
+            timing = HostTiming(**kept[key])
+            return replace(timing, source=f"{timing.source}, on {timing.measured_at} (kept in {path})")
+        except TypeError:
+            pass  # written by another version: measured again
+    timing = time_host_step(executor)
+    if timing.seconds_per_param is not None:
+        with contextlib.suppress(OSError):  # an unwritable cache: the timing holds for this answer only
+            write_json_atomic(path, {**(kept if isinstance(kept, dict) else {}), key: timing.to_dict()})
+    return timing

@@ -1,0 +1,157 @@
+"""The answer's arithmetic: for one memory size, every (strategy, size) that fits, what each reaches in the
+budget (tokens, tokens per parameter, the scaling law's loss), the best (lowest estimated loss) and the
+biggest, per strategy and over all, and the verdict sentence. Every figure carries its source: a speed is
+"measured" (with its run) or "predicted" (with what from); the figures made from a speed say which."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.capacity.scaling import CHINCHILLA_TOKENS_PER_PARAM, LAW_SOURCE, estimated_loss
+from harness.core.units import format_duration
+
+
+@dataclass
+class Candidate:
+    """One (strategy, size) the memory model says fits, and what is known of its speed."""
+
+    strategy: str
+    preset: str
+    params: int
+    micro_batch: int | None  # the largest the memory model fits
+    predicted_gpu_gib: float
+    predicted_host_gib: float
+    speed: dict | None = None  # {"value": tokens/s | None, "source": "measured" | "predicted", ...}
+    measured: dict | None = None  # the measuring run's record, when one ran (its status, folder, why)
+    fits: bool = True  # False once a measuring run ran out of memory
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return None if self.speed is None else self.speed.get("value")
+
+    def outlook(self, budget_s: float) -> dict:
+        """Tokens, tokens per parameter and estimated loss in the budget, labelled by the speed's source."""
+        speed = self.tokens_per_s
+        if speed is None or not self.fits:
+            return {"tokens": None, "tokens_per_param": None, "estimated_loss": None}
+        tokens = speed * budget_s
+        source = self.speed["source"]
+        return {
+            "tokens": {"value": tokens, "source": f"{source} tokens/s x the budget"},
+            "tokens_per_param": {"value": tokens / self.params, "source": f"{source} tokens / parameters"},
+            "estimated_loss": {"value": estimated_loss(self.params, tokens), "source": LAW_SOURCE},
+        }
+
+    def loss(self, budget_s: float) -> float | None:
+        figure = self.outlook(budget_s)["estimated_loss"]
+        return None if figure is None else figure["value"]
+
+    def to_dict(self, budget_s: float) -> dict:
+        return {
+            "strategy": self.strategy,
+            "preset": self.preset,
+            "params": self.params,
+            "fits": self.fits,
+            "memory": {
+                "micro_batch": self.micro_batch,
+                "predicted_gpu_gib": self.predicted_gpu_gib,
+                "predicted_host_gib": self.predicted_host_gib,
+                "source": "the memory model"
+                + (" (a measuring run ran out of memory)" if not self.fits else ""),
+            },
+            "tokens_per_s": self.speed,
+            "measured": self.measured,
+            **self.outlook(budget_s),
+        }
+
+
+@dataclass
+class Ranking:
+    """One memory size's answer."""
+
+    best: Candidate | None  # the lowest estimated loss
+    biggest: Candidate | None  # the most parameters that fit
+    by_strategy: dict[str, dict] = field(default_factory=dict)  # name -> its best, biggest, worse_by
+    beyond: str | None = None  # where the optimum may lie past what was ranked
+
+
+def rank(candidates: list[Candidate], budget_s: float, ladder: list[str]) -> Ranking:
+    """The best and the biggest over `candidates` (only those that fit; the best only among those with a
+    speed), and each strategy's, with how much worse its best is than the best of all."""
+    fitting = [c for c in candidates if c.fits]
+    scored = [c for c in fitting if c.loss(budget_s) is not None]
+    best = min(scored, key=lambda c: (c.loss(budget_s), -c.params), default=None)
+    biggest = max(fitting, key=lambda c: (c.params, -(c.loss(budget_s) or float("inf"))), default=None)
+    ranking = Ranking(best, biggest)
+    for name in dict.fromkeys(c.strategy for c in candidates):
+        own = [c for c in scored if c.strategy == name]
+        own_best = min(own, key=lambda c: c.loss(budget_s), default=None)
+        own_biggest = max((c for c in fitting if c.strategy == name), key=lambda c: c.params, default=None)
+        worse = None if own_best is None or best is None else own_best.loss(budget_s) - best.loss(budget_s)
+        ranking.by_strategy[name] = {"best": own_best, "biggest": own_biggest, "worse_by": worse}
+    if best is not None:
+        ranking.beyond = _beyond(best, fitting, ladder)
+    return ranking
+
+
+def _beyond(best: Candidate, fitting: list[Candidate], ladder: list[str]) -> str | None:
+    """Why the optimum may lie past the ranked sizes: the best is the ladder's smallest or largest rung, or
+    the largest its strategy fits in this memory."""
+    if best.preset == ladder[0]:
+        return f"the best is the smallest size asked for ({best.preset}): the optimum may lie below it"
+    if best.preset == ladder[-1]:
+        return f"the best is the largest size asked for ({best.preset}): the optimum may lie above it"
+    largest = max((c for c in fitting if c.strategy == best.strategy), key=lambda c: c.params)
+    if largest is best:
+        return (
+            f"the best is the largest size {best.strategy} fits here ({best.preset}): a larger one that fit "
+            "might do better"
+        )
+    return None
+
+
+def short_count(n: float) -> str:
+    """9.1B, 520M, 4.2K: a count as a sentence says it."""
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{suffix}"
+    return f"{n:.3g}"
+
+
+def verdict(where: str, budget_s: float, ranking: Ranking) -> str:
+    """The answer in one sentence: 'On <where> in <budget>: best <size> with <strategy>, est. loss ...'."""
+    head = f"On {where} in {_budget(budget_s)}:"
+    if ranking.biggest is None:
+        return f"{head} no size asked for fits with any strategy asked for."
+    parts = []
+    best = ranking.best
+    if best is not None:
+        o = best.outlook(budget_s)
+        parts.append(
+            f"best {best.preset} with {best.strategy}, est. loss {o['estimated_loss']['value']:.3f} after "
+            f"{short_count(o['tokens']['value'])} tokens ({o['tokens_per_param']['value']:.3g} per parameter)"
+        )
+    else:
+        parts.append("no speed known for any candidate, so no best")
+    parts.append(_biggest(ranking.biggest, budget_s))
+    return f"{head} {'; '.join(parts)}."
+
+
+def _biggest(big: Candidate, budget_s: float) -> str:
+    o = big.outlook(budget_s)
+    if o["tokens"] is None:
+        return f"biggest {big.preset} with {big.strategy} (no speed known)"
+    per_param = o["tokens_per_param"]["value"]
+    trained = "undertrained" if per_param < CHINCHILLA_TOKENS_PER_PARAM else "compute-optimal or past it"
+    return (
+        f"biggest {big.preset} with {big.strategy}, {short_count(o['tokens']['value'])} tokens "
+        f"({per_param:.3g} per parameter): {trained}"
+    )
+
+
+def _budget(budget_s: float) -> str:
+    """24 h, 7 d, 30 min: a budget as the verdict says it."""
+    for unit, seconds, at_least in (("d", 86400, 2 * 86400), ("h", 3600, 3600), ("min", 60, 60), ("s", 1, 1)):
+        if budget_s >= at_least and budget_s % seconds == 0:
+            return f"{budget_s / seconds:g} {unit}"
+    return format_duration(budget_s)

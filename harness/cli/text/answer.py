@@ -1,0 +1,82 @@
+"""The answer on the terminal (the HTML section is `harness.report.answer`): per memory size the verdict,
+then per strategy its best size, how much worse that is than the best of all, where its speed came from,
+and its biggest size; the GPU table for `--gpu list`."""
+
+from __future__ import annotations
+
+COLUMNS = (
+    ("strategy", 22), ("best", 10), ("est loss", 8), ("worse by", 8), ("tokens/s", 11), ("speed", 9),
+    ("tok/param", 9), ("biggest", 10), ("its tok/param", 13),
+)  # fmt: skip
+
+
+def _value(figure: dict | None) -> float | None:
+    return None if figure is None else figure.get("value")
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _rows(entry: dict) -> list[list[str]]:
+    by_key = {(c["strategy"], c["preset"]): c for c in entry["candidates"]}
+    rows = []
+    for name, own in entry["strategies"].items():
+        best = by_key.get((own["best"]["strategy"], own["best"]["preset"])) if own["best"] else None
+        big = by_key.get((own["biggest"]["strategy"], own["biggest"]["preset"])) if own["biggest"] else None
+        speed = (best or {}).get("tokens_per_s") or {}
+        rows.append(
+            [
+                name,
+                best["preset"] if best else "none",
+                _num(_value((best or {}).get("estimated_loss")), ".3f"),
+                _num(own["worse_by"], "+.3f"),
+                _num(speed.get("value"), ",.0f"),
+                speed.get("source", "-"),
+                _num(_value((best or {}).get("tokens_per_param")), ".3g"),
+                big["preset"] if big else "none",
+                _num(_value((big or {}).get("tokens_per_param")), ".3g"),
+            ]
+        )
+    return rows
+
+
+def format_answer(document: dict) -> str:
+    """Each memory size's verdict and its table; how many speeds were measured; the law's caveat."""
+    lines = []
+    for entry in document["sizes"]:
+        lines.append(entry["verdict"])
+        if entry["beyond"]:
+            lines.append(f"  note: {entry['beyond']}")
+        rows = [[name for name, _ in COLUMNS], *_rows(entry)]
+        lines += [
+            "  " + " ".join(c.ljust(w) for c, (_, w) in zip(r, COLUMNS, strict=True)).rstrip() for r in rows
+        ]
+        sources = [(c.get("tokens_per_s") or {}).get("source") for c in entry["candidates"]]
+        lines.append(
+            f"  speeds: {sources.count('measured')} measured, {sources.count('predicted')} predicted"
+        )
+        lines.append("")
+    trained = document.get("trained")
+    if trained and "run" in trained:
+        measured = _num(_value(trained["final_val_loss"]), ".3f")
+        estimated = _num(_value(trained["estimated_loss"]), ".3f")
+        lines.append(
+            f"trained {trained['preset']} with {trained['strategy']} ({trained['status']}): final val loss "
+            f"{measured} measured, {estimated} estimated; run {trained['run']}"
+        )
+    elif trained:
+        lines.append(f"not trained: {trained.get('error')}")
+    lines.append(f"est loss: {document['method']['loss']}")
+    if document.get("stopped"):
+        lines.append("stopped while measuring: the answer above is partial")
+    return "\n".join(lines)
+
+
+def format_gpus() -> str:
+    from harness.metrics.gpus import GPUS
+
+    lines = [f"{'GPU (--gpu NAME)':30} {'GiB':>5} {'TFLOP/s':>8}  host link"]
+    for g in GPUS.values():
+        lines.append(f"{g.name:30} {g.memory_gib:>5g} {g.peak[0] or 0:>8g}  {g.link} ({g.link_gb_s:g} GB/s)")
+    return "\n".join(lines)

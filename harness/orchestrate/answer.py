@@ -1,0 +1,255 @@
+"""`harness answer`: for a budget and a GPU (each memory size of it), the (strategy, size) that trains the
+best model (the lowest loss the scaling law expects from the tokens it sees) and the biggest that trains.
+
+Candidates are the sizes the memory model fits. Speeds are predicted by the throughput model for all of
+them, then, on a device that is here, measured for the candidates that decide the verdict (each strategy's
+best, its ladder neighbours and its largest), each by a real run in a child process; a run that runs out
+of memory takes its size out. The document (answer.json) is rewritten after every run."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import strategies
+from harness.capacity.memory_model import GIB
+from harness.capacity.ranking import Candidate, rank, verdict
+from harness.capacity.scaling import LAW_SOURCE
+from harness.capacity.search import HEADROOM, check_sizes
+from harness.capacity.throughput import DEFAULT_EFFICIENCY, LINK_EFFICIENCY, predict_speed
+from harness.core.options import INTERNAL_FIELD, option
+from harness.core.presets import CPU_PRESETS, LADDER, get_preset
+from harness.core.recipe import DEFAULT_BUDGET
+from harness.core.results import write_json_atomic
+from harness.model import param_count
+from harness.orchestrate.answer_device import Target
+from harness.orchestrate.answer_select import to_measure
+from harness.orchestrate.plan import DEFAULT_RUNS_DIR
+
+ANSWER_KIND, SCHEMA_VERSION = "answer", 1
+
+
+class AnswerStopped(Exception):
+    """A stop (Ctrl-C, SIGTERM) while a candidate was being measured: the answer ends where it is."""
+
+
+PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "results"  # the published runs, in a checkout
+
+# (candidate, memory size) -> the measuring run's record: {"outcome": "ok" | "gpu" | "host" | "error" |
+# "refused", "tokens_per_s", "run", ...}
+Measure = Callable[[Candidate, float], dict]
+# (strategy, presets, memory GiB) -> [(preset, micro_batch, predicted GPU GiB, predicted host GiB)] that fit
+Memory = Callable[[str, tuple[str, ...], float], list[tuple[str, int, float, float]]]
+
+
+def default_strategies() -> tuple[str, ...]:
+    """The mission's four and the two combinations that reach furthest: what an answer compares by default."""
+    return (*strategies.default_sweep(), "adam8bit+act_ckpt", "zero_offload+act_ckpt")
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    strategies: tuple[str, ...] = field(
+        default_factory=default_strategies,
+        metadata=option(
+            "comma-separated strategies to compare",
+            shown_default="the mission's four, adam8bit+act_ckpt, zero_offload+act_ckpt",
+        ),
+    )
+    budget: str = field(
+        default=DEFAULT_BUDGET, metadata=option("the training budget, e.g. 24h, 7d", metavar="DURATION")
+    )
+    gpu_memory_gib: tuple[float, ...] = field(
+        default=(),
+        metadata=option("memory sizes to answer for, e.g. 24,40,80", shown_default="the GPU's memory"),
+    )
+    presets: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "the ladder of sizes",
+            shown_default=f"on a GPU the GPT family's {len(LADDER)}, on a CPU {','.join(CPU_PRESETS)}",
+        ),
+    )
+    gpu: str | None = field(
+        default=None,
+        metadata=option(
+            "answer for this GPU of the table (measured only if it is the one here; list: name them)"
+        ),
+    )
+    predict_only: bool = field(
+        default=False, metadata=option("predict every speed: measure nothing (any machine)")
+    )
+    host_memory_gib: float | None = field(
+        default=None,
+        metadata=option("host memory a size may use (default: what is free here; predict-only: no limit)"),
+    )
+    train: bool = field(
+        default=False, metadata=option("then train the best candidate for the budget (a bench run)")
+    )
+    runs_dir: Path = field(
+        default=DEFAULT_RUNS_DIR,
+        metadata=option("measured runs to learn speeds from, and --train's run folder"),
+    )
+    out: Path = field(
+        default=Path("reports/answer.json"), metadata=option("the answer document (answer.html beside it)")
+    )
+    quiet: bool = field(default=False, metadata=option("no live progress display"))
+    command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv), metadata=INTERNAL_FIELD)
+
+    def ladder(self, kind: str) -> tuple[str, ...]:
+        """The sizes to rank: as given, else the GPT family on a GPU, the CPU presets on a CPU."""
+        return self.presets or (CPU_PRESETS if kind == "cpu" else LADDER)
+
+    @property
+    def measure_dir(self) -> Path:
+        return self.out.parent / "answer-runs"
+
+
+@dataclass
+class Inputs:
+    """What the answer is computed from, besides its candidates."""
+
+    target: Target
+    budget_s: float
+    sizes: tuple[float, ...]
+    host: dict[str, dict]  # host-step timings on this machine, by executor name
+    calibrations: list
+    measure: Measure | None  # None: nothing is measured
+
+    @property
+    def precision(self) -> str:
+        return "fp32" if self.target.kind == "cpu" else "bf16"
+
+
+def memory_oracle(precision: str, host_bytes: float) -> Memory:
+    """The memory model's verdict per size: the largest micro-batch that fits, its GPU and host figures."""
+
+    def fits(strategy: str, presets: tuple[str, ...], size_gib: float) -> list[tuple[str, int, float, float]]:
+        checks = check_sizes(strategy, presets, size_gib, host_bytes, precision)
+        return [
+            (c.preset, c.prediction.micro_batch, c.prediction.gpu_bytes / GIB, c.prediction.host_bytes / GIB)
+            for c in checks
+            if c.prediction is not None and c.host_refusal is None
+        ]
+
+    return fits
+
+
+def candidates_for(inputs: Inputs, names: list[str], presets: tuple[str, ...], size: float, memory: Memory):
+    """Every (strategy, size) the memory model fits at `size` GiB, each with its predicted speed."""
+    found = []
+    for name in names:
+        spec = strategies.resolve(name)
+        for preset, micro_batch, gpu_gib, host_gib in memory(name, presets, size):
+            p = get_preset(preset)
+            c = Candidate(name, preset, param_count(p.model), micro_batch, gpu_gib, host_gib)
+            if inputs.target.device.peak_tflops is not None:
+                device, cal = inputs.target.device, inputs.calibrations
+                c.speed = predict_speed(p.model, spec, device, cal, inputs.host, p.global_batch_tokens)
+            found.append(c)
+    return found
+
+
+def measure_candidates(inputs: Inputs, candidates: list[Candidate], size: float, ladder: list[str], write):
+    """Measure what decides the verdict, until nothing new does: each strategy's best, its neighbours and
+    its largest; a size found not to fit makes the next one down its largest."""
+    while True:
+        pending = to_measure(candidates, inputs.budget_s, ladder)
+        if not pending:
+            return
+        for c in pending:
+            record = inputs.measure(c, size)
+            c.measured = record
+            if record.get("outcome") == "ok":
+                c.speed = measured_speed(record, predicted=(c.speed or {}).get("value"))
+            elif record.get("outcome") in ("gpu", "host"):
+                c.fits = False
+            write()
+
+
+def measured_speed(record: dict, predicted: float | None) -> dict:
+    """A measuring run's tokens/s as a figure, with the prediction it replaces beside it."""
+    return {
+        "value": record["tokens_per_s"],
+        "source": "measured",
+        "run": record.get("run"),
+        "micro_batch": record.get("micro_batch"),
+        "predicted_value": predicted,
+    }
+
+
+def size_entry(inputs: Inputs, size: float, candidates: list[Candidate], ladder: list[str]) -> dict:
+    """One memory size's answer, as the document holds it."""
+    ranking = rank(candidates, inputs.budget_s, ladder)
+
+    def ref(c: Candidate | None) -> dict | None:
+        return None if c is None else {"strategy": c.strategy, "preset": c.preset}
+
+    return {
+        "gpu_memory_gib": size,
+        "where": inputs.target.where(size),
+        "verdict": verdict(inputs.target.where(size), inputs.budget_s, ranking),
+        "beyond": ranking.beyond,
+        "best": ref(ranking.best),
+        "biggest": ref(ranking.biggest),
+        "strategies": {
+            name: {"best": ref(r["best"]), "biggest": ref(r["biggest"]), "worse_by": r["worse_by"]}
+            for name, r in ranking.by_strategy.items()
+        },
+        "candidates": [c.to_dict(inputs.budget_s) for c in candidates],
+    }
+
+
+def run_answer(plan: AnswerPlan, inputs: Inputs, memory: Memory) -> dict:
+    """Answer every memory size; the document is written after every measuring run and at the end."""
+    names = [strategies.resolve(s).name for s in plan.strategies]
+    presets = tuple(sorted(plan.ladder(inputs.target.kind), key=lambda p: param_count(get_preset(p).model)))
+    ladder, entries = list(presets), []
+
+    def write(current: list[Candidate] | None = None, size: float | None = None) -> dict:
+        partial = [] if current is None else [size_entry(inputs, size, current, ladder)]
+        document = _document(plan, inputs, presets, entries + partial, complete=current is None)
+        write_json_atomic(plan.out, document)
+        return document
+
+    for size in inputs.sizes:
+        candidates = candidates_for(inputs, names, presets, size, memory)
+        if inputs.measure is not None:
+            try:
+                measure_candidates(inputs, candidates, size, ladder, lambda c=candidates, s=size: write(c, s))
+            except AnswerStopped:
+                return {**write(candidates, size), "stopped": True}
+        entries.append(size_entry(inputs, size, candidates, ladder))
+    return write()
+
+
+def _document(plan: AnswerPlan, inputs: Inputs, presets, entries: list[dict], complete: bool) -> dict:
+    return {
+        "kind": ANSWER_KIND,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": list(plan.command),
+        "complete": complete,  # False while runs measure (or when the command was killed meanwhile)
+        "budget": plan.budget,
+        "budget_s": inputs.budget_s,
+        "device": inputs.target.to_dict(),
+        "measured_here": inputs.measure is not None,
+        "ladder": list(presets),
+        "method": {
+            "memory": f"the memory model at the largest micro-batch that fits, {HEADROOM:.0%} of the memory "
+            "kept free; a measuring run that runs out of memory takes the size out",
+            "speed_measured": "a real run at its fitted micro-batch: one untimed warm-up step, then timed "
+            "optimizer steps of the full global batch; their steady tokens/s",
+            "speed_predicted": "executed FLOPs per token over the peak times an efficiency from measured "
+            f"runs of the GPU model (default {DEFAULT_EFFICIENCY}), plus the host step benchmarked here and "
+            f"the bytes the GPU waits for over its host link (at {LINK_EFFICIENCY:.0%} of its rate)",
+            "loss": LAW_SOURCE,
+        },
+        "host_steps": inputs.host,
+        "calibrations": [c.to_dict() for c in inputs.calibrations],
+        "sizes": entries,
+        "trained": None,
+    }

@@ -1,0 +1,187 @@
+"""`harness answer` end to end: the plan checked before anything runs (one line for bad input), its inputs
+gathered (the device, the host step timed on this machine, the measured runs the throughput model reads),
+the answer computed, and with `--train` its best candidate trained for the budget as a normal bench run."""
+
+from __future__ import annotations
+
+import math
+
+import strategies
+from harness.capacity.host_optimizer import host_step_timing
+from harness.capacity.memory_model import GIB
+from harness.capacity.ranking import Candidate
+from harness.capacity.throughput import read_calibrations
+from harness.core.errors import UserError
+from harness.core.presets import get_preset
+from harness.core.results import write_json_atomic
+from harness.core.units import parse_duration
+from harness.orchestrate.answer import (
+    PUBLISHED,
+    AnswerPlan,
+    AnswerStopped,
+    Inputs,
+    Measure,
+    Memory,
+    memory_oracle,
+    run_answer,
+)
+from harness.orchestrate.answer_device import Target, target_for
+from harness.orchestrate.capacity import MEMORY_GIB, probe_outcome
+from harness.orchestrate.plan import Plan, check_device
+from harness.orchestrate.preflight import check_file, check_folder
+
+MEASURE_WARMUP_STEPS, MEASURE_STEPS = 1, 3  # a measuring run: one untimed step (compile), then timed ones
+
+
+def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, ...], bool]:
+    """(strategy names, budget seconds, the device, memory sizes, whether candidates are measured here);
+    UserError for anything that cannot work, before anything runs."""
+    names = [strategies.resolve(s).name for s in plan.strategies]
+    if not names:
+        raise UserError("--strategies is empty: name at least one, e.g. amp,zero_offload")
+    budget_s = parse_duration(plan.budget)
+    target = target_for(plan.gpu, plan.predict_only)
+    for preset in plan.ladder(target.kind):
+        get_preset(preset)
+    measured = target.present and not plan.predict_only
+    sizes = plan.gpu_memory_gib or (target.memory_gib,)
+    for size in sizes:
+        if not math.isfinite(size) or not MEMORY_GIB[0] <= size <= MEMORY_GIB[1]:
+            raise UserError(f"memory size {size:g} GiB is out of range: give one a machine has, e.g. 24")
+        if measured and size > target.memory_gib + 1e-9:
+            raise UserError(
+                f"--gpu-memory-gib {size:g} is more than the {target.memory_gib:.1f} GiB measured here: give "
+                "sizes up to that, or add --predict-only"
+            )
+    if plan.train and not measured:
+        raise UserError("--train trains on this machine: leave out --predict-only, and --gpu of another GPU")
+    if plan.train and len(sizes) != 1:
+        raise UserError("--train trains one model: give one --gpu-memory-gib size")
+    check_file(plan.out, "--out")
+    if measured:
+        check_device(target.kind, names)
+        for name in names:
+            strategies.resolve(name).require_libraries()
+        check_folder(plan.measure_dir, "--out")
+    return names, budget_s, target, tuple(sizes), measured
+
+
+def prepare(plan: AnswerPlan, measure: Measure | None = None, memory: Memory | None = None):
+    """The answer's inputs and its memory oracle (the memory model unless one is given, as tests do)."""
+    names, budget_s, target, sizes, measured = validate(plan)
+    host: dict[str, dict] = {}
+    for name in names:
+        executor = strategies.resolve(name).executor
+        if executor.host_step is not None and executor.name not in host:
+            host[executor.name] = host_step_timing(executor).to_dict()
+    folders = [plan.runs_dir, plan.measure_dir, *published_runs()]
+    if measured and measure is None:
+        measure = measure_with_runs(plan, target)
+    inputs = Inputs(target, budget_s, sizes, host, read_calibrations(folders), measure if measured else None)
+    if memory is None:
+        memory = memory_oracle(inputs.precision, host_bytes(plan, measured))
+    return inputs, memory
+
+
+def published_runs() -> list:
+    """The published results' run folders: in this checkout, or under the working folder (the image's)."""
+    from pathlib import Path
+
+    found: dict = {}
+    for root in (PUBLISHED, Path.cwd() / "docs" / "results"):
+        for folder in sorted(root.glob("*/runs")) if root.is_dir() else []:
+            found.setdefault(folder.resolve(), folder)
+    return list(found.values())
+
+
+def host_bytes(plan: AnswerPlan, measured: bool) -> float:
+    """Host memory a size may need: as given; when measuring here, also no more than what is free."""
+    limit = math.inf if plan.host_memory_gib is None else plan.host_memory_gib * GIB
+    if measured:
+        import psutil
+
+        limit = min(limit, psutil.virtual_memory().available)
+    return limit
+
+
+def _cap(target: Target, size: float) -> float | None:
+    return size if target.kind == "cuda" and size < target.memory_gib - 1e-9 else None
+
+
+def measure_with_runs(plan: AnswerPlan, target: Target) -> Measure:
+    """A candidate's speed from a real run in a child process, under the memory size's cap."""
+    from harness.orchestrate.sweep import run_plan
+
+    def measure(c: Candidate, size: float) -> dict:
+        if not plan.quiet:
+            print(f"answer: measuring {c.strategy} at {c.preset} ({size:g} GiB)", flush=True)
+        run = Plan.of(
+            (c.strategy,),
+            preset=c.preset,
+            budget="24h",
+            max_steps=MEASURE_STEPS,
+            warmup_steps=MEASURE_WARMUP_STEPS,
+            device=target.kind,
+            gpu_memory_gib=_cap(target, size),
+            runs_dir=plan.measure_dir,
+            quiet=plan.quiet,
+        )
+        try:
+            outcome = run_plan(run)
+        except UserError as exc:  # e.g. a CPU step estimated to take too long: refused, never started
+            return {"outcome": "refused", "error": str(exc)}
+        if outcome.stopped:
+            raise AnswerStopped("stopped while measuring")
+        result = outcome.results[0]
+        record = probe_outcome(result) or {"outcome": "gpu", "error": result.error}
+        return {"outcome": "ok", **record, "run": str(plan.measure_dir / result.run_id)}
+
+    return measure
+
+
+def train_best(plan: AnswerPlan, inputs: Inputs, document: dict) -> dict:
+    """Train the answer's best candidate for the budget (a normal bench run), and record its loss beside
+    the estimate."""
+    from harness.orchestrate.sweep import run_plan
+
+    entry = document["sizes"][0]
+    best = entry["best"]
+    if best is None:
+        document["trained"] = {"error": "no candidate had a speed, so none was best: nothing trained"}
+    else:
+        run = Plan.of(
+            (best["strategy"],),
+            preset=best["preset"],
+            budget=plan.budget,
+            device=inputs.target.kind,
+            gpu_memory_gib=_cap(inputs.target, entry["gpu_memory_gib"]),
+            runs_dir=plan.runs_dir,
+            quiet=plan.quiet,
+        )
+        result = run_plan(run).results[0]
+        estimate = next(
+            c["estimated_loss"] for c in entry["candidates"]
+            if (c["strategy"], c["preset"]) == (best["strategy"], best["preset"])
+        )  # fmt: skip
+        s = result.summary
+        document["trained"] = {
+            **best,
+            "run": str(plan.runs_dir / result.run_id),
+            "status": result.status,
+            "error": result.error,
+            "final_val_loss": {"value": s.final_val_loss, "source": "measured on this recipe's corpus"},
+            "estimated_loss": estimate,
+            "tokens": s.tokens,
+            "tokens_per_s": s.steady_tokens_per_s or s.tokens_per_s,
+        }
+    write_json_atomic(plan.out, document)
+    return document
+
+
+def answer(plan: AnswerPlan, *, measure: Measure | None = None, memory: Memory | None = None) -> dict:
+    """Answer the plan; train its best candidate with --train. The document is written as it grows."""
+    inputs, memory = prepare(plan, measure, memory)
+    document = run_answer(plan, inputs, memory)
+    if plan.train and document.get("complete"):
+        document = train_best(plan, inputs, document)
+    return document

@@ -1,0 +1,27 @@
+"""Which candidates an answer measures: the ones that decide its verdict. Per strategy, the best by what is
+known (measured speeds, else predicted ones), its neighbours on the ladder and the largest size that fits;
+every candidate where nothing predicts a speed (a CPU). Never a size the memory model does not fit, never
+one twice."""
+
+from __future__ import annotations
+
+from harness.capacity.ranking import Candidate
+
+
+def to_measure(candidates: list[Candidate], budget_s: float, ladder: list[str]) -> list[Candidate]:
+    """The candidates still to measure, smallest first; [] when the verdict rests on measured figures."""
+    chosen: list[Candidate] = []
+    for name in dict.fromkeys(c.strategy for c in candidates):
+        fitting = sorted(
+            (c for c in candidates if c.strategy == name and c.fits), key=lambda c: ladder.index(c.preset)
+        )
+        if not fitting:
+            continue
+        known = [c for c in fitting if c.loss(budget_s) is not None]
+        if not known:
+            chosen += fitting  # nothing predicts a speed here: measure every size
+            continue
+        i = fitting.index(min(known, key=lambda c: c.loss(budget_s)))
+        chosen += [*fitting[max(0, i - 1) : i + 2], fitting[-1]]
+    pending = [c for c in {id(c): c for c in chosen}.values() if c.measured is None]
+    return sorted(pending, key=lambda c: (ladder.index(c.preset), c.strategy))

@@ -1,0 +1,150 @@
+"""The report's answer section, from an answer document (answer.json): per memory size the verdict sentence,
+each strategy's best and biggest size, and two charts: the loss each size is expected to reach in the
+budget against its size (a line per strategy, ending where the strategy stops fitting; measured points
+filled, predicted ones hollow; the best ringed), and tokens/s against size."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import UserError
+from harness.core.results import write_atomic
+from harness.report import svg
+from harness.report.charts import colors
+
+
+@dataclass
+class SizeView:
+    entry: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    loss_chart: str = ""
+    speed_chart: str = ""
+
+
+@dataclass
+class AnswerSection:
+    document: dict[str, Any]
+    sizes: list[SizeView] = field(default_factory=list)
+
+
+def load_answer(path: Path) -> dict[str, Any]:
+    """An answer document, checked enough that rendering cannot fail on it."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable answer document: {exc}") from None
+    if not isinstance(document, dict) or document.get("kind") != "answer":
+        raise UserError(f"{path} is not an answer document (written by `harness answer`)")
+    sizes = document.get("sizes")
+    if not isinstance(sizes, list) or not all(_size_ok(e) for e in sizes):
+        raise UserError(f"{path} has no list of memory sizes with their candidates")
+    return document
+
+
+def _size_ok(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("verdict"), str)
+        and isinstance(entry.get("candidates"), list)
+        and all(isinstance(c, dict) and isinstance(c.get("params"), int | float) for c in entry["candidates"])
+    )
+
+
+def _value(figure: Any) -> float | None:
+    value = figure.get("value") if isinstance(figure, dict) else None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def _source(candidate: dict) -> str | None:
+    speed = candidate.get("tokens_per_s")
+    return speed.get("source") if isinstance(speed, dict) else None
+
+
+def _series(entry: dict, key: str, palette: dict[str, str]) -> list[svg.Series]:
+    """One line per strategy over the sizes that fit: `key` is estimated_loss or tokens_per_s."""
+    best = entry.get("best") or {}
+    lines = []
+    for name, color in palette.items():
+        points = sorted(
+            (c for c in entry["candidates"] if c.get("strategy") == name and c.get("fits", True)),
+            key=lambda c: c["params"],
+        )
+        points = [c for c in points if _value(c.get(key)) is not None]
+        ringed = next(
+            (
+                c["params"]
+                for c in points
+                if best.get("strategy") == name and best.get("preset") == c.get("preset")
+            ),
+            None,
+        )
+        lines.append(
+            svg.Series(
+                str(name),
+                [c["params"] for c in points],
+                [_value(c[key]) for c in points],
+                color,
+                dots=True,
+                hollow=tuple(_source(c) != "measured" for c in points),
+                ringed=ringed if key == "estimated_loss" else None,
+            )
+        )
+    return lines
+
+
+def _rows(entry: dict) -> list[dict[str, Any]]:
+    by_key = {(c.get("strategy"), c.get("preset")): c for c in entry["candidates"]}
+    rows = []
+    for name, own in (entry.get("strategies") or {}).items():
+        best = by_key.get(tuple((own.get("best") or {}).get(k) for k in ("strategy", "preset")), {})
+        big = by_key.get(tuple((own.get("biggest") or {}).get(k) for k in ("strategy", "preset")), {})
+        rows.append(
+            {
+                "strategy": name,
+                "best": best.get("preset"),
+                "loss": _value(best.get("estimated_loss")),
+                "worse_by": own.get("worse_by"),
+                "tokens_per_s": _value(best.get("tokens_per_s")),
+                "source": _source(best) or "-",
+                "tokens_per_param": _value(best.get("tokens_per_param")),
+                "biggest": big.get("preset"),
+                "biggest_tokens_per_param": _value(big.get("tokens_per_param")),
+                "is_best": (entry.get("best") or {}).get("strategy") == name,
+            }
+        )
+    return rows
+
+
+def answer_section(document: dict[str, Any]) -> AnswerSection:
+    section = AnswerSection(document)
+    for entry in document["sizes"]:
+        palette = colors([str(c.get("strategy")) for c in entry["candidates"]])
+        where = entry.get("where", "")
+        view = SizeView(entry, _rows(entry))
+        view.loss_chart = svg.line_chart(
+            f"Expected loss in the budget: {where}", "parameters (log scale)", "estimated loss",
+            _series(entry, "estimated_loss", palette), log_x=True,
+        )  # fmt: skip
+        view.speed_chart = svg.line_chart(
+            f"Speed: {where}", "parameters (log scale)", "tokens/s (log scale)",
+            _series(entry, "tokens_per_s", palette), log_x=True, log_y=True,
+        )  # fmt: skip
+        section.sizes.append(view)
+    return section
+
+
+def render_answer_page(document: dict[str, Any], out: Path) -> Path:
+    """A page of its own for the answer (the main report opens with the same section)."""
+    from harness.report.render import page_environment
+
+    css = (Path(__file__).parent / "templates" / "style.css").read_text()
+    html = (
+        page_environment().get_template("answer_page.html").render(answer=answer_section(document), css=css)
+    )
+    write_atomic(out, html)
+    return out

@@ -1,0 +1,266 @@
+"""`harness answer`: the best and the biggest (strategy, size) per memory size. With a fake memory oracle and
+a fake speed oracle, the answer picks the loss-minimizing candidate (a brute force over the grid agrees),
+never starts a candidate that does not fit, measures what decides the verdict and labels every figure."""
+
+import itertools
+import json
+
+import pytest
+
+from harness.capacity.ranking import Candidate, rank, short_count, verdict
+from harness.capacity.scaling import estimated_loss
+from harness.capacity.throughput import Device
+from harness.core.presets import LADDER, PRESETS, get_preset
+from harness.model import param_count
+from harness.orchestrate.answer import AnswerPlan, Inputs, run_answer
+from harness.orchestrate.answer_device import Target
+from harness.orchestrate.answer_select import to_measure
+
+DAY = 86400.0
+LADDER_5 = ("gpt-30m", "gpt2-124m", "gpt-350m", "gpt-760m", "gpt-1.3b")
+
+
+def params(preset):
+    return param_count(get_preset(preset).model)
+
+
+class FakeMemory:
+    """Each strategy fits the sizes up to a rung that grows with the memory size."""
+
+    def __init__(self, reach):  # strategy -> {size GiB: index of its largest fitting rung}
+        self.reach = reach
+
+    def fits(self, strategy, preset, size):
+        return LADDER_5.index(preset) <= self.reach[strategy][size]
+
+    def __call__(self, strategy, presets, size):
+        return [(p, 4, 1.0 + LADDER_5.index(p), 2.0) for p in presets if self.fits(strategy, p, size)]
+
+
+class FakeSpeed:
+    """A measuring run's record: tokens/s falling with size, each strategy at its own rate; it fails if
+    asked for a candidate the memory oracle does not fit."""
+
+    def __init__(self, memory, rate, oom=()):
+        self.memory, self.rate, self.oom, self.calls = memory, rate, set(oom), []
+
+    def __call__(self, c, size):
+        assert self.memory.fits(c.strategy, c.preset, size), (
+            f"started {c.strategy} at {c.preset}: not fitting"
+        )
+        self.calls.append((c.strategy, c.preset, size))
+        if (c.strategy, c.preset) in self.oom:
+            return {"outcome": "gpu", "error": "out of memory"}
+        tokens_per_s = self.rate[c.strategy] * 1e14 / (6 * params(c.preset))
+        return {"outcome": "ok", "tokens_per_s": tokens_per_s, "run": f"runs/{c.strategy}-{c.preset}"}
+
+
+def inputs(measure, *, peak=None, sizes=(24.0, 80.0), budget_s=DAY):
+    device = Device("Fake GPU", peak, "a test", "PCIe 4.0 x16", 31.5, "a test")
+    return Inputs(Target(device, 80.0, True, "cuda"), budget_s, sizes, {}, [], measure)
+
+
+def plan(tmp_path, names):
+    return AnswerPlan(tuple(names), presets=LADDER_5, out=tmp_path / "answer.json", command=("test",))
+
+
+REACH = {
+    "amp": {24.0: 1, 80.0: 3},
+    "act_ckpt": {24.0: 2, 80.0: 4},
+    "zero_offload+act_ckpt": {24.0: 4, 80.0: 4},
+}
+RATE = {"amp": 4.0, "act_ckpt": 3.0, "zero_offload+act_ckpt": 2.5}
+
+
+@pytest.mark.parametrize("budget_s", [3600.0, DAY, 30 * DAY])
+def test_the_best_is_the_brute_force_minimum_and_nothing_unfit_starts(tmp_path, budget_s):
+    memory = FakeMemory(REACH)
+    speed = FakeSpeed(memory, RATE)
+    doc = run_answer(plan(tmp_path, REACH), inputs(speed, budget_s=budget_s), memory)
+    for entry in doc["sizes"]:
+        size = entry["gpu_memory_gib"]
+        grid = [(s, p) for s, p in itertools.product(REACH, LADDER_5) if memory.fits(s, p, size)]
+
+        def loss(s, p):
+            tokens = RATE[s] * 1e14 / (6 * params(p)) * budget_s
+            return estimated_loss(params(p), tokens)
+
+        expected = min(grid, key=lambda sp: loss(*sp))
+        assert (entry["best"]["strategy"], entry["best"]["preset"]) == expected
+        biggest = max(grid, key=lambda sp: params(sp[1]))
+        assert params(entry["biggest"]["preset"]) == params(biggest[1])
+        assert {(c["strategy"], c["preset"]) for c in entry["candidates"]} == set(grid)
+        for name, own in entry["strategies"].items():
+            own_best = min((sp for sp in grid if sp[0] == name), key=lambda sp: loss(*sp))
+            assert (own["best"]["strategy"], own["best"]["preset"]) == own_best
+            assert own["worse_by"] == pytest.approx(loss(*own_best) - loss(*expected))
+    assert json.loads((tmp_path / "answer.json").read_text())["complete"] is True
+
+
+def test_every_figure_says_where_it_came_from(tmp_path):
+    memory = FakeMemory(REACH)
+    doc = run_answer(plan(tmp_path, REACH), inputs(FakeSpeed(memory, RATE)), memory)
+    for c in (c for e in doc["sizes"] for c in e["candidates"]):
+        assert c["tokens_per_s"]["source"] == "measured" and c["tokens_per_s"]["run"].startswith("runs/")
+        assert c["tokens"]["source"] == "measured tokens/s x the budget"
+        assert c["tokens_per_param"]["source"] == "measured tokens / parameters"
+        assert "Hoffmann" in c["estimated_loss"]["source"]
+        assert c["tokens"]["value"] == pytest.approx(c["tokens_per_s"]["value"] * DAY)
+        assert c["memory"]["source"] == "the memory model"
+
+
+def test_a_run_out_of_memory_takes_its_size_out_and_the_next_one_down_is_measured(tmp_path):
+    memory = FakeMemory({"amp": {80.0: 4}})
+    speed = FakeSpeed(memory, {"amp": 4.0}, oom={("amp", "gpt-1.3b"), ("amp", "gpt-760m")})
+    doc = run_answer(plan(tmp_path, ["amp"]), inputs(speed, sizes=(80.0,)), memory)
+    entry = doc["sizes"][0]
+    assert entry["biggest"] == {"strategy": "amp", "preset": "gpt-350m"}
+    gone = {c["preset"]: c["fits"] for c in entry["candidates"]}
+    assert gone == {
+        "gpt-30m": True,
+        "gpt2-124m": True,
+        "gpt-350m": True,
+        "gpt-760m": False,
+        "gpt-1.3b": False,
+    }
+    assert len(speed.calls) == len(set(speed.calls))  # never a candidate twice
+
+
+def test_with_predictions_only_the_candidates_that_decide_are_measured(tmp_path):
+    """A device with a peak: every candidate gets a predicted speed; measured are each strategy's predicted
+    best, its neighbours and its largest, then again around a best the measurements moved."""
+    memory = FakeMemory({"amp": {80.0: 4}})
+    speed = FakeSpeed(memory, {"amp": 0.4})  # near what the throughput model predicts at 100 TFLOP/s
+    doc = run_answer(plan(tmp_path, ["amp"]), inputs(speed, peak=100.0, sizes=(80.0,)), memory)
+    entry = doc["sizes"][0]
+    measured = {p for _, p, _ in speed.calls}
+    assert entry["best"]["preset"] == "gpt2-124m"
+    assert measured == {"gpt-30m", "gpt2-124m", "gpt-350m", "gpt-1.3b"}  # best, neighbours, largest
+    sources = {c["preset"]: c["tokens_per_s"]["source"] for c in entry["candidates"]}
+    assert all(sources[p] == "measured" for p in measured)
+    assert all(sources[p] == "predicted" for p in set(LADDER_5) - measured)
+    for c in entry["candidates"]:
+        if c["tokens_per_s"]["source"] == "measured":
+            assert c["tokens_per_s"]["predicted_value"] > 0  # the prediction it replaced, kept beside it
+
+
+def test_selection_never_picks_a_size_that_does_not_fit_nor_one_twice():
+    cands = [Candidate("amp", p, params(p), 1, 1.0, 1.0) for p in LADDER_5]
+    for i, c in enumerate(cands):
+        c.speed = {"value": 1e5 * (5 - i), "source": "predicted"}
+    cands[-1].fits = False
+    chosen = to_measure(cands, DAY, list(LADDER_5))
+    assert cands[-1] not in chosen and len({id(c) for c in chosen}) == len(chosen)
+    assert cands[3] in chosen  # the largest that still fits
+    for c in chosen:
+        c.measured = {"outcome": "ok"}
+    assert to_measure(cands, DAY, list(LADDER_5)) == []
+
+
+def test_the_verdict_names_the_best_and_the_biggest_with_their_figures():
+    small = Candidate(
+        "amp", "gpt2-124m", 124_000_000, 8, 20.0, 3.0, {"value": 100_000.0, "source": "measured"}
+    )
+    big = Candidate(
+        "zero_offload", "gpt-6.7b", 6_650_000_000, 1, 70, 90, {"value": 2000.0, "source": "predicted"}
+    )
+    ranking = rank([small, big], DAY, ["gpt2-124m", "gpt-6.7b"])
+    text = verdict("an NVIDIA H100 80GB HBM3", DAY, ranking)
+    loss = estimated_loss(124_000_000, 100_000.0 * DAY)
+    assert text == (
+        f"On an NVIDIA H100 80GB HBM3 in 24 h: best gpt2-124m with amp, est. loss {loss:.3f} after 8.64B "
+        f"tokens ({100_000.0 * DAY / 124e6:.3g} per parameter); biggest gpt-6.7b with zero_offload, "
+        f"{short_count(2000.0 * DAY)} tokens ({2000.0 * DAY / 6.65e9:.3g} per parameter): undertrained."
+    )
+    assert ranking.beyond.startswith("the best is the smallest size asked for (gpt2-124m)")
+
+
+def test_the_ladder_brackets_the_best_of_a_day_and_of_a_week():
+    """The rungs between the GPT-3 sizes: the same family, heads of 64 or 128, growing size."""
+    sizes = [params(p) for p in LADDER]
+    assert sizes == sorted(sizes) and len(LADDER) >= 15
+    for name in LADDER:
+        m = PRESETS[name].model
+        assert m.d_model // m.n_head in (64, 128) and m.seq_len == 1024
+    assert params("gpt-16m") < 20e6 and 760e6 < params("gpt-1b") < 1.3e9
+
+
+# ---- the command line ------------------------------------------------------------------------------------
+
+H100 = "NVIDIA H100 80GB HBM3"
+
+
+@pytest.mark.parametrize("gpu", [H100, "NVIDIA GeForce RTX 4090"])
+def test_predict_only_for_a_gpu_not_here_labels_every_figure(tmp_path, gpu):
+    from tests.conftest import harness_main
+
+    out = tmp_path / "answer.json"
+    proc = harness_main(
+        "answer", "--predict-only", "--gpu", gpu, "--budget", "24h", "--json", "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc == json.loads(out.read_text()) and out.with_suffix(".html").exists()
+    (entry,) = doc["sizes"]
+    assert entry["gpu_memory_gib"] == (80 if gpu == H100 else 24)
+    assert entry["verdict"].startswith(f"On an {gpu} (predicted) in 24 h: best ")
+    by_key = {(c["strategy"], c["preset"]): c for c in entry["candidates"]}
+    assert set(entry["strategies"]) == {"amp", "adam8bit", "zero_offload", "act_ckpt", "adam8bit+act_ckpt",
+                                        "zero_offload+act_ckpt"}  # fmt: skip
+    for own in entry["strategies"].values():
+        for role in ("best", "biggest"):
+            c = by_key[(own[role]["strategy"], own[role]["preset"])]
+            assert c["tokens_per_s"]["source"] == "predicted" and c["tokens_per_s"]["value"] > 0
+            assert c["tokens_per_s"]["from"]["efficiency_source"]
+            for key in ("tokens", "tokens_per_param", "estimated_loss"):
+                assert c[key]["value"] > 0 and c[key]["source"], key
+    if gpu == H100:  # the published H100 runs calibrate it
+        amp = by_key[
+            (entry["strategies"]["amp"]["best"]["strategy"], entry["strategies"]["amp"]["best"]["preset"])
+        ]
+        assert "docs/results/h100/runs" in amp["tokens_per_s"]["from"]["efficiency_source"]
+
+
+def test_a_day_on_a_24_gib_card_is_best_at_or_below_gpt2_small_and_a_week_on_an_h100_near_1b(tmp_path):
+    from tests.conftest import harness_main
+
+    def best(gpu, budget):
+        out = tmp_path / f"{budget}.json"
+        args = ("answer", "--predict-only", "--gpu", gpu, "--budget", budget, "--strategies", "amp")
+        assert harness_main(*args, "--out", str(out)).returncode == 0
+        return json.loads(out.read_text())["sizes"][0]["best"]["preset"]
+
+    assert params(best("NVIDIA GeForce RTX 3090", "24h")) <= params("gpt2-124m")
+    assert params("gpt-760m") <= params(best(H100, "7d")) <= params("gpt-1.3b")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--gpu", "NVIDIA RTX 9999", "--predict-only"], "unknown GPU 'NVIDIA RTX 9999': name one of"),
+        (["--predict-only"], "--predict-only on a machine without a GPU needs one named"),
+        (["--predict-only", "--gpu", H100, "--gpu-memory-gib", "0"], "memory size 0 GiB is out of range"),
+        (["--predict-only", "--gpu", H100, "--train"], "--train trains on this machine"),
+        (["--predict-only", "--gpu", H100, "--strategies", "fsdp"], "unknown strategy 'fsdp'"),
+        (["--predict-only", "--gpu", H100, "--budget", "2x"], "malformed budget '2x'"),
+        (
+            ["--predict-only", "--gpu", H100, "--gpu-memory-gib", "lots"],
+            "--gpu-memory-gib 'lots': expected float",
+        ),
+        (["--predict-only", "--gpu", H100, "--presets", "gpt-175b"], "unknown preset 'gpt-175b'"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line_before_anything_runs(tmp_path, args, fragment):
+    from tests.conftest import harness_main
+
+    out = tmp_path / "answer.json"
+    proc = harness_main("answer", *args, "--out", str(out))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and fragment in proc.stderr, proc.stderr
+    assert not out.exists()
+
+
+def test_gpu_list_names_the_table():
+    from tests.conftest import harness_main
+
+    proc = harness_main("answer", "--gpu", "list")
+    assert proc.returncode == 0 and H100 in proc.stdout and "NVIDIA GeForce RTX 3090" in proc.stdout

@@ -1,0 +1,143 @@
+"""The throughput model: calibrated on the published H100 runs it reproduces them and names the run it used;
+across strategies it composes compute, recomputation and the host's exposed work as declared; the host step
+is benchmarked on this CPU; the GPU table holds every card of the peak table."""
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+import strategies
+from harness.capacity.host_optimizer import CACHE_FILE, host_step_timing, time_host_step
+from harness.capacity.throughput import (
+    DEFAULT_EFFICIENCY,
+    LINK_EFFICIENCY,
+    Device,
+    executed_flops_per_token,
+    predict_speed,
+    read_calibrations,
+)
+from harness.core.errors import UserError
+from harness.core.presets import PRESETS
+from harness.metrics.gpus import GPUS, gpu_model
+from harness.metrics.peaks import PEAK_TFLOPS
+from harness.model import flops_per_token, param_count
+from tests.conftest import ROOT
+
+H100 = "NVIDIA H100 80GB HBM3"
+PUBLISHED = ROOT / "docs" / "results" / "h100" / "runs"
+BATCH = 524_288
+
+
+def h100() -> Device:
+    g = gpu_model(H100)
+    return Device(g.name, *g.peak, g.link, g.link_gb_s, "the GPU table")
+
+
+def speed(strategy, preset, calibrations, host=None):
+    spec = strategies.resolve(strategy)
+    return predict_speed(PRESETS[preset].model, spec, h100(), calibrations, host or {}, BATCH)
+
+
+def test_it_reproduces_the_h100_runs_it_is_calibrated_on_and_names_them():
+    calibrations = read_calibrations([PUBLISHED])
+    assert {c.strategy for c in calibrations} == {"amp", "adam8bit", "zero_offload"}
+    for c in calibrations:
+        figure = speed(c.strategy, c.preset, calibrations)
+        assert figure["source"] == "predicted"
+        assert figure["value"] == pytest.approx(c.tokens_per_s, rel=0.05)
+        assert figure["from"]["efficiency_source"].startswith(
+            f"run {c.run}: {c.strategy} at gpt2-124m on {H100}"
+        )
+
+
+def test_a_strategy_without_its_own_run_takes_the_nearest_run_without_host_work():
+    calibrations = read_calibrations([PUBLISHED])
+    measured = {c.strategy: c.tokens_per_s for c in calibrations}
+    amp_only = [c for c in calibrations if c.strategy == "amp"]
+    figure = speed("adam8bit", "gpt2-124m", amp_only)  # left out: predicted from amp's run
+    assert figure["value"] == pytest.approx(measured["adam8bit"], rel=0.05)
+    assert "amp at gpt2-124m" in figure["from"]["efficiency_source"]
+
+
+def test_offload_adds_the_host_step_and_the_exposed_link_bytes_as_declared():
+    calibrations = [c for c in read_calibrations([PUBLISHED]) if c.strategy == "amp"]
+    host = {"zero_offload": {"seconds_per_param": 0.5e-9, "source": "a test"}}
+    figure = speed("zero_offload", "gpt-760m", calibrations, host)
+    n = param_count(PRESETS["gpt-760m"].model)
+    f = figure["from"]
+    compute_s = BATCH * flops_per_token(PRESETS["gpt-760m"].model) / (989.5e12 * calibrations[0].efficiency)
+    link_s = 2 * n / (gpu_model(H100).link_gb_s * 1e9 * LINK_EFFICIENCY)  # 16-bit weights back to the GPU
+    assert f["compute_s_per_step"] == pytest.approx(compute_s)
+    assert f["host"]["optimizer_s_per_step"] == pytest.approx(0.5e-9 * n)
+    assert f["host"]["link_s_per_step"] == pytest.approx(link_s)
+    assert figure["value"] == pytest.approx(BATCH / (compute_s + 0.5e-9 * n + link_s))
+    assert f["host"]["link"] == "PCIe 5.0 x16" and f["host"]["link_source"] == "the GPU table"
+
+
+def test_checkpointing_pays_for_the_forward_it_recomputes():
+    model = PRESETS["gpt2-124m"].model
+    plain, none = executed_flops_per_token(model, strategies.resolve("amp"))
+    _, again = executed_flops_per_token(model, strategies.resolve("act_ckpt"))
+    _, selective = executed_flops_per_token(model, strategies.resolve("sel_ckpt"))
+    d, layers, t = model.d_model, model.n_layer, model.seq_len
+    assert none == 0 and selective == 0 and again == layers * (24 * d * d + 4 * d * t)
+    calibrations = [c for c in read_calibrations([PUBLISHED]) if c.strategy == "amp"]
+    ratio = speed("act_ckpt", "gpt2-124m", calibrations)["value"] / calibrations[0].tokens_per_s
+    assert ratio == pytest.approx(plain / (plain + again))
+
+
+def test_without_a_measured_run_the_default_efficiency_is_used_and_said():
+    figure = speed("amp", "gpt-1.3b", [])
+    assert figure["from"]["efficiency"] == DEFAULT_EFFICIENCY
+    assert figure["from"]["efficiency_source"].startswith("a stated default")
+
+
+def test_an_offload_strategy_without_a_host_timing_has_no_speed_and_says_why():
+    figure = speed(
+        "zero_offload", "gpt-1.3b", [], host={"zero_offload": {"seconds_per_param": None, "error": "x"}}
+    )
+    assert figure["value"] is None and figure["why_missing"] == "no host-step timing here: x"
+
+
+@pytest.mark.parametrize("name", ["zero_offload", "fsdp2_offload", "ao_cpu_offload"])
+def test_the_host_step_benchmark_runs_on_this_cpu(name):
+    executor = strategies.resolve(name).executor
+    timing = time_host_step(executor, params=2**20, steps=2)
+    assert timing.error is None, timing.error
+    assert 0 < timing.seconds_per_param < 1e-6 and math.isfinite(timing.seconds_per_param)
+    assert timing.optimizer == executor.host_step.optimizer and "benchmarked on this machine" in timing.source
+
+
+def test_a_host_timing_is_kept_for_this_machine_and_read_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE_DIR", str(tmp_path))
+    executor = strategies.resolve("fsdp2_offload").executor
+    calls = []
+    real = time_host_step
+    monkeypatch.setattr(
+        "harness.capacity.host_optimizer.time_host_step", lambda e: calls.append(e) or real(e, 2**20, 2)
+    )
+    first = host_step_timing(executor)
+    second = host_step_timing(executor)
+    assert len(calls) == 1 and (tmp_path / CACHE_FILE).exists()
+    assert second.seconds_per_param == first.seconds_per_param and f"kept in {tmp_path}" in second.source
+
+
+def test_the_gpu_table_holds_every_card_of_the_peak_table_and_the_24_gib_ones():
+    for pattern, _, _ in PEAK_TFLOPS:
+        assert any(re.fullmatch(pattern, name) for name in GPUS), pattern
+    consumer = [g for g in GPUS.values() if g.memory_gib == 24]
+    assert {"NVIDIA GeForce RTX 3090", "NVIDIA GeForce RTX 4090", "NVIDIA L4", "NVIDIA A10"} <= {
+        g.name for g in consumer
+    }
+    for g in GPUS.values():
+        assert g.peak[0] and g.link_gb_s > 0
+    with pytest.raises(UserError, match=r"unknown GPU 'NVIDIA RTX 9999'.*'NVIDIA H100 80GB HBM3'"):
+        gpu_model("NVIDIA RTX 9999")
+
+
+def test_published_runs_are_where_the_answer_looks():
+    from harness.orchestrate.answer_runs import published_runs
+
+    assert Path(PUBLISHED).resolve() in {p.resolve() for p in published_runs()}
