@@ -96,7 +96,7 @@ def answer(plan: AnswerPlan) -> dict:
     from harness.orchestrate.answer_runs import answer as run
 
     document = run(plan)
-    from harness.report.answer import render_answer_page
+    from harness.report.render import render_answer_page
 
     render_answer_page(document, plan.out.with_suffix(".html"))
     return document

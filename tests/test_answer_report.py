@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from harness.report.answer import answer_section, load_answer, render_answer_page
-from harness.report.render import render_report
+from harness.report.answer import answer_section, load_answer
+from harness.report.render import render_answer_page, render_report
 from tests.conftest import harness_cli
 from tests.test_report import open_page
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import UserError
-from harness.core.results import write_atomic
 from harness.report import svg
 from harness.report.charts import colors
 
@@ -136,15 +135,3 @@ def answer_section(document: dict[str, Any]) -> AnswerSection:
         )  # fmt: skip
         section.sizes.append(view)
     return section
-
-
-def render_answer_page(document: dict[str, Any], out: Path) -> Path:
-    """A page of its own for the answer (the main report opens with the same section)."""
-    from harness.report.render import page_environment
-
-    css = (Path(__file__).parent / "templates" / "style.css").read_text()
-    html = (
-        page_environment().get_template("answer_page.html").render(answer=answer_section(document), css=css)
-    )
-    write_atomic(out, html)
-    return out

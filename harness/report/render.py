@@ -106,6 +106,17 @@ def render_capacity_page(document: dict[str, Any], out: Path) -> Path:
     return out
 
 
+def render_answer_page(document: dict[str, Any], out: Path) -> Path:
+    """A page of its own for the answer (the main report opens with the same section)."""
+    from harness.report.answer import answer_section
+
+    css = (Path(__file__).parent / "templates" / "style.css").read_text()
+    template = page_environment().get_template("answer_page.html")
+    html = template.render(answer=answer_section(document), css=css)
+    write_atomic(out, html)
+    return out
+
+
 def _section(kind: str, path: Path, named: bool):
     """The capacity or the answer section, if there is a document; a damaged one beside the report is a
     warning, not a lost report (a named one is the user's error)."""
