@@ -41,6 +41,8 @@ RUN uv pip install --require-hashes --no-deps -r requirements-image.lock
 COPY pyproject.toml README.md ./
 COPY harness ./harness
 COPY strategies ./strategies
+# The published measurements, which `harness answer` calibrates its throughput model on (run files only).
+COPY docs/results ./docs/results
 RUN uv pip install --no-deps --no-build-isolation . \
     && python -c "import harness, strategies, torch, deepspeed, bitsandbytes"
 

@@ -18,7 +18,8 @@ RUN_FLAGS   = --preset $(PRESET) --budget $(BUDGET) --data $(DATA) $(ARGS)
 # Empty STRATEGIES: the harness's default set (the mission's four, from the strategy registry).
 STRATEGY_FLAG = $(if $(STRATEGIES),--strategies $(STRATEGIES))
 
-.PHONY: setup bench sweep parity report env test test-gpu lint lock docker-build docker-run clean
+GPU        ?=
+.PHONY: setup bench sweep parity answer report env test test-gpu lint lock docker-build docker-run clean
 
 # Everything but torch comes from the hashed lock. torch is pinned by version: the CPU build on CPU-only
 # machines and the CUDA build in the image are different files of the same release.
@@ -42,6 +43,11 @@ sweep: setup
 
 parity: setup
 	$(PY) -m harness parity $(STRATEGY_FLAG) --steps $(STEPS) $(RUN_FLAGS)
+
+# The title question for this GPU (or GPU="a name of the GPU table", predicted) and the budget: the best and
+# the biggest (strategy, size). ARGS="--predict-only", "--gpu-memory-gib 24,80" or "--train" as needed.
+answer: setup
+	$(PY) -m harness answer --budget $(BUDGET) $(if $(STRATEGIES),--strategies $(STRATEGIES)) $(if $(GPU),--gpu "$(GPU)") $(ARGS)
 
 report: setup
 	$(PY) -m harness report

@@ -264,3 +264,17 @@ def test_gpu_list_names_the_table():
 
     proc = harness_main("answer", "--gpu", "list")
     assert proc.returncode == 0 and H100 in proc.stdout and "NVIDIA GeForce RTX 3090" in proc.stdout
+
+
+def test_each_memory_size_gets_its_own_verdict(tmp_path):
+    from tests.conftest import harness_main
+
+    out = tmp_path / "answer.json"
+    args = ("--predict-only", "--gpu", H100, "--gpu-memory-gib", "24,80", "--strategies", "amp,zero_offload")
+    assert harness_main("answer", *args, "--out", str(out)).returncode == 0
+    small, full = json.loads(out.read_text())["sizes"]
+    assert small["verdict"].startswith(f"On an {H100} capped at 24 GiB (predicted) in 24 h: ")
+    assert full["verdict"].startswith(f"On an {H100} (predicted) in 24 h: ")
+    assert params(small["biggest"]["preset"]) <= params(full["biggest"]["preset"])
+    for c in small["candidates"]:
+        assert c["memory"]["predicted_gpu_gib"] <= 24 * (1 - 0.08)

@@ -154,3 +154,16 @@ def test_default_command_maps_the_documented_variables_onto_the_cli(tmp_path):
     assert all(r.result.recipe["preset"] == "tiny" and r.result.recipe["budget_s"] == 2 for r in runs)
     assert all(r.result.status == "ok" for r in runs)
     assert (tmp_path / "reports" / "index.html").exists()
+
+
+def test_the_image_carries_the_published_runs_the_answer_calibrates_on():
+    """`harness answer` predicts speeds from measured runs: the image's working folder has docs/results."""
+    copies = [
+        shlex.split(rest) for word, rest in instructions() if word == "COPY" and not rest.startswith("--from")
+    ]
+    assert ["docs/results", "./docs/results"] in copies
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "!docs/results" in ignored and ignored.index("!docs/results") > ignored.index("docs")
+    assert any((ROOT / "docs/results").glob("*/runs/*/result.json"))
+    workdir = [rest for word, rest in instructions() if word == "WORKDIR"][-1]
+    assert workdir == "/app"  # where the answer looks for docs/results in the image
