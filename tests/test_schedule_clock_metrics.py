@@ -94,7 +94,7 @@ def test_mfu_and_steady_throughput_through_the_summary():
     assert s["mfu"] == pytest.approx(0.45322, rel=1e-4)
     assert s["peak_tflops"] == 989.5 and "H100 SXM5" in s["peak_tflops_source"]
     other = RunMeasurements(
-        global_batch_tokens=1, flops_per_token=1, step_times_s=[1.0, 1.0], device_name="NVIDIA A10"
+        global_batch_tokens=1, flops_per_token=1, step_times_s=[1.0, 1.0], device_name="NVIDIA A10G"
     )
     unknown = compute_summary(other)
     assert unknown["mfu"] is None and unknown["peak_tflops"] is None  # never a guess
@@ -107,6 +107,9 @@ DATASHEET_DENSE_TFLOPS = {
     "NVIDIA A100-SXM4-80GB": 624 / 2,
     "NVIDIA A100-PCIE-40GB": 624 / 2,
     "NVIDIA L4": 242 / 2,
+    "NVIDIA A10": 250 / 2,
+    "NVIDIA GeForce RTX 3090": 142 / 2,  # GA102 whitepaper: BF16 with FP32 accumulate, 71 / 142 (sparse)
+    "NVIDIA GeForce RTX 4090": 330.4 / 2,  # AD102 whitepaper: BF16 with FP32 accumulate, 165.2 / 330.4
     "Tesla V100-SXM2-32GB": 125,
     "Tesla V100S-PCIE-32GB": 130,
 }
@@ -119,7 +122,7 @@ def test_peak_table_against_datasheets(name, tflops):
 
 
 @pytest.mark.parametrize(
-    "name", ["NVIDIA H100", "NVIDIA A10", "NVIDIA GeForce RTX 3090", "Tesla T4", "cpu", ""]
+    "name", ["NVIDIA H100", "NVIDIA A10G", "NVIDIA GeForce RTX 3080", "Tesla T4", "cpu", ""]
 )
 def test_unknown_devices_have_no_peak(name):
     assert peak_tflops(name) == (None, None)

@@ -13,17 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.core.cache import cache_root
 from harness.core.errors import DataError
 from harness.core.recipe import Recipe
 from harness.data.bpe import train_tokenizer
 from harness.data.text import CorpusSource
-from harness.data.tokenize import (
-    CACHE_VERSION,
-    build_cache,
-    cache_root,
-    describe_tokenizer,
-    read_meta,
-)
+from harness.data.tokenize import CACHE_VERSION, build_cache, describe_tokenizer, read_meta
 
 TOKENIZER_TRAIN_CHARS = 200_000_000  # the BPE learns its merges from at most this much training text
 MAX_HOLDOUT_FRACTION = 0.1  # a split grown to fit one evaluation never takes more of the corpus than this
