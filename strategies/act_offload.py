@@ -44,6 +44,7 @@ class ActivationOffload(ModelTransform):
     description = "activation offload: each block's saved tensors wait in pinned host memory"
     composes_with = frozenset({"amp", "adam8bit", "zero_offload", "zero_offload_fp32acc"})
     experimental = True  # runs on the CPU; its CUDA path (pinned copies) awaits a GPU run
+    speed_unmodelled = "the saved activations' copies to the host and back"
     refuses: ClassVar[dict[str, str]] = {
         "act_ckpt": _WHY_NOT_WITH_CHECKPOINTING,
         "sel_ckpt": _WHY_NOT_WITH_CHECKPOINTING,

@@ -122,8 +122,10 @@ class ModelTransform(Plugin, ABC):
             model.blocks[index] = wrap(block)
         return model
 
-    # The throughput model: the share of a block's forward FLOPs recomputed in backward (1: all of it).
+    # The throughput model: the share of a block's forward FLOPs recomputed in backward (1: all of it), and
+    # what it leaves unmodelled (its runs then say nothing of its executor's speed, nor its executor's of it).
     recompute_forward: ClassVar[float] = 0.0
+    speed_unmodelled: ClassVar[str | None] = None
 
     @classmethod
     @abstractmethod

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+import strategies
+from harness.capacity.calibration import executed_flops_per_token
 from harness.capacity.ranking import Candidate, rank, short_count, verdict
 from harness.capacity.scaling import estimated_loss
 from harness.capacity.throughput import Device
@@ -37,9 +39,14 @@ class FakeMemory:
         return [(p, 4, 1.0 + LADDER_5.index(p), 2.0) for p in presets if self.fits(strategy, p, size)]
 
 
+def executed(strategy, preset):
+    return sum(executed_flops_per_token(get_preset(preset).model, strategies.resolve(strategy)))
+
+
 class FakeSpeed:
-    """A measuring run's record: tokens/s falling with size, each strategy at its own rate; it fails if
-    asked for a candidate the memory oracle does not fit."""
+    """A measuring run's record: each strategy at its own FLOP rate (as the throughput model sees a device),
+    so that a speed predicted from one measured run is the one a run would measure; it fails if asked for a
+    candidate the memory oracle does not fit."""
 
     def __init__(self, memory, rate, oom=()):
         self.memory, self.rate, self.oom, self.calls = memory, rate, set(oom), []
@@ -51,7 +58,7 @@ class FakeSpeed:
         self.calls.append((c.strategy, c.preset, size))
         if (c.strategy, c.preset) in self.oom:
             return {"outcome": "gpu", "error": "out of memory"}
-        tokens_per_s = self.rate[c.strategy] * 1e14 / (6 * params(c.preset))
+        tokens_per_s = self.rate[c.strategy] * 1e14 / executed(c.strategy, c.preset)
         return {"outcome": "ok", "tokens_per_s": tokens_per_s, "run": f"runs/{c.strategy}-{c.preset}"}
 
 
@@ -82,7 +89,7 @@ def test_the_best_is_the_brute_force_minimum_and_nothing_unfit_starts(tmp_path, 
         grid = [(s, p) for s, p in itertools.product(REACH, LADDER_5) if memory.fits(s, p, size)]
 
         def loss(s, p):
-            tokens = RATE[s] * 1e14 / (6 * params(p)) * budget_s
+            tokens = RATE[s] * 1e14 / executed(s, p) * budget_s
             return estimated_loss(params(p), tokens)
 
         expected = min(grid, key=lambda sp: loss(*sp))
@@ -100,13 +107,20 @@ def test_the_best_is_the_brute_force_minimum_and_nothing_unfit_starts(tmp_path, 
 def test_every_figure_says_where_it_came_from(tmp_path):
     memory = FakeMemory(REACH)
     doc = run_answer(plan(tmp_path, REACH), inputs(FakeSpeed(memory, RATE)), memory)
+    sources = set()
     for c in (c for e in doc["sizes"] for c in e["candidates"]):
-        assert c["tokens_per_s"]["source"] == "measured" and c["tokens_per_s"]["run"].startswith("runs/")
-        assert c["tokens"]["source"] == "measured tokens/s x the budget"
-        assert c["tokens_per_param"]["source"] == "measured tokens / parameters"
+        speed, source = c["tokens_per_s"], c["tokens_per_s"]["source"]
+        sources.add(source)
+        if source == "measured":
+            assert speed["run"].startswith("runs/")
+        else:  # predicted from a run this answer measured on the device, which it names
+            assert source == "predicted" and speed["from"]["efficiency_source"].startswith("run runs/")
+        assert c["tokens"]["source"] == f"{source} tokens/s x the budget"
+        assert c["tokens_per_param"]["source"] == f"{source} tokens / parameters"
         assert "Hoffmann" in c["estimated_loss"]["source"]
-        assert c["tokens"]["value"] == pytest.approx(c["tokens_per_s"]["value"] * DAY)
+        assert c["tokens"]["value"] == pytest.approx(speed["value"] * DAY)
         assert c["memory"]["source"] == "the memory model"
+    assert sources == {"measured", "predicted"}
 
 
 def test_a_run_out_of_memory_takes_its_size_out_and_the_next_one_down_is_measured(tmp_path):
@@ -170,9 +184,47 @@ def test_the_verdict_names_the_best_and_the_biggest_with_their_figures():
     assert text == (
         f"On an NVIDIA H100 80GB HBM3 in 24 h: best gpt2-124m with amp, est. loss {loss:.3f} after 8.64B "
         f"tokens ({100_000.0 * DAY / 124e6:.3g} per parameter); biggest gpt-6.7b with zero_offload, "
-        f"{short_count(2000.0 * DAY)} tokens ({2000.0 * DAY / 6.65e9:.3g} per parameter): undertrained."
+        f"{short_count(2000.0 * DAY)} tokens ({2000.0 * DAY / 6.65e9:.3g} per parameter): undertrained "
+        "(under 20 tokens per parameter)."
     )
     assert ranking.beyond.startswith("the best is the smallest size asked for (gpt2-124m)")
+    twin = Candidate(
+        "adam8bit", "gpt2-124m", 124_000_000, 8, 20.0, 3.0, {"value": 100_000.0, "source": "measured"}
+    )
+    both = verdict(
+        "an NVIDIA H100 80GB HBM3", DAY, rank([small, twin, big], DAY, ["gpt2-124m", "gpt-6.7b"]), True
+    )
+    assert "best gpt2-124m with amp (tied with adam8bit), " in both
+    assert "biggest gpt-6.7b with zero_offload (90 GiB of host memory), " in both
+
+
+def test_a_run_that_fails_leaves_its_size_without_a_speed_and_out_of_the_best(tmp_path):
+    memory = FakeMemory({"amp": {80.0: 4}})
+    speed = FakeSpeed(memory, {"amp": 0.4})
+
+    def failing(c, size):
+        if c.preset == "gpt2-124m":
+            return {"outcome": "error", "error": "RuntimeError: a broken library"}
+        return speed(c, size)
+
+    doc = run_answer(plan(tmp_path, ["amp"]), inputs(failing, peak=100.0, sizes=(80.0,)), memory)
+    entry = doc["sizes"][0]
+    broken = next(c for c in entry["candidates"] if c["preset"] == "gpt2-124m")
+    assert broken["tokens_per_s"] == {
+        "value": None,
+        "source": "measured",
+        "why_missing": "RuntimeError: a broken library",
+    }
+    assert broken["estimated_loss"] is None and entry["best"]["preset"] != "gpt2-124m"
+
+
+def test_where_nothing_predicts_a_speed_one_run_teaches_the_model_first(tmp_path):
+    memory = FakeMemory({"amp": {80.0: 4}})
+    speed = FakeSpeed(memory, {"amp": 0.4})
+    doc = run_answer(plan(tmp_path, ["amp"]), inputs(speed, peak=None, sizes=(80.0,)), memory)
+    assert speed.calls[0] == ("amp", "gpt-350m", 80.0)  # the middle of the five, before any other
+    assert len(speed.calls) < len(LADDER_5)  # the rest predicted from it where they do not decide
+    assert {c["tokens_per_s"]["source"] for c in doc["sizes"][0]["candidates"]} == {"measured", "predicted"}
 
 
 def test_the_ladder_brackets_the_best_of_a_day_and_of_a_week():

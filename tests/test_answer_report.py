@@ -128,7 +128,7 @@ def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(rea
     }
     for c in entry["candidates"]:
         speed = c["tokens_per_s"]
-        assert speed["source"] == "measured" and speed["value"] > 0 and speed["predicted_value"] is None
+        assert speed["source"] == "measured" and speed["value"] > 0  # beside what was predicted before it ran
         run = json.loads((root / "answer-runs" / speed["run"].rsplit("/", 1)[1] / "result.json").read_text())
         assert run["strategy"]["name"] == c["strategy"] and run["recipe"]["preset"] == c["preset"]
         assert run["summary"]["steps"] == 3 and run["settings"]["warmup_steps"] == 1

@@ -82,7 +82,8 @@ def machine_key(executor: type) -> str:
         except metadata.PackageNotFoundError:
             libraries.append(f"{name} ?")
     threads = f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads"
-    return f"{executor.name} | {_cpu_model()} | {threads} | {', '.join(libraries)}"
+    bench = f"{BENCH_PARAMS} params in {BENCH_TENSORS} tensors, {BENCH_STEPS} steps"
+    return f"{executor.name} | {_cpu_model()} | {threads} | {', '.join(libraries)} | {bench}"
 
 
 def _cpu_model() -> str:

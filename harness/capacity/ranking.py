@@ -118,8 +118,13 @@ def short_count(n: float) -> str:
     return f"{n:.3g}"
 
 
-def verdict(where: str, budget_s: float, ranking: Ranking) -> str:
-    """The answer in one sentence: 'On <where> in <budget>: best <size> with <strategy>, est. loss ...'."""
+TIE = 0.0005  # estimated losses this close are the same at the three decimals a verdict shows
+
+
+def verdict(where: str, budget_s: float, ranking: Ranking, host_note: bool = False) -> str:
+    """The answer in one sentence: 'On <where> in <budget>: best <size> with <strategy>, est. loss ...'.
+    Strategies whose best ties the best are named; `host_note`: the biggest's host memory is said (no host
+    limit was applied)."""
     head = f"On {where} in {_budget(budget_s)}:"
     if ranking.biggest is None:
         return f"{head} no size asked for fits with any strategy asked for."
@@ -127,24 +132,35 @@ def verdict(where: str, budget_s: float, ranking: Ranking) -> str:
     best = ranking.best
     if best is not None:
         o = best.outlook(budget_s)
+        ties = [
+            name
+            for name, own in ranking.by_strategy.items()
+            if name != best.strategy and own["worse_by"] is not None and own["worse_by"] < TIE
+        ]
+        tied = f" (tied with {', '.join(ties)})" if ties else ""
+        loss, tokens = o["estimated_loss"]["value"], o["tokens"]["value"]
         parts.append(
-            f"best {best.preset} with {best.strategy}, est. loss {o['estimated_loss']['value']:.3f} after "
-            f"{short_count(o['tokens']['value'])} tokens ({o['tokens_per_param']['value']:.3g} per parameter)"
+            f"best {best.preset} with {best.strategy}{tied}, est. loss {loss:.3f} after "
+            f"{short_count(tokens)} tokens ({o['tokens_per_param']['value']:.3g} per parameter)"
         )
     else:
         parts.append("no speed known for any candidate, so no best")
-    parts.append(_biggest(ranking.biggest, budget_s))
+    parts.append(_biggest(ranking.biggest, budget_s, host_note))
     return f"{head} {'; '.join(parts)}."
 
 
-def _biggest(big: Candidate, budget_s: float) -> str:
+def _biggest(big: Candidate, budget_s: float, host_note: bool) -> str:
+    host = f" ({big.predicted_host_gib:.0f} GiB of host memory)" if host_note else ""
     o = big.outlook(budget_s)
     if o["tokens"] is None:
-        return f"biggest {big.preset} with {big.strategy} (no speed known)"
+        return f"biggest {big.preset} with {big.strategy}{host} (no speed known)"
     per_param = o["tokens_per_param"]["value"]
-    trained = "undertrained" if per_param < CHINCHILLA_TOKENS_PER_PARAM else "compute-optimal or past it"
+    if per_param < CHINCHILLA_TOKENS_PER_PARAM:
+        trained = f"undertrained (under {CHINCHILLA_TOKENS_PER_PARAM:g} tokens per parameter)"
+    else:
+        trained = f"at least {CHINCHILLA_TOKENS_PER_PARAM:g} tokens per parameter"
     return (
-        f"biggest {big.preset} with {big.strategy}, {short_count(o['tokens']['value'])} tokens "
+        f"biggest {big.preset} with {big.strategy}{host}, {short_count(o['tokens']['value'])} tokens "
         f"({per_param:.3g} per parameter): {trained}"
     )
 

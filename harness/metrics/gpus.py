@@ -2,8 +2,9 @@
 its link to the host, beside its dense 16-bit peak (the peak table, `harness.metrics.peaks`). No torch here.
 
 Memory is the card's nominal size, taken as GiB (torch reports a little less: 79.2 GiB on an H100 80GB
-HBM3). A link's bandwidth is its theoretical rate in one direction: PCIe moves 0.25, 0.5, 0.985, 1.969,
-3.938 and 7.563 GB/s per lane in generations 1 to 6 (after line coding); GH200's NVLink-C2C 450 GB/s."""
+HBM3), or what is left with ECC on where the card ships with it (L4, A10). A link's bandwidth is its
+theoretical rate in one direction: PCIe moves 0.25, 0.5, 0.985, 1.969, 3.938 and 7.563 GB/s per lane in
+generations 1 to 6 (after line coding); GH200's NVLink-C2C 450 GB/s."""
 
 from __future__ import annotations
 
@@ -58,14 +59,14 @@ GPUS: dict[str, GpuModel] = {
         _pcie("NVIDIA H200 NVL", 141, 5),
         GpuModel("NVIDIA GH200 480GB", 96, "NVLink-C2C", 450.0),
         _pcie("NVIDIA H800", 80, 5),
-        _pcie("NVIDIA B200", 180, 6),
+        _pcie("NVIDIA B200", 180, 5),  # PCIe 6.0-capable; the hosts it ships in link at 5.0
         _pcie("NVIDIA A100-SXM4-80GB", 80, 4),
         _pcie("NVIDIA A100-SXM4-40GB", 40, 4),
         _pcie("NVIDIA A100 80GB PCIe", 80, 4),
         _pcie("NVIDIA A100-PCIE-40GB", 40, 4),
         _pcie("NVIDIA A800-SXM4-80GB", 80, 4),
-        _pcie("NVIDIA L4", 24, 4),
-        _pcie("NVIDIA A10", 24, 4),
+        _pcie("NVIDIA L4", 22.5, 4),  # 24 GB, ECC on as they ship: 22.5 GiB usable
+        _pcie("NVIDIA A10", 22.5, 4),  # likewise
         _pcie("NVIDIA RTX A5000", 24, 4),
         _pcie("NVIDIA GeForce RTX 3090", 24, 4),
         _pcie("NVIDIA GeForce RTX 3090 Ti", 24, 4),

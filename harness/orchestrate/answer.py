@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import strategies
+from harness.capacity import calibration
 from harness.capacity.memory_model import GIB
 from harness.capacity.ranking import Candidate, rank, verdict
 from harness.capacity.scaling import LAW_SOURCE
@@ -118,6 +119,9 @@ class Inputs:
     host: dict[str, dict]  # host-step timings on this machine, by executor name
     calibrations: list
     measure: Measure | None  # None: nothing is measured
+    host_unlimited: bool = (
+        False  # no host memory limit applied (predict-only): the verdict says what it needs
+    )
 
     @property
     def precision(self) -> str:
@@ -140,22 +144,30 @@ def memory_oracle(precision: str, host_bytes: float) -> Memory:
 
 def candidates_for(inputs: Inputs, names: list[str], presets: tuple[str, ...], size: float, memory: Memory):
     """Every (strategy, size) the memory model fits at `size` GiB, each with its predicted speed."""
-    found = []
-    for name in names:
-        spec = strategies.resolve(name)
-        for preset, micro_batch, gpu_gib, host_gib in memory(name, presets, size):
-            p = get_preset(preset)
-            c = Candidate(name, preset, param_count(p.model), micro_batch, gpu_gib, host_gib)
-            if inputs.target.device.peak_tflops is not None:
-                device, cal = inputs.target.device, inputs.calibrations
-                c.speed = predict_speed(p.model, spec, device, cal, inputs.host, p.global_batch_tokens)
-            found.append(c)
+    found = [
+        Candidate(name, preset, param_count(get_preset(preset).model), micro_batch, gpu_gib, host_gib)
+        for name in names
+        for preset, micro_batch, gpu_gib, host_gib in memory(name, presets, size)
+    ]
+    predict(inputs, found)
     return found
+
+
+def predict(inputs: Inputs, candidates: list[Candidate]) -> None:
+    """A predicted speed for every candidate not measured, from the calibrations known so far."""
+    for c in candidates:
+        if c.measured is None:
+            p = get_preset(c.preset)
+            spec, device = strategies.resolve(c.strategy), inputs.target.device
+            c.speed = predict_speed(
+                p.model, spec, device, inputs.calibrations, inputs.host, p.global_batch_tokens, c.micro_batch
+            )
 
 
 def measure_candidates(inputs: Inputs, candidates: list[Candidate], size: float, ladder: list[str], write):
     """Measure what decides the verdict, until nothing new does: each strategy's best, its neighbours and
-    its largest; a size found not to fit makes the next one down its largest."""
+    its largest; a size found not to fit makes the next one down its largest. Each measured speed teaches
+    the throughput model about this device, and the candidates not measured are predicted again."""
     while True:
         pending = to_measure(candidates, inputs.budget_s, ladder)
         if not pending:
@@ -163,11 +175,30 @@ def measure_candidates(inputs: Inputs, candidates: list[Candidate], size: float,
         for c in pending:
             record = inputs.measure(c, size)
             c.measured = record
-            if record.get("outcome") == "ok":
+            outcome = record.get("outcome")
+            if outcome == "ok":
                 c.speed = measured_speed(record, predicted=(c.speed or {}).get("value"))
-            elif record.get("outcome") in ("gpu", "host"):
-                c.fits = False
+                inputs.calibrations.append(_calibration(inputs, c, record))
+            elif outcome in ("gpu", "host"):
+                c.fits, c.speed = False, None
+            else:  # it may fit, but no speed was measured: it cannot be the best
+                c.speed = {"value": None, "source": "measured", "why_missing": record.get("error") or outcome}
             write()
+        predict(inputs, candidates)
+
+
+def _calibration(inputs: Inputs, c: Candidate, record: dict):
+    p = get_preset(c.preset)
+    run = record.get("run") or "a measuring run"
+    return calibration.measured(
+        inputs.target.device.name,
+        c.strategy,
+        c.preset,
+        p.model,
+        p.global_batch_tokens,
+        record["tokens_per_s"],
+        run,
+    )
 
 
 def measured_speed(record: dict, predicted: float | None) -> dict:
@@ -184,14 +215,15 @@ def measured_speed(record: dict, predicted: float | None) -> dict:
 def size_entry(inputs: Inputs, size: float, candidates: list[Candidate], ladder: list[str]) -> dict:
     """One memory size's answer, as the document holds it."""
     ranking = rank(candidates, inputs.budget_s, ladder)
+    where = inputs.target.where(size, inputs.measure is not None)
 
     def ref(c: Candidate | None) -> dict | None:
         return None if c is None else {"strategy": c.strategy, "preset": c.preset}
 
     return {
         "gpu_memory_gib": size,
-        "where": inputs.target.where(size),
-        "verdict": verdict(inputs.target.where(size), inputs.budget_s, ranking),
+        "where": where,
+        "verdict": verdict(where, inputs.budget_s, ranking, host_note=inputs.host_unlimited),
         "beyond": ranking.beyond,
         "best": ref(ranking.best),
         "biggest": ref(ranking.biggest),

@@ -22,14 +22,15 @@ class Target:
     present: bool  # this machine has it: candidates can be measured on it
     kind: str  # "cuda" or "cpu"
 
-    def where(self, size_gib: float) -> str:
-        """How the verdict names it at one memory size: 'an NVIDIA H100 80GB HBM3 capped at 24 GiB'."""
+    def where(self, size_gib: float, measured: bool) -> str:
+        """How the verdict names it at one memory size: 'an NVIDIA H100 80GB HBM3 capped at 24 GiB', with
+        '(predicted)' when nothing is measured on it."""
         if self.kind == "cpu":
             return f"this CPU ({size_gib:.3g} GiB)"
         name = self.device.name
         article = "an" if name[:1].upper() in "AEFHILMNORSX" else "a"
         capped = f" capped at {size_gib:g} GiB" if size_gib < self.memory_gib - 1e-9 else ""
-        return f"{article} {name}{capped}" + ("" if self.present else " (predicted)")
+        return f"{article} {name}{capped}" + ("" if measured else " (predicted)")
 
     def to_dict(self) -> dict:
         where = {"memory_gib": self.memory_gib, "present": self.present, "kind": self.kind}
@@ -65,10 +66,8 @@ def target_for(gpu: str | None, predict_only: bool) -> Target:
 
 
 def host_link(name: str) -> tuple[str, float, str]:
-    """(the link, its one-way GB/s, where that came from) for the GPU here."""
-    if name in GPUS:
-        g = GPUS[name]
-        return g.link, g.link_gb_s, "the GPU table"
+    """(the link, its one-way GB/s, where that came from) for the GPU here: NVML's maximum for this device
+    in this slot, else the GPU table's, else a stated default."""
     try:
         import pynvml
 
@@ -76,6 +75,8 @@ def host_link(name: str) -> tuple[str, float, str]:
         handle = pynvml.nvmlDeviceGetHandleByIndex(0)
         generation = pynvml.nvmlDeviceGetMaxPcieLinkGeneration(handle)
         width = pynvml.nvmlDeviceGetMaxPcieLinkWidth(handle)
-        return f"PCIe {generation}.0 x{width}", pcie_gb_s(generation, width), "NVML (the link's maximum)"
-    except Exception:  # no NVML, or a link it does not report: the stated default
-        return ASSUMED_LINK[0], ASSUMED_LINK[1], "a stated default (neither the GPU table nor NVML knew it)"
+        return f"PCIe {generation}.0 x{width}", pcie_gb_s(generation, width), "NVML (this slot's maximum)"
+    except Exception:  # no NVML, or a link it does not report (NVLink-C2C): the table, else the default
+        if name in GPUS:
+            return GPUS[name].link, GPUS[name].link_gb_s, "the GPU table"
+        return ASSUMED_LINK[0], ASSUMED_LINK[1], "a stated default (neither NVML nor the GPU table knew it)"

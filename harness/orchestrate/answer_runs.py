@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 
 import strategies
+from harness.capacity.calibration import read_calibrations
 from harness.capacity.host_optimizer import host_step_timing
 from harness.capacity.memory_model import GIB
 from harness.capacity.ranking import Candidate
-from harness.capacity.throughput import read_calibrations
 from harness.core.errors import UserError
 from harness.core.presets import get_preset
 from harness.core.results import write_json_atomic
@@ -48,10 +48,10 @@ def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, .
     for size in sizes:
         if not math.isfinite(size) or not MEMORY_GIB[0] <= size <= MEMORY_GIB[1]:
             raise UserError(f"memory size {size:g} GiB is out of range: give one a machine has, e.g. 24")
-        if measured and size > target.memory_gib + 1e-9:
+        if size > target.memory_gib + 1e-9:
             raise UserError(
-                f"--gpu-memory-gib {size:g} is more than the {target.memory_gib:.1f} GiB measured here: give "
-                "sizes up to that, or add --predict-only"
+                f"--gpu-memory-gib {size:g} is more than the {target.memory_gib:.1f} GiB of the "
+                f"{target.device.name}: give sizes up to that (a smaller size stands for a smaller card)"
             )
     if plan.train and not measured:
         raise UserError("--train trains on this machine: leave out --predict-only, and --gpu of another GPU")
@@ -77,9 +77,11 @@ def prepare(plan: AnswerPlan, measure: Measure | None = None, memory: Memory | N
     folders = [plan.runs_dir, plan.measure_dir, *published_runs()]
     if measured and measure is None:
         measure = measure_with_runs(plan, target)
-    inputs = Inputs(target, budget_s, sizes, host, read_calibrations(folders), measure if measured else None)
+    limit = host_bytes(plan, measured)
+    inputs = Inputs(target, budget_s, sizes, host, read_calibrations(folders), measure if measured else None,
+                    host_unlimited=math.isinf(limit))  # fmt: skip
     if memory is None:
-        memory = memory_oracle(inputs.precision, host_bytes(plan, measured))
+        memory = memory_oracle(inputs.precision, limit)
     return inputs, memory
 
 

@@ -1,7 +1,7 @@
 """Which candidates an answer measures: the ones that decide its verdict. Per strategy, the best by what is
 known (measured speeds, else predicted ones), its neighbours on the ladder and the largest size that fits;
-every candidate where nothing predicts a speed (a CPU). Never a size the memory model does not fit, never
-one twice."""
+where nothing predicts a speed yet (a device of no known peak, and no run of it), the middle size first,
+whose run then teaches the throughput model. Never a size the memory model does not fit, never one twice."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def to_measure(candidates: list[Candidate], budget_s: float, ladder: list[str]) 
             continue
         known = [c for c in fitting if c.loss(budget_s) is not None]
         if not known:
-            chosen += fitting  # nothing predicts a speed here: measure every size
+            untried = [c for c in fitting if c.measured is None]
+            chosen += untried[len(untried) // 2 : len(untried) // 2 + 1]  # one run to learn the device from
             continue
         i = fitting.index(min(known, key=lambda c: c.loss(budget_s)))
         chosen += [*fitting[max(0, i - 1) : i + 2], fitting[-1]]
