@@ -300,6 +300,24 @@ def test_a_day_on_a_24_gib_card_is_best_at_or_below_gpt2_small_and_a_week_on_an_
             "--gpu-memory-gib 'lots': expected float",
         ),
         (["--predict-only", "--gpu", H100, "--presets", "gpt-175b"], "unknown preset 'gpt-175b'"),
+        (["--predict-only", "--gpu", H100, "--presets", ""], "--presets '' names nothing"),
+        (
+            ["--predict-only", "--gpu", H100, "--gpu-memory-gib", " , "],
+            "--gpu-memory-gib ' , ' names nothing",
+        ),
+        (["--predict-only", "--gpu", H100, "--gpu-memory-gib", "24,24"], "--gpu-memory-gib names 24.0 twice"),
+        (["--predict-only", "--gpu", H100, "--presets", "tiny,tiny"], "--presets names tiny twice"),
+        (["--predict-only", "--gpu", H100, "--gpu-memory-gib", ",".join(map(str, range(1, 19)))], "up to 16"),
+        (
+            ["--predict-only", "--gpu", H100, "--host-memory-gib", "nan"],
+            "memory size nan GiB is out of range",
+        ),
+        (["--predict-only", "--gpu", H100, "--host-memory-gib", "0"], "memory size 0 GiB is out of range"),
+        (["--predict-only", "--gpu", H100, "--budget", "400d"], "--budget 400d is longer than a year"),
+        (
+            ["--predict-only", "--gpu", H100, "--gpu-memory-gib", "100"],
+            "more than the 80.0 GiB of the NVIDIA H100",
+        ),
     ],
 )
 def test_bad_input_is_refused_in_one_line_before_anything_runs(tmp_path, args, fragment):
@@ -309,6 +327,31 @@ def test_bad_input_is_refused_in_one_line_before_anything_runs(tmp_path, args, f
     proc = harness_main("answer", *args, "--out", str(out))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and fragment in proc.stderr, proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["fifo", "html", "page-is-a-folder", "runs-dir-is-a-file"])
+def test_outputs_that_cannot_be_written_as_asked_are_refused(tmp_path, case):
+    """A device or a pipe is never replaced by a file; the document and its page are two files."""
+    import os
+
+    from tests.conftest import harness_main
+
+    out, extra = tmp_path / "answer.json", []
+    if case == "fifo":
+        out = tmp_path / "pipe"
+        os.mkfifo(out)
+    elif case == "html":
+        out = tmp_path / "answer.html"
+    elif case == "page-is-a-folder":
+        (tmp_path / "answer.html").mkdir()
+    else:
+        (tmp_path / "runs").write_text("not a folder")
+        extra = ["--runs-dir", str(tmp_path / "runs")]
+    proc = harness_main("answer", "--predict-only", "--gpu", H100, "--out", str(out), *extra)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "answer.json").exists()
+    if case == "fifo":
+        assert not out.is_file() and not out.with_suffix(".html").exists()
 
 
 def test_gpu_list_names_the_table():
@@ -330,3 +373,20 @@ def test_each_memory_size_gets_its_own_verdict(tmp_path):
     assert params(small["biggest"]["preset"]) <= params(full["biggest"]["preset"])
     for c in small["candidates"]:
         assert c["memory"]["predicted_gpu_gib"] <= 24 * (1 - 0.08)
+
+
+def test_no_command_replaces_a_device_or_a_pipe_with_its_output(tmp_path):
+    import os
+
+    from tests.conftest import harness_main
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    (tmp_path / "runs").mkdir()
+    for args in (
+        ("report", "--runs", str(tmp_path / "runs"), "--out", str(pipe)),
+        ("capacity", "--predict-only", "--gpu-memory-gib", "24", "--strategies", "amp", "--out", str(pipe)),
+    ):
+        proc = harness_main(*args)
+        assert proc.returncode == 2 and "is not a regular file" in proc.stderr, proc.stderr
+        assert not pipe.is_file()

@@ -12,9 +12,20 @@ from dataclasses import dataclass
 
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
 LAW = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+LAW_FITTED_PARAMS = (70e6, 16e9)  # the sizes of the models the law was fitted on (over 400 of them)
 LAW_SOURCE = (
     "Hoffmann et al. 2022, approach 3 (MassiveText): an estimate from another corpus, indicative only"
 )
+
+
+def outside_the_law(params: float) -> str | None:
+    """A note when a size lies outside the models the law was fitted on: it extrapolates there."""
+    lo, hi = LAW_FITTED_PARAMS
+    if lo <= params <= hi:
+        return None
+    return (
+        f"the law was fitted on models of {lo / 1e6:.0f}M to {hi / 1e9:.0f}B parameters: it extrapolates here"
+    )
 
 
 def estimated_loss(params: float, tokens: float) -> float:

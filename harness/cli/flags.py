@@ -11,6 +11,7 @@ from dataclasses import MISSING, Field
 from pathlib import Path
 from typing import Any
 
+from harness.core.errors import UserError
 from harness.core.options import (
     CHOICES,
     METAVAR,
@@ -63,6 +64,13 @@ def given(args: argparse.Namespace, cls: type, only: tuple[str, ...] | None = No
             continue
         text = ",".join(raw) if isinstance(raw, list) else raw
         values[f.name] = parse_value(cls, f, text, f"{flag_of(f)} {text!r}")
+        if (
+            values[f.name] == ()
+            and typing.get_origin(optional_of(hint(cls, f.name)) or hint(cls, f.name)) is tuple
+        ):
+            raise UserError(
+                f"{flag_of(f)} {text!r} names nothing: give at least one value, or leave the flag out"
+            )
     return values
 
 

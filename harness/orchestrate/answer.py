@@ -18,7 +18,7 @@ import strategies
 from harness.capacity import calibration
 from harness.capacity.memory_model import GIB
 from harness.capacity.ranking import Candidate, rank, verdict
-from harness.capacity.scaling import LAW_SOURCE
+from harness.capacity.scaling import LAW_SOURCE, outside_the_law
 from harness.capacity.search import HEADROOM, check_sizes
 from harness.capacity.throughput import DEFAULT_EFFICIENCY, LINK_EFFICIENCY, predict_speed
 from harness.core.options import INTERNAL_FIELD, option
@@ -225,6 +225,7 @@ def size_entry(inputs: Inputs, size: float, candidates: list[Candidate], ladder:
         "where": where,
         "verdict": verdict(where, inputs.budget_s, ranking, host_note=inputs.host_unlimited),
         "beyond": ranking.beyond,
+        "law_note": None if ranking.best is None else outside_the_law(ranking.best.params),
         "best": ref(ranking.best),
         "biggest": ref(ranking.biggest),
         "strategies": {

@@ -13,6 +13,7 @@ from harness.capacity.memory_model import GIB
 from harness.capacity.ranking import Candidate
 from harness.core.errors import UserError
 from harness.core.presets import get_preset
+from harness.core.recipe import YEAR_S
 from harness.core.results import write_json_atomic
 from harness.core.units import parse_duration
 from harness.orchestrate.answer import (
@@ -40,14 +41,21 @@ def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, .
     if not names:
         raise UserError("--strategies is empty: name at least one, e.g. amp,zero_offload")
     budget_s = parse_duration(plan.budget)
+    if budget_s > YEAR_S:
+        raise UserError(f"--budget {plan.budget} is longer than a year, the longest a run may have: e.g. 7d")
     target = target_for(plan.gpu, plan.predict_only)
+    _check_list("--presets", plan.ladder(target.kind))
     for preset in plan.ladder(target.kind):
         get_preset(preset)
     measured = target.present and not plan.predict_only
     sizes = plan.gpu_memory_gib or (target.memory_gib,)
-    for size in sizes:
+    _check_list("--gpu-memory-gib", sizes)
+    for size in (*sizes, *([] if plan.host_memory_gib is None else [plan.host_memory_gib])):
         if not math.isfinite(size) or not MEMORY_GIB[0] <= size <= MEMORY_GIB[1]:
-            raise UserError(f"memory size {size:g} GiB is out of range: give one a machine has, e.g. 24")
+            raise UserError(
+                f"memory size {size:g} GiB is out of range: give a size a machine has, from "
+                f"{MEMORY_GIB[0]:g} to {MEMORY_GIB[1]:g} GiB, e.g. 24"
+            )
         if size > target.memory_gib + 1e-9:
             raise UserError(
                 f"--gpu-memory-gib {size:g} is more than the {target.memory_gib:.1f} GiB of the "
@@ -57,13 +65,41 @@ def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, .
         raise UserError("--train trains on this machine: leave out --predict-only, and --gpu of another GPU")
     if plan.train and len(sizes) != 1:
         raise UserError("--train trains one model: give one --gpu-memory-gib size")
-    check_file(plan.out, "--out")
+    _check_outputs(plan)
     if measured:
         check_device(target.kind, names)
         for name in names:
             strategies.resolve(name).require_libraries()
         check_folder(plan.measure_dir, "--out")
     return names, budget_s, target, tuple(sizes), measured
+
+
+MAX_SIZES = 16  # memory sizes one answer compares
+
+
+def _check_list(flag: str, items: tuple) -> None:
+    if len(items) > MAX_SIZES * 2:
+        raise UserError(f"{flag} names {len(items)} values: an answer compares up to {MAX_SIZES * 2}")
+    twice = sorted({str(x) for x in items if items.count(x) > 1})
+    if twice:
+        raise UserError(f"{flag} names {', '.join(twice)} twice: name each once")
+    if flag == "--gpu-memory-gib" and len(items) > MAX_SIZES:
+        raise UserError(f"--gpu-memory-gib names {len(items)} sizes: an answer compares up to {MAX_SIZES}")
+
+
+def _check_outputs(plan: AnswerPlan) -> None:
+    """The document and its page can be written, as two files; a runs folder is a folder."""
+    page = plan.out.with_suffix(".html")
+    if page == plan.out:
+        raise UserError(
+            f"--out {plan.out}: the answer is a .json document (its page goes beside it as .html)"
+        )
+    check_file(plan.out, "--out")
+    check_file(page, "--out (its page)")
+    if plan.runs_dir.exists() and not plan.runs_dir.is_dir():
+        raise UserError(f"--runs-dir {plan.runs_dir} is not a folder: give the folder runs are kept in")
+    if plan.train:
+        check_folder(plan.runs_dir, "--runs-dir")
 
 
 def prepare(plan: AnswerPlan, measure: Measure | None = None, memory: Memory | None = None):

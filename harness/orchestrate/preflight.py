@@ -50,6 +50,8 @@ def check_file(path: Path, flag: str) -> None:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{flag} {path} is a folder, not a file: give a file name such as report.html")
+    if path.exists() and not path.is_file():  # a device or a pipe: writing would replace it with a file
+        raise UserError(f"{flag} {path} is not a regular file: give a file name such as report.html")
     check_folder(path.parent, flag)
 
 

@@ -46,8 +46,9 @@ def format_answer(document: dict) -> str:
     lines = []
     for entry in document["sizes"]:
         lines.append(entry["verdict"])
-        if entry["beyond"]:
-            lines.append(f"  note: {entry['beyond']}")
+        for note in (entry.get("beyond"), entry.get("law_note")):
+            if note:
+                lines.append(f"  note: {note}")
         rows = [[name for name, _ in COLUMNS], *_rows(entry)]
         lines += [
             "  " + " ".join(c.ljust(w) for c, (_, w) in zip(r, COLUMNS, strict=True)).rstrip() for r in rows
