@@ -246,3 +246,27 @@ def read_run_config(run_dir: Path) -> RunConfig:
         raise UserError(f"{path} is missing: is {run_dir} a run folder?") from None
     except (*JSON_READ_ERRORS, TypeError) as exc:
         raise UserError(f"{path} is corrupt ({type(exc).__name__}); start a new run instead") from None
+
+
+def document_head(kind: str, schema_version: int, command: tuple[str, ...], complete: bool) -> dict[str, Any]:
+    """What every document a command writes beside the runs (capacity.json, answer.json) opens with."""
+    from datetime import UTC, datetime
+
+    return {
+        "kind": kind,
+        "schema_version": schema_version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": list(command),
+        "complete": complete,  # False while runs go on (or when the command was killed meanwhile)
+    }
+
+
+def read_document(path: Path, kind: str) -> dict[str, Any]:
+    """A document of this kind (written by `harness <kind>`); one line naming the file otherwise."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except JSON_READ_ERRORS as exc:
+        raise UserError(f"{path} is not a readable {kind} document: {exc}") from None
+    if not isinstance(document, dict) or document.get("kind") != kind:
+        raise UserError(f"{path} is not a {kind} document (written by `harness {kind}`)")
+    return document

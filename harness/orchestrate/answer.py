@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import strategies
@@ -24,7 +23,7 @@ from harness.capacity.throughput import DEFAULT_EFFICIENCY, LINK_EFFICIENCY, pre
 from harness.core.options import INTERNAL_FIELD, option
 from harness.core.presets import CPU_PRESETS, LADDER, get_preset
 from harness.core.recipe import DEFAULT_BUDGET
-from harness.core.results import write_json_atomic
+from harness.core.results import document_head, write_json_atomic
 from harness.model import param_count
 from harness.orchestrate.answer_device import Target
 from harness.orchestrate.answer_select import to_measure
@@ -261,11 +260,7 @@ def run_answer(plan: AnswerPlan, inputs: Inputs, memory: Memory) -> dict:
 
 def _document(plan: AnswerPlan, inputs: Inputs, presets, entries: list[dict], complete: bool) -> dict:
     return {
-        "kind": ANSWER_KIND,
-        "schema_version": SCHEMA_VERSION,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": list(plan.command),
-        "complete": complete,  # False while runs measure (or when the command was killed meanwhile)
+        **document_head(ANSWER_KIND, SCHEMA_VERSION, plan.command, complete),
         "budget": plan.budget,
         "budget_s": inputs.budget_s,
         "device": inputs.target.to_dict(),

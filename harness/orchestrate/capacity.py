@@ -10,7 +10,6 @@ import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import strategies
@@ -20,7 +19,7 @@ from harness.capacity.search import HEADROOM, CapacityAnswer, Probe, find_larges
 from harness.core.errors import HOST_OUT_OF_MEMORY, UserError
 from harness.core.presets import LADDER, get_preset
 from harness.core.recipe import DEFAULT_BUDGET
-from harness.core.results import write_atomic
+from harness.core.results import document_head, write_atomic
 from harness.core.units import parse_duration
 from harness.model import param_count
 from harness.orchestrate.plan import Plan, check_device
@@ -199,11 +198,7 @@ def _document(
     plan: CapacityPlan, budget_s: float, host: float, environment: dict, entries: list[dict], complete: bool
 ) -> dict:
     return {
-        "kind": CAPACITY_KIND,
-        "schema_version": SCHEMA_VERSION,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": list(plan.command),
-        "complete": complete,  # False while probes run (or when the command was killed meanwhile)
+        **document_head(CAPACITY_KIND, SCHEMA_VERSION, plan.command, complete),
         "predict_only": plan.predict_only,
         "precision": plan.precision,
         "budget_s": budget_s,

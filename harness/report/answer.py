@@ -5,13 +5,13 @@ filled, predicted ones hollow; the best ringed), and tokens/s against size."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import UserError
+from harness.core.results import read_document
 from harness.report import svg
 from harness.report.charts import colors
 
@@ -32,12 +32,7 @@ class AnswerSection:
 
 def load_answer(path: Path) -> dict[str, Any]:
     """An answer document, checked enough that rendering cannot fail on it."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path} is not a readable answer document: {exc}") from None
-    if not isinstance(document, dict) or document.get("kind") != "answer":
-        raise UserError(f"{path} is not an answer document (written by `harness answer`)")
+    document = read_document(path, "answer")
     sizes = document.get("sizes")
     if not isinstance(sizes, list) or not all(_size_ok(e) for e in sizes):
         raise UserError(f"{path} has no list of memory sizes with their candidates")

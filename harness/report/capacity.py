@@ -5,7 +5,6 @@ and each strategy's memory broken down by kind, predicted beside measured."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from harness.core.errors import UserError
+from harness.core.results import read_document
 from harness.report import charts
 
 GIB = 2**30
@@ -31,12 +31,7 @@ class CapacitySection:
 
 def load_capacity(path: Path) -> dict[str, Any]:
     """A capacity document, checked enough that rendering cannot fail on it."""
-    try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path} is not a readable capacity document: {exc}") from None
-    if not isinstance(document, dict) or document.get("kind") != "capacity":
-        raise UserError(f"{path} is not a capacity document (written by `harness capacity`)")
+    document = read_document(path, "capacity")
     if not isinstance(document.get("results"), list) or not all(
         isinstance(e, dict) for e in document["results"]
     ):
