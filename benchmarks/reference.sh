@@ -125,6 +125,14 @@ stage() {
       timed capacity "$PY" -m harness capacity --gpu-memory-gib 24 --quiet --out "$WORK/capacity.json" \
         --strategies amp,adam8bit,zero_offload,act_ckpt,zero_offload+act_ckpt
       ;;
+    answer-24)
+      # The measured answer at a 24 GiB cap for two strategies (answer.json is rewritten after each run,
+      # so a deadline keeps every measured candidate; the summary sets each beside its prediction).
+      describe_machine
+      timed answer "$PY" -m harness answer --gpu-memory-gib 24 --budget 24h --quiet --out "$WORK/answer.json" \
+        --runs-dir "$WORK/runs" --strategies "${ANSWER_STRATEGIES:-amp,zero_offload+act_ckpt}" \
+        --presets gpt-51m,gpt-82m,gpt2-124m,gpt-200m,gpt-350m,gpt-540m,gpt-760m,gpt-1b,gpt-1.3b
+      ;;
   esac
 }
 

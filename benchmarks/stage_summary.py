@@ -93,6 +93,12 @@ def summary(work: Path, stage: str) -> str:
         from harness.cli.text.capacity import format_capacity
 
         parts.append(format_capacity(json.loads(capacity.read_text())))
+    answer = work / "answer.json"
+    if answer.exists():
+        from harness.cli.text.answer import format_answer, format_prediction_check
+
+        document = json.loads(answer.read_text())
+        parts += [format_answer(document), format_prediction_check(document)]
     skipped = work / "skipped.txt"
     if skipped.exists():
         parts.append("not run (the stage's deadline came first): " + ", ".join(skipped.read_text().split()))

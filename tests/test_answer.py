@@ -390,3 +390,22 @@ def test_no_command_replaces_a_device_or_a_pipe_with_its_output(tmp_path):
         proc = harness_main(*args)
         assert proc.returncode == 2 and "is not a regular file" in proc.stderr, proc.stderr
         assert not pipe.is_file()
+
+
+def test_a_stage_summary_sets_each_measured_speed_beside_its_prediction(tmp_path):
+    """benchmarks/reference.sh answer-24 leaves answer.json; its summary ends with the check the GPU session
+    reports: every measured candidate's tokens/s and the prediction made before it ran."""
+    from benchmarks.stage_summary import summary
+
+    memory = FakeMemory({"amp": {80.0: 4}})
+    doc = run_answer(
+        plan(tmp_path, ["amp"]), inputs(FakeSpeed(memory, {"amp": 0.4}), peak=100.0, sizes=(80.0,)), memory
+    )
+    measured = [c for c in doc["sizes"][0]["candidates"] if c["tokens_per_s"]["source"] == "measured"]
+    text = summary(tmp_path, "answer-24")
+    assert doc["sizes"][0]["verdict"] in text
+    rows = text.splitlines()[-len(measured) :]
+    for c, row in zip(sorted(measured, key=lambda c: c["params"]), rows, strict=True):
+        speed = c["tokens_per_s"]
+        assert row.split()[:3] == ["80", "amp", c["preset"]]
+        assert row.split()[-1] == f"{speed['predicted_value'] / speed['value']:.3f}"

@@ -185,3 +185,37 @@ def test_memory_model_against_the_measured_peak(tmp_path, strategy):
         f"memory-model-{strategy.replace('+', '-')}", {"predicted_gib": predicted, "measured_gib": measured}
     )
     assert abs(predicted - measured) <= 0.3 * measured, (predicted, measured)
+
+
+@pytest.mark.gpu
+def test_a_measured_answer_under_a_cap_sets_measured_speeds_beside_predicted_ones(tmp_path):
+    """`harness answer` on the GPU here at an 8 GiB cap: the candidates that decide the verdict are measured
+    by real runs under the cap, the rest predicted from them; every measured run is in its folder."""
+    from tests.conftest import harness_cli
+
+    out = tmp_path / "answer.json"
+    args = (
+        "--strategies",
+        "amp,act_ckpt",
+        "--presets",
+        "gpt-16m,gpt-30m,gpt-51m,gpt-82m",
+        "--gpu-memory-gib",
+        "8",
+    )
+    proc = harness_cli("answer", *args, "--budget", "1h", "--quiet", "--out", str(out), "--runs-dir",
+                       str(tmp_path / "runs"), timeout=1800)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())
+    (entry,) = doc["sizes"]
+    assert doc["measured_here"] and doc["complete"] and " capped at 8 GiB in 1 h: " in entry["verdict"]
+    measured = [c for c in entry["candidates"] if c["tokens_per_s"]["source"] == "measured"]
+    assert measured
+    for c in measured:
+        run = json.loads((Path(c["tokens_per_s"]["run"]) / "result.json").read_text())
+        assert run["environment"]["gpu_memory_cap_gib"] == 8 and run["status"] == "ok"
+        assert run["summary"]["steady_tokens_per_s"] == c["tokens_per_s"]["value"]
+    keep_evidence(
+        "answer-predicted-vs-measured",
+        {c["strategy"] + " " + c["preset"]: c["tokens_per_s"] for c in measured}
+        | {"verdict": entry["verdict"]},
+    )

@@ -79,6 +79,19 @@ def examine(requested: tuple[str, ...] | None) -> dict:
         "machine": machine,
         "checks": {name: [vars(c) for c in cs] for name, cs in checks.items()},
         "strategies": readiness,
+        "host_steps": host_steps(readiness),
         "warnings": warnings,
         "blocked": blocked,
+    }
+
+
+def host_steps(readiness: dict[str, str]) -> dict[str, dict]:
+    """This machine's speed at each ready offloading executor's host step (`harness answer` adds it to a
+    predicted step), benchmarked once and kept in the cache folder."""
+    from harness.capacity.host_optimizer import host_step_timing
+
+    return {
+        name: host_step_timing(plugin).to_dict()
+        for name, plugin in strategies.REGISTRY.items()
+        if readiness[name].startswith("ready") and getattr(plugin, "host_step", None) is not None
     }

@@ -74,6 +74,24 @@ def format_answer(document: dict) -> str:
     return "\n".join(lines)
 
 
+def format_prediction_check(document: dict) -> str:
+    """Each measured candidate's tokens/s beside what the throughput model predicted for it before it ran
+    (a candidate measured before any run of its device had none)."""
+    lines = [
+        f"{'size GiB':>8}  {'strategy':22} {'preset':10} {'measured':>10} {'predicted':>10} {'pred/meas':>9}"
+    ]
+    for entry in document["sizes"]:
+        for c in entry["candidates"]:
+            speed = c.get("tokens_per_s") or {}
+            if speed.get("source") != "measured" or speed.get("value") is None:
+                continue
+            predicted = speed.get("predicted_value")
+            ratio = "-" if predicted is None else f"{predicted / speed['value']:.3f}"
+            where = f"{entry['gpu_memory_gib']:>8g}  {c['strategy']:22} {c['preset']:10}"
+            lines.append(f"{where} {speed['value']:>10,.0f} {_num(predicted, ',.0f'):>10} {ratio:>9}")
+    return "\n".join(lines)
+
+
 def format_gpus() -> str:
     from harness.metrics.gpus import GPUS
 

@@ -28,6 +28,14 @@ def format_doctor(findings: dict) -> str:
         lines.append(f"{'ok ' if check['ok'] else 'BAD'}        {check['name']}: {check['detail']}")
     lines.append("strategies")
     lines += [f"  {name:<14} {state}" for name, state in findings["strategies"].items()]
+    for name, timing in findings.get("host_steps", {}).items():
+        per_param = timing["seconds_per_param"]
+        speed = (
+            "could not run: " + str(timing["error"])
+            if per_param is None
+            else f"{per_param * 1e9:.2f} ns/parameter"
+        )
+        lines.append(f"host step  {name}: {speed} ({timing['optimizer']})")
     lines += [f"warning: {warning}" for warning in findings["warnings"]]
     lines += [f"cannot run {name}: {reason}" for name, reason in findings["blocked"].items()]
     return "\n".join(lines)
