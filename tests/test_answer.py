@@ -361,6 +361,19 @@ def test_gpu_list_names_the_table():
     assert proc.returncode == 0 and H100 in proc.stdout and "NVIDIA GeForce RTX 3090" in proc.stdout
 
 
+def test_a_host_larger_than_the_card_limits_the_biggest_by_its_own_memory(tmp_path):
+    """--host-memory-gib is the host's size, not a GPU size: 126 GiB beside an 80 GiB card is accepted."""
+    from tests.conftest import harness_main
+
+    out = tmp_path / "answer.json"
+    args = ("--predict-only", "--gpu", H100, "--host-memory-gib", "126", "--strategies", "amp,zero_offload")
+    proc = harness_main("answer", *args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = json.loads(out.read_text())["sizes"]
+    assert all(c["memory"]["predicted_host_gib"] <= 126 for c in entry["candidates"])
+    assert " GiB of host memory)" not in entry["verdict"]  # a limit was applied: nothing to say
+
+
 def test_each_memory_size_gets_its_own_verdict(tmp_path):
     from tests.conftest import harness_main
 

@@ -56,6 +56,7 @@ def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, .
                 f"memory size {size:g} GiB is out of range: give a size a machine has, from "
                 f"{MEMORY_GIB[0]:g} to {MEMORY_GIB[1]:g} GiB, e.g. 24"
             )
+    for size in sizes:  # a GPU memory size stands for a smaller card, never a larger one
         if size > target.memory_gib + 1e-9:
             raise UserError(
                 f"--gpu-memory-gib {size:g} is more than the {target.memory_gib:.1f} GiB of the "
