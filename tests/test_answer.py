@@ -422,3 +422,22 @@ def test_a_stage_summary_sets_each_measured_speed_beside_its_prediction(tmp_path
         speed = c["tokens_per_s"]
         assert row.split()[:3] == ["80", "amp", c["preset"]]
         assert row.split()[-1] == f"{speed['predicted_value'] / speed['value']:.3f}"
+
+
+def test_the_terminal_counts_only_speeds_it_has(tmp_path):
+    from harness.cli.text.answer import format_answer
+
+    memory = FakeMemory({"amp": {80.0: 4}})
+
+    def failing(c, size):
+        return (
+            {"outcome": "error", "error": "broken"}
+            if c.preset == "gpt2-124m"
+            else FakeSpeed(memory, {"amp": 0.4})(c, size)
+        )
+
+    doc = run_answer(plan(tmp_path, ["amp"]), inputs(failing, peak=100.0, sizes=(80.0,)), memory)
+    sources = [c["tokens_per_s"] for c in doc["sizes"][0]["candidates"]]
+    measured = sum(s["source"] == "measured" and s["value"] is not None for s in sources)
+    predicted = sum(s["source"] == "predicted" for s in sources)
+    assert f"speeds: {measured} measured, {predicted} predicted, 1 unknown" in format_answer(doc)

@@ -133,7 +133,7 @@ def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(rea
         assert run["strategy"]["name"] == c["strategy"] and run["recipe"]["preset"] == c["preset"]
         assert run["summary"]["steps"] == 3 and run["settings"]["warmup_steps"] == 1
     assert entry["verdict"].startswith("On this CPU (") and entry["verdict"] in proc.stdout
-    assert "speeds: 4 measured, 0 predicted" in proc.stdout
+    assert "speeds: 4 measured, 0 predicted, 0 unknown" in proc.stdout
     trained = doc["trained"]
     assert (trained["strategy"], trained["preset"]) == (entry["best"]["strategy"], entry["best"]["preset"])
     assert trained["status"] == "ok" and trained["final_val_loss"]["value"] > 0

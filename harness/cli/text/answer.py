@@ -53,10 +53,10 @@ def format_answer(document: dict) -> str:
         lines += [
             "  " + " ".join(c.ljust(w) for c, (_, w) in zip(r, COLUMNS, strict=True)).rstrip() for r in rows
         ]
-        sources = [(c.get("tokens_per_s") or {}).get("source") for c in entry["candidates"]]
-        lines.append(
-            f"  speeds: {sources.count('measured')} measured, {sources.count('predicted')} predicted"
-        )
+        speeds = [c.get("tokens_per_s") or {} for c in entry["candidates"] if c.get("fits", True)]
+        known = [speed["source"] for speed in speeds if speed.get("value") is not None]
+        counts = f"{known.count('measured')} measured, {known.count('predicted')} predicted"
+        lines.append(f"  speeds: {counts}, {len(speeds) - len(known)} unknown")
         lines.append("")
     trained = document.get("trained")
     if trained and "run" in trained:
