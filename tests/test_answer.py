@@ -9,10 +9,11 @@ import pytest
 
 import strategies
 from harness.capacity.calibration import executed_flops_per_token
-from harness.capacity.ranking import Candidate, rank, short_count, verdict
+from harness.capacity.ranking import Candidate, rank, verdict
 from harness.capacity.scaling import estimated_loss
 from harness.capacity.throughput import Device
 from harness.core.presets import LADDER, PRESETS, get_preset
+from harness.core.units import format_count
 from harness.model import param_count
 from harness.orchestrate.answer import AnswerPlan, Inputs, run_answer
 from harness.orchestrate.answer_device import Target
@@ -60,6 +61,11 @@ class FakeSpeed:
             return {"outcome": "gpu", "error": "out of memory"}
         tokens_per_s = self.rate[c.strategy] * 1e14 / executed(c.strategy, c.preset)
         return {"outcome": "ok", "tokens_per_s": tokens_per_s, "run": f"runs/{c.strategy}-{c.preset}"}
+
+
+def failing_at(preset, speed, error="RuntimeError: a broken library"):
+    """`speed`, except that the measuring run of `preset` fails with `error`."""
+    return lambda c, size: {"outcome": "error", "error": error} if c.preset == preset else speed(c, size)
 
 
 def inputs(measure, *, peak=None, sizes=(24.0, 80.0), budget_s=DAY):
@@ -184,7 +190,7 @@ def test_the_verdict_names_the_best_and_the_biggest_with_their_figures():
     assert text == (
         f"On an NVIDIA H100 80GB HBM3 in 24 h: best gpt2-124m with amp, est. loss {loss:.3f} after 8.64B "
         f"tokens ({100_000.0 * DAY / 124e6:.3g} per parameter); biggest gpt-6.7b with zero_offload, "
-        f"{short_count(2000.0 * DAY)} tokens ({2000.0 * DAY / 6.65e9:.3g} per parameter): undertrained "
+        f"{format_count(2000.0 * DAY)} tokens ({2000.0 * DAY / 6.65e9:.3g} per parameter): undertrained "
         "(under 20 tokens per parameter)."
     )
     assert ranking.beyond.startswith("the best is the smallest size asked for (gpt2-124m)")
@@ -200,13 +206,7 @@ def test_the_verdict_names_the_best_and_the_biggest_with_their_figures():
 
 def test_a_run_that_fails_leaves_its_size_without_a_speed_and_out_of_the_best(tmp_path):
     memory = FakeMemory({"amp": {80.0: 4}})
-    speed = FakeSpeed(memory, {"amp": 0.4})
-
-    def failing(c, size):
-        if c.preset == "gpt2-124m":
-            return {"outcome": "error", "error": "RuntimeError: a broken library"}
-        return speed(c, size)
-
+    failing = failing_at("gpt2-124m", FakeSpeed(memory, {"amp": 0.4}))
     doc = run_answer(plan(tmp_path, ["amp"]), inputs(failing, peak=100.0, sizes=(80.0,)), memory)
     entry = doc["sizes"][0]
     broken = next(c for c in entry["candidates"] if c["preset"] == "gpt2-124m")
@@ -428,13 +428,7 @@ def test_the_terminal_counts_only_speeds_it_has(tmp_path):
     from harness.cli.text.answer import format_answer
 
     memory = FakeMemory({"amp": {80.0: 4}})
-
-    def failing(c, size):
-        return (
-            {"outcome": "error", "error": "broken"}
-            if c.preset == "gpt2-124m"
-            else FakeSpeed(memory, {"amp": 0.4})(c, size)
-        )
+    failing = failing_at("gpt2-124m", FakeSpeed(memory, {"amp": 0.4}))
 
     doc = run_answer(plan(tmp_path, ["amp"]), inputs(failing, peak=100.0, sizes=(80.0,)), memory)
     sources = [c["tokens_per_s"] for c in doc["sizes"][0]["candidates"]]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ import torch
 
 from harness.core.cache import cache_root
 from harness.core.results import JSON_READ_ERRORS, write_json_atomic
+from harness.metrics.environment import cpu_model
 
 CACHE_FILE = "host-steps.json"  # this machine's timings, kept so that an answer need not load the op again
 
@@ -83,15 +83,14 @@ def machine_key(executor: type) -> str:
             libraries.append(f"{name} ?")
     threads = f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads"
     bench = f"{BENCH_PARAMS} params in {BENCH_TENSORS} tensors, fastest of {BENCH_STEPS} steps"
-    return f"{executor.name} | {_cpu_model()} | {threads} | {', '.join(libraries)} | {bench}"
+    return f"{executor.name} | {cpu_model()} | {threads} | {', '.join(libraries)} | {bench}"
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+def host_step_timings(executors) -> dict[str, dict]:
+    """Each offloading executor's timing among `executors` (once per executor), by its name."""
+    return {
+        e.name: host_step_timing(e).to_dict() for e in dict.fromkeys(executors) if e.host_step is not None
+    }
 
 
 def host_step_timing(executor: type) -> HostTiming:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.capacity.scaling import CHINCHILLA_TOKENS_PER_PARAM, LAW_SOURCE, estimated_loss
-from harness.core.units import format_duration
+from harness.core.units import format_count, format_duration
 
 
 @dataclass
@@ -110,14 +110,6 @@ def _beyond(best: Candidate, fitting: list[Candidate], ladder: list[str]) -> str
     return None
 
 
-def short_count(n: float) -> str:
-    """9.1B, 520M, 4.2K: a count as a sentence says it."""
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{suffix}"
-    return f"{n:.3g}"
-
-
 TIE = 0.0005  # estimated losses this close are the same at the three decimals a verdict shows
 
 
@@ -141,7 +133,7 @@ def verdict(where: str, budget_s: float, ranking: Ranking, host_note: bool = Fal
         loss, tokens = o["estimated_loss"]["value"], o["tokens"]["value"]
         parts.append(
             f"best {best.preset} with {best.strategy}{tied}, est. loss {loss:.3f} after "
-            f"{short_count(tokens)} tokens ({o['tokens_per_param']['value']:.3g} per parameter)"
+            f"{format_count(tokens)} tokens ({o['tokens_per_param']['value']:.3g} per parameter)"
         )
     else:
         parts.append("no speed known for any candidate, so no best")
@@ -160,7 +152,7 @@ def _biggest(big: Candidate, budget_s: float, host_note: bool) -> str:
     else:
         trained = f"at least {CHINCHILLA_TOKENS_PER_PARAM:g} tokens per parameter"
     return (
-        f"biggest {big.preset} with {big.strategy}{host}, {short_count(o['tokens']['value'])} tokens "
+        f"biggest {big.preset} with {big.strategy}{host}, {format_count(o['tokens']['value'])} tokens "
         f"({per_param:.3g} per parameter): {trained}"
     )
 

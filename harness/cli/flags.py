@@ -64,10 +64,7 @@ def given(args: argparse.Namespace, cls: type, only: tuple[str, ...] | None = No
             continue
         text = ",".join(raw) if isinstance(raw, list) else raw
         values[f.name] = parse_value(cls, f, text, f"{flag_of(f)} {text!r}")
-        if (
-            values[f.name] == ()
-            and typing.get_origin(optional_of(hint(cls, f.name)) or hint(cls, f.name)) is tuple
-        ):
+        if values[f.name] == ():  # only a list flag reads as empty: given, it must name something
             raise UserError(
                 f"{flag_of(f)} {text!r} names nothing: give at least one value, or leave the flag out"
             )

@@ -182,7 +182,6 @@ def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
         overrides=tuple(args.overrides),
         report=getattr(args, "report", None),
         launch=launch_from_args(args),
-        command=tuple(sys.argv),
         **given(args, Plan),
         **values,
     )

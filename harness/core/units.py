@@ -47,6 +47,14 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{sec:02d}s" if hours else f"{minutes}m{sec:02d}s"
 
 
+def format_count(n: float) -> str:
+    """9.1B, 520M, 4.2K: a count as a sentence or an axis says it."""
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{suffix}"
+    return f"{n:.3g}"
+
+
 def format_bytes(n: float) -> str:
     """Bytes as GiB (MiB below one GiB)."""
     return f"{n / GIB:,.1f} GiB" if n >= GIB else f"{n / 2**20:,.1f} MiB"

@@ -80,7 +80,7 @@ def measurements(run: RunRecord) -> RunMeasurements:
     m.evals, m.last_loss, m.excluded_s = state.evals, state.last_loss, dict(state.excluded_s)
     if resolved is not None:
         recipe = resolved.recipe
-        m.floor_loss, m.params, m.flops_per_token = resolved.floor_loss, param_count(recipe.model), None
+        m.floor_loss, m.params = resolved.floor_loss, param_count(recipe.model)
         m.flops_per_token = flops_per_token(recipe.model)
         m.budget_s, m.global_batch_tokens, m.targets = (
             recipe.budget_s,

@@ -55,7 +55,6 @@ class Session:
     val_tokens: np.ndarray
     ctx: StrategyContext
     strategy: Strategy
-    build_s: float  # building the strategy (its setup), outside the budget
 
     @property
     def recipe(self) -> Recipe:
@@ -152,23 +151,13 @@ def open_session(
     cfg: RunConfig, spec: strategies.StrategySpec, resolved: identity.ResolvedRun, fitted: Fitted
 ) -> Session:
     """Build the strategy around the seed's initial model, at the fitted micro-batch."""
-    t0 = time.perf_counter()
     recipe, device = resolved.recipe, resolved.device
     ctx = context(recipe, device, fitted.micro_batch, fitted.compiled)
     stopping.check("building the strategy")  # its setup (DeepSpeed's, a JIT op build) can take minutes
     strategy = spec.build()
     strategy.setup(InitialModel(recipe).build(), ctx)
     resolved_cfg = replace(cfg, recipe=recipe)  # one recipe from here on: the one this run trains
-    return Session(
-        resolved_cfg,
-        spec,
-        device,
-        resolved.data,
-        resolved.val_tokens,
-        ctx,
-        strategy,
-        time.perf_counter() - t0,
-    )
+    return Session(resolved_cfg, spec, device, resolved.data, resolved.val_tokens, ctx, strategy)
 
 
 def _predicted_memory(recipe: Recipe, strategy: str, micro_batch: int) -> dict:

@@ -36,8 +36,6 @@ class AnswerStopped(Exception):
     """A stop (Ctrl-C, SIGTERM) while a candidate was being measured: the answer ends where it is."""
 
 
-PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "results"  # the published runs, in a checkout
-
 # (candidate, memory size) -> the measuring run's record: {"outcome": "ok" | "gpu" | "host" | "error" |
 # "refused", "tokens_per_s", "run", ...}
 Measure = Callable[[Candidate, float], dict]
@@ -271,9 +269,11 @@ def _document(plan: AnswerPlan, inputs: Inputs, presets, entries: list[dict], co
             "kept free; a measuring run that runs out of memory takes the size out",
             "speed_measured": "a real run at its fitted micro-batch: one untimed warm-up step, then timed "
             "optimizer steps of the full global batch; their steady tokens/s",
-            "speed_predicted": "executed FLOPs per token over the peak times an efficiency from measured "
-            f"runs of the GPU model (default {DEFAULT_EFFICIENCY}), plus the host step benchmarked here and "
-            f"the bytes the GPU waits for over its host link (at {LINK_EFFICIENCY:.0%} of its rate)",
+            "speed_predicted": "executed FLOPs per token over the FLOP rate a measured run of the device "
+            "sustained (the same strategy, else its executor, else amp; nearest size), else "
+            f"{DEFAULT_EFFICIENCY} of its peak; plus, unless a run of its executor carries it, the host "
+            "step benchmarked here and the bytes the GPU waits for over its host link (at "
+            f"{LINK_EFFICIENCY:.0%} of its rate); the copies during compute bound the step when longer",
             "loss": LAW_SOURCE,
         },
         "host_steps": inputs.host,

@@ -22,6 +22,10 @@ class Target:
     present: bool  # this machine has it: candidates can be measured on it
     kind: str  # "cuda" or "cpu"
 
+    def cap(self, size_gib: float) -> float | None:
+        """The GPU cap a memory size stands for: None when it is all of the card (or a CPU)."""
+        return size_gib if self.kind == "cuda" and size_gib < self.memory_gib - 1e-9 else None
+
     def where(self, size_gib: float, measured: bool) -> str:
         """How the verdict names it at one memory size: 'an NVIDIA H100 80GB HBM3 capped at 24 GiB', with
         '(predicted)' when nothing is measured on it."""
@@ -29,7 +33,7 @@ class Target:
             return f"this CPU ({size_gib:.3g} GiB)"
         name = self.device.name
         article = "an" if name[:1].upper() in "AEFHILMNORSX" else "a"
-        capped = f" capped at {size_gib:g} GiB" if size_gib < self.memory_gib - 1e-9 else ""
+        capped = "" if self.cap(size_gib) is None else f" capped at {size_gib:g} GiB"
         return f"{article} {name}{capped}" + ("" if measured else " (predicted)")
 
     def to_dict(self) -> dict:

@@ -5,10 +5,11 @@ the answer computed, and with `--train` its best candidate trained for the budge
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import strategies
 from harness.capacity.calibration import read_calibrations
-from harness.capacity.host_optimizer import host_step_timing
+from harness.capacity.host_optimizer import host_step_timings
 from harness.capacity.memory_model import GIB
 from harness.capacity.ranking import Candidate
 from harness.core.errors import UserError
@@ -17,7 +18,6 @@ from harness.core.recipe import YEAR_S
 from harness.core.results import write_json_atomic
 from harness.core.units import parse_duration
 from harness.orchestrate.answer import (
-    PUBLISHED,
     AnswerPlan,
     AnswerStopped,
     Inputs,
@@ -31,6 +31,7 @@ from harness.orchestrate.capacity import MEMORY_GIB, probe_outcome
 from harness.orchestrate.plan import Plan, check_device
 from harness.orchestrate.preflight import check_file, check_folder
 
+PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "results"  # the published runs, in a checkout
 MEASURE_WARMUP_STEPS, MEASURE_STEPS = 1, 3  # a measuring run: one untimed step (compile), then timed ones
 
 
@@ -49,7 +50,7 @@ def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, .
         get_preset(preset)
     measured = target.present and not plan.predict_only
     sizes = plan.gpu_memory_gib or (target.memory_gib,)
-    _check_list("--gpu-memory-gib", sizes)
+    _check_list("--gpu-memory-gib", sizes, MAX_SIZES)
     for size in (*sizes, *([] if plan.host_memory_gib is None else [plan.host_memory_gib])):
         if not math.isfinite(size) or not MEMORY_GIB[0] <= size <= MEMORY_GIB[1]:
             raise UserError(
@@ -78,14 +79,13 @@ def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, .
 MAX_SIZES = 16  # memory sizes one answer compares
 
 
-def _check_list(flag: str, items: tuple) -> None:
-    if len(items) > MAX_SIZES * 2:
-        raise UserError(f"{flag} names {len(items)} values: an answer compares up to {MAX_SIZES * 2}")
+def _check_list(flag: str, items: tuple, most: int | None = None) -> None:
+    """Each item named once (and at most `most` of them)."""
     twice = sorted({str(x) for x in items if items.count(x) > 1})
     if twice:
         raise UserError(f"{flag} names {', '.join(twice)} twice: name each once")
-    if flag == "--gpu-memory-gib" and len(items) > MAX_SIZES:
-        raise UserError(f"--gpu-memory-gib names {len(items)} sizes: an answer compares up to {MAX_SIZES}")
+    if most is not None and len(items) > most:
+        raise UserError(f"{flag} names {len(items)} sizes: an answer compares up to {most}")
 
 
 def _check_outputs(plan: AnswerPlan) -> None:
@@ -106,11 +106,7 @@ def _check_outputs(plan: AnswerPlan) -> None:
 def prepare(plan: AnswerPlan, measure: Measure | None = None, memory: Memory | None = None):
     """The answer's inputs and its memory oracle (the memory model unless one is given, as tests do)."""
     names, budget_s, target, sizes, measured = validate(plan)
-    host: dict[str, dict] = {}
-    for name in names:
-        executor = strategies.resolve(name).executor
-        if executor.host_step is not None and executor.name not in host:
-            host[executor.name] = host_step_timing(executor).to_dict()
+    host = host_step_timings(strategies.resolve(name).executor for name in names)
     folders = [plan.runs_dir, plan.measure_dir, *published_runs()]
     if measured and measure is None:
         measure = measure_with_runs(plan, target)
@@ -124,8 +120,6 @@ def prepare(plan: AnswerPlan, measure: Measure | None = None, memory: Memory | N
 
 def published_runs() -> list:
     """The published results' run folders: in this checkout, or under the working folder (the image's)."""
-    from pathlib import Path
-
     found: dict = {}
     for root in (PUBLISHED, Path.cwd() / "docs" / "results"):
         for folder in sorted(root.glob("*/runs")) if root.is_dir() else []:
@@ -143,10 +137,6 @@ def host_bytes(plan: AnswerPlan, measured: bool) -> float:
     return limit
 
 
-def _cap(target: Target, size: float) -> float | None:
-    return size if target.kind == "cuda" and size < target.memory_gib - 1e-9 else None
-
-
 def measure_with_runs(plan: AnswerPlan, target: Target) -> Measure:
     """A candidate's speed from a real run in a child process, under the memory size's cap."""
     from harness.orchestrate.sweep import run_plan
@@ -161,7 +151,7 @@ def measure_with_runs(plan: AnswerPlan, target: Target) -> Measure:
             max_steps=MEASURE_STEPS,
             warmup_steps=MEASURE_WARMUP_STEPS,
             device=target.kind,
-            gpu_memory_gib=_cap(target, size),
+            gpu_memory_gib=target.cap(size),
             runs_dir=plan.measure_dir,
             quiet=plan.quiet,
         )
@@ -193,7 +183,7 @@ def train_best(plan: AnswerPlan, inputs: Inputs, document: dict) -> dict:
             preset=best["preset"],
             budget=plan.budget,
             device=inputs.target.kind,
-            gpu_memory_gib=_cap(inputs.target, entry["gpu_memory_gib"]),
+            gpu_memory_gib=inputs.target.cap(entry["gpu_memory_gib"]),
             runs_dir=plan.runs_dir,
             quiet=plan.quiet,
         )

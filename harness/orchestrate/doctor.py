@@ -88,10 +88,7 @@ def examine(requested: tuple[str, ...] | None) -> dict:
 def host_steps(readiness: dict[str, str]) -> dict[str, dict]:
     """This machine's speed at each ready offloading executor's host step (`harness answer` adds it to a
     predicted step), benchmarked once and kept in the cache folder."""
-    from harness.capacity.host_optimizer import host_step_timing
+    from harness.capacity.host_optimizer import host_step_timings
 
-    return {
-        name: host_step_timing(plugin).to_dict()
-        for name, plugin in strategies.REGISTRY.items()
-        if readiness[name].startswith("ready") and getattr(plugin, "host_step", None) is not None
-    }
+    ready = [plugin for name, plugin in strategies.REGISTRY.items() if readiness[name].startswith("ready")]
+    return host_step_timings(p for p in ready if p.role == "executor")

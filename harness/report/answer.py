@@ -69,14 +69,10 @@ def _series(entry: dict, key: str, palette: dict[str, str]) -> list[svg.Series]:
             key=lambda c: c["params"],
         )
         points = [c for c in points if _value(c.get(key)) is not None]
-        ringed = next(
-            (
-                c["params"]
-                for c in points
-                if best.get("strategy") == name and best.get("preset") == c.get("preset")
-            ),
-            None,
-        )
+        ring = (
+            best.get("preset") if best.get("strategy") == name else None
+        )  # this strategy's point that is best
+        ringed = next((c["params"] for c in points if c.get("preset") == ring), None)
         lines.append(
             svg.Series(
                 str(name),

@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 from html import escape
 
+from harness.core.units import format_count
+
 WIDTH, HEIGHT = 520, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 44  # margins: tick labels left and below, the title above
 MAX_POINTS = 400  # a series longer than this is thinned evenly (its first and last points kept)
@@ -53,14 +55,6 @@ def _tick(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1e5 else f"{value:.2e}"
 
 
-def _count(value: float) -> str:
-    """A tick of a log axis of counts: 12.6M, 1.21B."""
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if value >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return f"{value:.3g}"
-
-
 @dataclass(frozen=True)
 class _Frame:
     """The plot area and its scales: data coordinates to pixels (x on a log scale if asked)."""
@@ -93,8 +87,8 @@ class _Frame:
         parts = [f'<rect x="{LEFT}" y="{TOP}" width="{w}" height="{h}" fill="none" stroke="#999"/>']
         for frac in (0.0, 0.5, 1.0):
             xv, yv = self.x0 + frac * (self.x1 - self.x0), self.y0 + frac * (self.y1 - self.y0)
-            x_text = _count(10**xv) if self.log_x else _tick(xv)
-            y_text = _count(10**yv) if self.log_y else _tick(yv)
+            x_text = format_count(10**xv) if self.log_x else _tick(xv)
+            y_text = format_count(10**yv) if self.log_y else _tick(yv)
             x_tick = f'<text x="{LEFT + frac * w:.1f}" y="{TOP + h + 14}" text-anchor="middle">'
             parts.append(f"{x_tick}{x_text}</text>")
             y_at = TOP + (1 - frac) * h + 4
