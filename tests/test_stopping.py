@@ -39,17 +39,26 @@ def _start(tmp_path, *args):
     )
 
 
+def _spawned(parent: psutil.Process) -> list[psutil.Process]:
+    """The spawned (tokenizer-training) processes under `parent`; one that ends or is a zombie meanwhile,
+    another test's child among them, is passed over."""
+    found = []
+    for child in parent.children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:  # ZombieProcess too
+            continue
+    return found
+
+
 def _training_child(proc: subprocess.Popen) -> psutil.Process:
     """The spawned process that trains the tokenizer, somewhere under `proc`, once it is running."""
     deadline = time.monotonic() + HANG_GUARD_S
     while time.monotonic() < deadline and proc.poll() is None:
-        for child in psutil.Process(proc.pid).children(recursive=True):
-            try:
-                if "spawn_main" in " ".join(child.cmdline()):
-                    time.sleep(1.0)  # past its imports: inside the training
-                    return child
-            except psutil.NoSuchProcess:
-                continue
+        for child in _spawned(psutil.Process(proc.pid)):
+            time.sleep(1.0)  # past its imports: inside the training
+            return child
         time.sleep(0.05)
     raise AssertionError(f"no tokenizer-training child process appeared (exit {proc.poll()})")
 
@@ -98,7 +107,7 @@ def test_a_run_stopped_while_its_tokenizer_trains_ends_interrupted_with_nothing_
     def stop_once_training() -> None:
         deadline = time.monotonic() + HANG_GUARD_S
         while time.monotonic() < deadline:
-            if any("spawn_main" in " ".join(child.cmdline()) for child in me.children()):
+            if _spawned(me):
                 time.sleep(1.0)
                 stopping.request()  # what the worker's SIGTERM handler does
                 return
@@ -108,7 +117,7 @@ def test_a_run_stopped_while_its_tokenizer_trains_ends_interrupted_with_nothing_
     result = run_inprocess(tiny_config(data=str(deaf_corpus), max_steps=2), tmp_path / "run")
     assert result.status == "interrupted"
     assert result.error == "stopped while training the tokenizer: nothing to resume from"
-    assert not [child for child in me.children() if "spawn_main" in " ".join(child.cmdline())]
+    assert not _spawned(me)
     _nothing_left(tmp_path / "cache")
 
 
