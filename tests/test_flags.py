@@ -120,6 +120,12 @@ ADDED_FIELD = """
 """
 
 
+ADDED_RUN_FIELD = """
+    # a run field a test adds: nothing else in the harness names it
+    run_label: str = field(default="", metadata=option("a label the run keeps"))
+"""
+
+
 def test_a_field_added_to_the_recipe_reaches_help_the_command_line_and_the_result(tmp_path):
     for package in ("harness", "strategies"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
@@ -127,7 +133,10 @@ def test_a_field_added_to_the_recipe_reaches_help_the_command_line_and_the_resul
     text = recipe.read_text()
     anchor = "\n    def __post_init__(self) -> None:\n        check_fields(self)\n        if self.global"
     assert anchor in text
-    recipe.write_text(text.replace(anchor, ADDED_FIELD + anchor, 1))
+    text = text.replace(anchor, ADDED_FIELD + anchor, 1)
+    run_anchor = "\n    def described(self) -> dict[str, Any]:"
+    assert run_anchor in text
+    recipe.write_text(text.replace(run_anchor, ADDED_RUN_FIELD + run_anchor, 1))
     env = {"PYTHONPATH": str(tmp_path)}
 
     def harness(*argv):
@@ -139,10 +148,12 @@ def test_a_field_added_to_the_recipe_reaches_help_the_command_line_and_the_resul
     assert "share of the target's probability spread evenly" in " ".join(shown.stdout.split())
     runs = tmp_path / "runs"
     common = ("--preset", "tiny", "--device", "cpu", "--max-steps", "1", "--warmup-steps", "0", "--quiet")
-    ran = harness("bench", *common, "--label-smoothing", "0.25", "--runs-dir", str(runs))
+    ran = harness("bench", *common, "--label-smoothing", "0.25", "--run-label", "x1", "--runs-dir", str(runs))
     assert ran.returncode == 0, ran.stderr
     (run_dir,) = runs.iterdir()
-    assert json.loads((run_dir / "result.json").read_text())["recipe"]["label_smoothing"] == 0.25
+    written = json.loads((run_dir / "result.json").read_text())
+    assert written["recipe"]["label_smoothing"] == 0.25
+    assert written["run_config"]["run_label"] == "x1"
     by_set = harness("bench", *common, "--set", "label_smoothing=0.5", "--runs-dir", str(tmp_path / "other"))
     assert by_set.returncode == 0, by_set.stderr
     (other,) = (tmp_path / "other").iterdir()

@@ -21,6 +21,57 @@ def test_lr_warms_up_to_peak_then_decays_to_its_floor_at_the_deadline():
     assert lr_at(0.0, peak=1.0, warmup_frac=0.0, min_ratio=0.0) == 1.0
 
 
+def lrs_of_a_loop(step_times_s, budget_s=10.0, state=None):
+    """The training loop's own LR rule, stepped through the given step times (the loop's clock faked)."""
+    from types import SimpleNamespace
+
+    from harness.engine.loop import TrainingLoop
+    from harness.engine.state import TrainState
+
+    recipe = SimpleNamespace(lr=6e-4, warmup_frac=0.02, min_lr_ratio=0.1, budget_s=budget_s)
+    loop = TrainingLoop.__new__(TrainingLoop)  # only its schedule is under test
+    loop.session = SimpleNamespace(recipe=recipe, cfg=SimpleNamespace(max_steps=None))
+    state = state or TrainState()
+    lrs = []
+    for step_s in step_times_s:
+        if state.train_s >= budget_s:
+            break
+        lrs.append(loop._lr(state))
+        state.step_times_s.append(step_s)
+        state.train_s += step_s
+    return lrs, state
+
+
+def test_the_lr_never_goes_back_up_after_warm_up_whatever_the_step_times():
+    # fast steps with a slow one every 7th (a busy machine): the old rule, the last step's time ahead of the
+    # clock, dropped the rate after each slow step and put it back up at the next
+    times = [1.5 if i % 7 == 6 else 0.0625 for i in range(400)]
+    lrs, _ = lrs_of_a_loop(times)
+    peak_at = lrs.index(max(lrs))
+    assert max(lrs) > 5e-4  # the warm-up reached (near) the peak
+    assert all(a >= b for a, b in itertools.pairwise(lrs[peak_at:]))
+    assert all(a <= b for a, b in itertools.pairwise(lrs[: peak_at + 1]))
+
+
+def test_the_lr_reaches_its_floor_on_the_last_step_before_the_deadline():
+    lrs, state = lrs_of_a_loop([0.125] * 100)  # 80 steps of 1/8 s fill the 10 s budget exactly
+    assert len(lrs) == 80 and state.train_s == 10.0
+    assert lrs[-1] == pytest.approx(6e-5)  # the floor: peak x min_lr_ratio
+    assert lrs[-2] > 6e-5
+
+
+def test_a_resumed_run_continues_its_schedule_where_it_was_read_last():
+    from dataclasses import asdict
+
+    from harness.engine.state import TrainState
+
+    before, state = lrs_of_a_loop([0.0625] * 40 + [2.0, 2.0, 2.0])  # slow steps just before the checkpoint
+    resumed = TrainState.from_dict(asdict(state))  # as a checkpoint carries it
+    assert resumed.lr_fraction == state.lr_fraction > 0
+    after, _ = lrs_of_a_loop([0.0625] * 3, state=resumed)
+    assert after[0] <= before[-1]
+
+
 class FakeTime:
     """perf_counter for the clock under test: it moves only when the test says so."""
 

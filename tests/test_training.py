@@ -1,10 +1,13 @@
 """The budgeted loop on the tiny preset, in-process (the CLI tests run it in a child process)."""
 
+from dataclasses import fields
+
 import pytest
 import torch
 
+from harness.core.recipe import RunConfig
 from harness.core.results import read_metrics
-from harness.engine.schedule import lr_at
+from harness.engine.schedule import budget_fraction, lr_at
 from tests.conftest import expected_eval_steps, run_inprocess, tiny_config
 
 
@@ -24,13 +27,18 @@ def test_budget_holds_within_one_step_and_lr_ends_at_its_floor(tmp_path):
     assert train[-2]["train_s"] < 3.0
     assert s.steps == len(train) == train[-1]["step"]
     assert s.tokens == s.steps * cfg.recipe.global_batch_tokens
-    # Each step's LR is the schedule's at that step's expected end: where the last step ended, plus its time.
+    # Each step's LR is the schedule's at that step's expected end (the clock plus the median of the last
+    # steps' times), never before the previous step's: after warm-up it never rises.
     kw = {"peak": cfg.recipe.lr, "warmup_frac": cfg.recipe.warmup_frac, "min_ratio": cfg.recipe.min_lr_ratio}
-    before = [{"train_s": 0.0, "step_s": 0.0}, *train[:-1]]
-    for row, prev in zip(train, before, strict=True):
-        assert row["lr"] == pytest.approx(lr_at((prev["train_s"] + prev["step_s"]) / 3.0, **kw), rel=1e-12)
-    # ... so the last step, predicted to end at or past the deadline, sits at the floor.
-    if train[-2]["train_s"] + train[-2]["step_s"] >= 3.0:
+    fraction, clock, times = 0.0, 0.0, []
+    for row in train:
+        fraction = budget_fraction(fraction, clock, times, 3.0)
+        assert row["lr"] == pytest.approx(lr_at(fraction, **kw), rel=1e-12)
+        clock, times = row["train_s"], [*times, row["step_s"]]
+    peak_at = max(range(len(train)), key=lambda i: train[i]["lr"])
+    assert all(a["lr"] >= b["lr"] for a, b in zip(train[peak_at:], train[peak_at + 1 :], strict=False))
+    # ... so the last step, expected to end at or past the deadline, sits at the floor.
+    if fraction >= 1.0:
         assert train[-1]["lr"] == pytest.approx(cfg.recipe.lr * cfg.recipe.min_lr_ratio)
     assert s.eval_s > 0 and s.warmup_s > 0 and s.setup_s > 0
     assert s.wall_s >= s.train_s + s.eval_s + s.warmup_s
@@ -84,6 +92,9 @@ def test_time_to_target_and_recorded_settings(tmp_path):
     assert [e["step"] for e in evals] == expected_eval_steps(rows(tmp_path, "train"), 3600.0, 36000)
     assert result.settings["micro_batch"] * result.settings["grad_accum"] == 64
     assert result.settings["precision"] == "fp32" and result.settings["compile"] is False
+    # the whole run description, every field of the run configuration but the recipe (held resolved)
+    assert set(result.run_config) == {f.name for f in fields(RunConfig)} - {"recipe"}
+    assert result.run_config["max_steps"] == 20 and result.run_config["strategy"] == "amp"
     env = result.environment
     assert env["python"] and env["libraries"]["torch"] and env["code_fingerprint"]
 

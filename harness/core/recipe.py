@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.core.errors import UserError
 from harness.core.options import INTERNAL_FIELD, check_fields, option
@@ -189,6 +191,13 @@ class RunConfig:
     )
     run_id: str = field(default="", metadata=INTERNAL_FIELD)
     command: tuple[str, ...] = field(default=(), metadata=INTERNAL_FIELD)
+
+    def described(self) -> dict[str, Any]:
+        """Every field but the recipe (a result holds that resolved), as result.json's `run_config`: a field
+        added here reaches the result with no other edit."""
+        out = dataclasses.asdict(self)
+        out.pop("recipe")
+        return out
 
     def __post_init__(self) -> None:
         check_fields(self)

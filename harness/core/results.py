@@ -67,6 +67,8 @@ class RunResult:
     recipe: dict[str, Any]
     recipe_fingerprint: str
     settings: dict[str, Any] = field(default_factory=dict)
+    # The run configuration as given: every field of RunConfig but its recipe (which `recipe` holds, resolved)
+    run_config: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     summary: Summary = field(default_factory=Summary)
@@ -133,6 +135,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "recipe": (dict,),
     "recipe_fingerprint": (str,),
     "settings": (dict,),
+    "run_config": (dict,),
     "data": (dict,),
     "environment": (dict,),
     "summary": (dict,),

@@ -18,7 +18,7 @@ from harness.engine.clock import TrainingClock
 from harness.engine.events import EventPipe
 from harness.engine.metric_log import MetricLogger
 from harness.engine.runtime import compiled_graph_count
-from harness.engine.schedule import lr_at
+from harness.engine.schedule import budget_fraction, lr_at
 from harness.engine.session import Session, micro_batches
 from harness.engine.state import TrainState
 
@@ -111,10 +111,9 @@ class TrainingLoop:
         self._graphs_before = compiled_graph_count()
         self._last_step_s = 0.0
 
-    def run(self, state: TrainState, last_step_s: float) -> None:
+    def run(self, state: TrainState) -> None:
         session, clock, logger = self.session, self.clock, self.logger
         tokens_per_step = session.recipe.global_batch_tokens
-        self._last_step_s = last_step_s  # predicts where the next step ends, for its LR
         logger.start_window(state.train_s, state.tokens)
         self._graphs_before = compiled_graph_count()
         self.events.emit("phase", phase="train")
@@ -159,14 +158,16 @@ class TrainingLoop:
         )
 
     def _lr(self, state: TrainState) -> float:
-        """At this step's expected end (where the last step ended, plus that step's time), so the last step
-        before the deadline sits at the floor. A step-budgeted run (max_steps, for parity checks) follows
-        steps, so it is repeatable exactly."""
+        """At this step's expected end, never going back (`budget_fraction`). A step-budgeted run (max_steps,
+        for parity checks) follows steps, so it is repeatable exactly."""
         recipe, max_steps = self.session.recipe, self.session.cfg.max_steps
         if max_steps:
             fraction = (state.step + 1) / max_steps
         else:
-            fraction = (state.train_s + self._last_step_s) / recipe.budget_s
+            state.lr_fraction = budget_fraction(
+                state.lr_fraction, state.train_s, state.step_times_s, recipe.budget_s
+            )
+            fraction = state.lr_fraction
         return lr_at(fraction, peak=recipe.lr, warmup_frac=recipe.warmup_frac, min_ratio=recipe.min_lr_ratio)
 
     def _log(self, state: TrainState) -> None:

@@ -107,6 +107,7 @@ def build_result(run: RunRecord, finished_at: str | None = None) -> RunResult:
         recipe=to_dict(run.cfg.recipe if resolved is None else resolved.recipe),
         recipe_fingerprint="" if resolved is None else resolved.fingerprint,
         settings=settings(run),
+        run_config=run.cfg.described(),
         data={} if resolved is None else dict(resolved.data_identity),
         environment={} if resolved is None else dict(resolved.environment),
         summary=Summary(compute_summary(measurements(run))),

@@ -15,6 +15,7 @@ class TrainState:
     tokens: int = 0
     train_s: float = 0.0  # training-clock seconds so far (the budget is carried across attempts)
     next_eval_s: float = 0.0
+    lr_fraction: float = 0.0  # where the last step's LR was read in the budget (the schedule never goes back)
     last_loss: float | None = None
     evals: list[dict[str, Any]] = field(default_factory=list)
     excluded_s: dict[str, float] = field(default_factory=dict)  # eval, checkpoint, warmup, setup, fit

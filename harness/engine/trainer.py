@@ -127,7 +127,7 @@ class Trainer:
         policy.last_s = state.train_s
         evaluator = Evaluator(session, clock, self.logger, self.record.resolved.floor_loss)
         self.loop = TrainingLoop(session, self.logger, policy, evaluator, clock, self.prefetch, self.events)
-        self.loop.run(state, last_step_s=0.0)
+        self.loop.run(state)
         stopped = stopping.requested()  # the worker's signal handler sets it (harness.core.stopping)
         failed = policy.failures[-1] if stopped and policy.failures else None
         why = failed and f"interrupted, but the last checkpoint failed: {failed}"

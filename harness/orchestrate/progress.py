@@ -10,11 +10,16 @@ from harness.core.units import format_duration
 
 
 class ProgressDisplay:
-    """Parent side: one live line with loss, tokens/s, budget left and ETA."""
+    """Parent side: one live line with loss, tokens/s, budget left and ETA; for a run that stops after a
+    number of steps (`max_steps`, e.g. the answer's measuring runs), its steps instead: its budget then
+    only bounds it, and the time left in it says nothing."""
 
-    def __init__(self, label: str, budget_s: float, stream: TextIO | None = None) -> None:
+    def __init__(
+        self, label: str, budget_s: float, stream: TextIO | None = None, max_steps: int | None = None
+    ) -> None:
         self.label = label
         self.budget_s = budget_s
+        self.max_steps = max_steps
         self.stream = stream or sys.stderr
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._bar = None
@@ -27,13 +32,13 @@ class ProgressDisplay:
         if self._bar is None and self.live:
             from tqdm import tqdm
 
+            unit = "steps" if self.max_steps else "s of training clock"
             self._bar = tqdm(
-                total=round(self.budget_s, 1),
+                total=self.max_steps or round(self.budget_s, 1),
                 desc=self.label,
-                unit="s",
                 file=self.stream,
                 leave=True,
-                bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s of training clock{postfix}",
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} " + unit + "{postfix}",
             )
         return self._bar
 
@@ -46,7 +51,9 @@ class ProgressDisplay:
             parts.append(f"val {s['val_loss']:.4f}")
         if s.get("tokens_per_s"):
             parts.append(f"{s['tokens_per_s']:,.0f} tok/s")
-        if "train_s" in s:
+        if self.max_steps:
+            parts.append(f"step {s.get('step', 0):,}/{self.max_steps:,}")
+        elif "train_s" in s:
             left = max(0.0, self.budget_s - s["train_s"])
             parts.append(f"left {format_duration(left)}")
             if s.get("wall_per_train"):
@@ -69,7 +76,7 @@ class ProgressDisplay:
                         f" val loss {event.get('val_loss', float('nan')):.4f}"
                     )
             else:
-                for key in ("loss", "tokens_per_s", "train_s", "wall_per_train"):
+                for key in ("loss", "tokens_per_s", "train_s", "wall_per_train", "step"):
                     if event.get(key) is not None:
                         self._state[key] = event[key]
                 train_s = self._state.get("train_s", 0.0)
@@ -80,7 +87,8 @@ class ProgressDisplay:
             self._print(f"{self.label}: {event.get('text', '')}")
         bar = self._ensure_bar()
         if bar is not None:
-            bar.n = min(round(self._state.get("train_s", 0.0), 1), bar.total)
+            done = self._state.get("step", 0) if self.max_steps else round(self._state.get("train_s", 0.0), 1)
+            bar.n = min(done, bar.total)
             bar.set_postfix_str(self._postfix(), refresh=True)
 
     def _print(self, line: str) -> None:

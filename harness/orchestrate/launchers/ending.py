@@ -120,6 +120,7 @@ def _from_identity(identity: dict, cfg: RunConfig, run_dir: Path) -> RunResult:
         "strategy": {"name": cfg.strategy},
         "recipe": to_dict(cfg.recipe),
         "recipe_fingerprint": "",
+        "run_config": cfg.described(),
     }
     try:
         return parse_result({**base, "schema_version": base.get("schema_version", 1)}, "started event")
@@ -130,4 +131,5 @@ def _from_identity(identity: dict, cfg: RunConfig, run_dir: Path) -> RunResult:
             strategy={"name": cfg.strategy},
             recipe=to_dict(cfg.recipe),
             recipe_fingerprint="",
+            run_config=cfg.described(),
         )

@@ -33,9 +33,8 @@ def launch_one(
     (never raises for a failed run). `env` adds to the child's environment (its placement)."""
     stop = stop or StopSignal()
     lock = lock or RunLock(run_dir)  # released when the child has ended (two processes would mix the folder)
-    display = (
-        ProgressDisplay(f"{cfg.strategy}/{cfg.recipe.preset}", cfg.recipe.budget_s) if show_progress else None
-    )
+    label = f"{cfg.strategy}/{cfg.recipe.preset}"
+    display = ProgressDisplay(label, cfg.recipe.budget_s, max_steps=cfg.max_steps) if show_progress else None
     started = time.time()
     try:
         read_fd, child = start_worker(run_dir, resume, env or {}, lock.fileno())
