@@ -81,6 +81,31 @@ def compute_summary(measured: RunMeasurements) -> dict[str, Any]:
     return {key: metric.compute(measured) for key, metric in METRICS.items()}
 
 
+# The unit a key ends with (every key carries its unit), longest first; counts are their own unit.
+UNITS = (
+    ("joules_per_token", "J/token"),
+    ("flops_per_token", "FLOPs/token"),
+    ("tokens_per_s", "tokens/s"),
+    ("_tflops", "TFLOP/s"),
+    ("_gib", "GiB"),
+    ("_loss", "nats"),
+    ("gap_to_floor", "nats"),
+    ("_j", "J"),
+    ("_s", "s"),
+    ("steps", "steps"),
+    ("tokens", "tokens"),
+    ("params", "parameters"),
+    ("micro_batch", "sequences"),
+    ("epochs", "epochs"),
+    ("compiles_in_training", "graphs"),
+)
+
+
+def unit_of(key: str) -> str:
+    """The unit a figure's key names ("" for a share, shown as a percentage, or a plain number)."""
+    return next((unit for suffix, unit in UNITS if key.endswith(suffix)), "")
+
+
 def table_metrics() -> list[Metric]:
     return [m for m in METRICS.values() if m.table]
 

@@ -22,6 +22,7 @@ from harness.report import charts
 from harness.report.exports import export_comparison
 from harness.report.groups import ENV_KEYS, build_groups, build_matrices, fmt
 from harness.report.load import LoadedRun, load_runs
+from harness.report.run_page import summary_rows
 
 RUN_PAGES = "run_pages"
 
@@ -82,6 +83,7 @@ def render_report(runs_dir: Path, out: Path, capacity: Path | None = None) -> Pa
                 run=run,
                 result=run.result,
                 chart=charts.run_curves(run, floor) if run.metrics else None,
+                summary=summary_rows(run.result.summary),
                 css=css,
                 generated=generated,
                 index_name=out.name,
