@@ -16,9 +16,12 @@ from strategies.base import Executor, ModelTransform, Plugin, Strategy, Strategy
 from strategies.fp8 import Float8Training
 from strategies.fsdp2_offload import Fsdp2OffloadExecutor
 from strategies.fused_ce import FusedCrossEntropy
+from strategies.library_logs import quiet_library_logs
 from strategies.paged_adam8bit import PagedAdam8bitExecutor
 from strategies.sel_ckpt import SelectiveCheckpointing
 from strategies.zero_offload import ZeroOffloadExecutor, ZeroOffloadFp32Accum
+
+quiet_library_logs()  # before any plug-in imports its library
 
 # The order is the order transforms apply in (and are named in: `adam8bit+act_ckpt+fp8`).
 REGISTRY: dict[str, type[Plugin]] = {
@@ -93,6 +96,10 @@ class StrategySpec:
         return next(
             (p.changes_math for p in self.parts if p.changes_math and precision in p.changes_math_in), None
         )
+
+    def first_use(self) -> str:
+        """What its parts prepare once at their first use (an op to build), said before setup; "" if none."""
+        return "; ".join(filter(None, (p.first_use() for p in self.parts)))
 
     @property
     def needs_compile(self) -> bool:

@@ -74,9 +74,7 @@ class Plugin:
     experimental: ClassVar[bool] = False  # its CUDA path has not yet passed its GPU tests on a real GPU
     needs_compile: ClassVar[bool] = False  # cannot run eagerly: its fit probes are compiled too
     changes_math: ClassVar[str | None] = None  # said in the report when the strategy alters the update
-    report_note: ClassVar[str | None] = (
-        None  # a cost of its library that its figures include, said in the report
-    )
+    report_note: ClassVar[str | None] = None  # a cost its library adds to its figures, said in the report
     # Its own parity bound against amp by precision where the shared tables do not hold (stated in output).
     parity_bounds: ClassVar[dict[str, float]] = {}
     # The precisions in which `changes_math` holds (DeepSpeed's 16-bit modes change it; fp32 does not).
@@ -90,6 +88,11 @@ class Plugin:
     def doctor(cls, cuda: bool) -> list[Check]:
         """Checks that the libraries behind this plug-in really work here (not only that they import)."""
         return []
+
+    @classmethod
+    def first_use(cls) -> str | None:
+        """A one-time preparation its setup makes now (an op to build), said before it starts; else None."""
+        return None
 
     @classmethod
     def preflight(cls) -> str | None:

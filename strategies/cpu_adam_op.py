@@ -12,6 +12,7 @@ live process holds is a build in progress: it is waited for, with a progress lin
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import time
@@ -112,6 +113,27 @@ def heal_build_batons(
                 )
                 last_said = time.monotonic()
             time.sleep(0.2)
+
+
+def needs_build(op: str, prebuilt_module: str | None = None) -> bool:
+    """Whether loading `op` would JIT-build it now: it is neither prebuilt (as in the image) nor in this
+    environment's build cache (torch keeps `<root>/<op>/<op>.so`, cpp_extension.py's `_jit_compile`)."""
+    if prebuilt_module is not None:
+        try:
+            if importlib.util.find_spec(prebuilt_module) is not None:
+                return False
+        except ImportError:  # its library is missing: nothing will build it either
+            return False
+    return not (extensions_root() / op / f"{op}.so").exists()
+
+
+def build_note(cuda: bool) -> str | None:
+    """What a zero_offload run says before its setup when DeepSpeed's ops will JIT-build at their first
+    load: CPU-Adam, and on the CPU the communication op its backend builds at `init_distributed`."""
+    ops = {"cpu_adam": "deepspeed.ops.adam.cpu_adam_op"} | ({} if cuda else {"deepspeed_shm_comm": None})
+    if any(needs_build(op, prebuilt) for op, prebuilt in ops.items()):
+        return "building DeepSpeed's ops for this environment (once: a minute, 3 on 2 busy cores)"
+    return None
 
 
 def check_cpu_adam(cuda: bool) -> Check:

@@ -19,7 +19,13 @@ from harness.core.checks import Check
 from harness.core.footprint import Bytes, HostStep, ParamShape, StateFootprint
 from harness.model import param_groups
 from strategies.base import Batch, Executor, StepResult, Strategy, StrategyContext
-from strategies.cpu_adam_op import check_cpu_adam, check_shm_comm, heal_build_batons, own_extensions_dir
+from strategies.cpu_adam_op import (
+    build_note,
+    check_cpu_adam,
+    check_shm_comm,
+    heal_build_batons,
+    own_extensions_dir,
+)
 from strategies.single_rank import single_rank_environment
 from strategies.step_helpers import evaluating, host_optimizer_step
 
@@ -147,6 +153,10 @@ class ZeroOffloadExecutor(Executor):
         return [check_cpu_adam(cuda)] + ([] if cuda else [check_shm_comm()])
 
     @classmethod
+    def first_use(cls) -> str | None:
+        return build_note(cuda=torch.cuda.is_available())
+
+    @classmethod
     def numerics(cls, precision: str) -> str:
         return "fp32" if precision == "fp32" else "pure16"
 
@@ -183,9 +193,7 @@ class ZeroOffloadExecutor(Executor):
         optimizer = DeepSpeedCPUAdam(
             param_groups(model, s.weight_decay), lr=0.0, betas=s.betas, eps=s.eps, adamw_mode=True
         )
-        self._setup_settings = {
-            "cpu_adam_load_s": time.perf_counter() - t0
-        }  # the op's JIT build on first use
+        self._setup_settings = {"cpu_adam_load_s": time.perf_counter() - t0}  # its JIT build on first use
         self.engine, self.optimizer, _, _ = deepspeed.initialize(
             model=model,
             optimizer=optimizer,

@@ -1,12 +1,14 @@
 """The command line as a user meets it: real child processes, exit statuses, one-line errors."""
 
 import json
+import logging
 import os
 
 import pytest
 
 from harness.core.results import load_result, read_metrics
 from harness.metrics.rapl import RaplMeter
+from strategies.library_logs import DROPPED, quiet_library_logs
 from tests.conftest import ROOT, harness_cli, harness_main
 
 
@@ -88,9 +90,21 @@ def test_env_is_a_doctor():
     assert payload["checks"]["adam8bit"][0]["detail"] == "CPU library"  # no GPU here
     host_energy = RaplMeter().domains  # the RAPL counters this machine lets the harness read
     assert payload["machine"]["host_energy_domains"] == host_energy
-    text = harness_main("env", "--strategies", "amp,adam8bit+act_ckpt")  # the same doctor, as text
+    text = harness_cli("env", "--strategies", "amp,adam8bit+act_ckpt")  # the same doctor, as text
     assert text.returncode == 0 and "deepspeed cpu_adam op" in text.stdout and "no CUDA device" in text.stdout
     assert ("J/token will be GPU only" in text.stdout) == (not host_energy)
+    checks = [line.split(":")[0] for line in text.stdout.splitlines() if line.startswith(("ok ", "BAD"))]
+    assert len(checks) == len(set(checks)) >= 4  # each check once, though strategies share them
+    assert "kernels-community" not in text.stderr and "Enum subclass" not in text.stderr
+
+
+@pytest.mark.parametrize("logger", sorted(DROPPED))
+def test_library_lines_that_concern_no_user_are_dropped_at_their_source_and_no_other(logger, caplog):
+    quiet_library_logs()
+    log = logging.getLogger(logger)
+    log.warning("%s: No module named 'kernels'", DROPPED[logger])
+    log.warning("another warning of the same library")
+    assert [r.getMessage() for r in caplog.records] == ["another warning of the same library"]
 
 
 def test_env_exits_non_zero_when_a_requested_strategy_cannot_run():

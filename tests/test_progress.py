@@ -27,3 +27,10 @@ def test_a_run_of_a_number_of_steps_shows_its_steps_not_the_budget_that_bounds_i
     text = shown(display, train(2, 5.0))
     assert "step 2/3" in text
     assert "left" not in text and "ETA" not in text
+
+
+def test_without_a_terminal_evaluations_are_printed_at_the_pace_of_train_lines():
+    # a 3 s run evaluates 50 times: one line each would bury the train lines
+    evals = [{"event": "metric", "kind": "eval", "train_s": i * 0.06, "val_loss": 3.0} for i in range(50)]
+    text = shown(ProgressDisplay("amp/tiny", 3.0, io.StringIO()), *evals)
+    assert 2 <= text.count("eval at") <= 4  # every 1 s of the 3 s (1% of the budget, at least 1 s)

@@ -83,7 +83,7 @@ class Trainer:
     def _set_up(self) -> Session:
         """Resolve, fit, announce the run, build the strategy: each phase's answer goes into the record."""
         t0 = time.perf_counter()
-        self.events.emit("phase", phase="setup")
+        self.events.emit("phase", phase="setup", detail=self.spec.first_use())
         data_progress = lambda text: self.events.emit("phase", phase="data", detail=text)  # noqa: E731
         self.record.resolved = identity.resolve_run(self.cfg, self.spec.runs_on_cpu, data_progress)
         self.record.fitted = fit_micro_batch(self.cfg, self.spec, self.record.resolved, self.events)

@@ -15,12 +15,18 @@ from harness.metrics import environment, nvml
 
 def library_checks(cuda: bool) -> dict[str, list[Check]]:
     """Each strategy's own doctor checks, keyed by the strategy; a strategy whose library is missing
-    gets none (it is reported as missing)."""
-    return {
-        name: plugin.doctor(cuda)
-        for name, plugin in strategies.REGISTRY.items()
-        if not plugin.missing_libraries()
-    }
+    gets none (it is reported as missing). Plug-ins that share a doctor (zero_offload and its fp32-
+    accumulation variant, the torchao optimizers) run it once and share its findings."""
+    done: dict[object, list[Check]] = {}
+    out = {}
+    for name, plugin in strategies.REGISTRY.items():
+        if plugin.missing_libraries():
+            continue
+        doctor = plugin.doctor.__func__
+        if doctor not in done:
+            done[doctor] = plugin.doctor(cuda)
+        out[name] = done[doctor]
+    return out
 
 
 def strategy_readiness(cuda: bool, checks: dict[str, list[Check]]) -> dict[str, str]:

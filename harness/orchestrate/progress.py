@@ -26,7 +26,7 @@ class ProgressDisplay:
         self._state: dict[str, Any] = {}
         # Without a terminal, print a train line at most every 1% of the budget (at least 1 s, at most 5 min).
         self._plain_every_s = min(300.0, max(1.0, budget_s / 100))
-        self._plain_last_s = -float("inf")
+        self._plain_last_s = self._plain_eval_s = -float("inf")  # each kind of line at that pace
 
     def _ensure_bar(self):
         if self._bar is None and self.live:
@@ -70,7 +70,9 @@ class ProgressDisplay:
         elif kind == "metric":
             if event.get("kind") == "eval":
                 self._state["val_loss"] = event.get("val_loss")
-                if not self.live:
+                train_s = event.get("train_s", 0.0)
+                if not self.live and train_s - self._plain_eval_s >= self._plain_every_s:
+                    self._plain_eval_s = train_s
                     self._print(
                         f"{self.label}: eval at {event.get('train_s', 0):.1f}s:"
                         f" val loss {event.get('val_loss', float('nan')):.4f}"

@@ -24,7 +24,8 @@ def format_doctor(findings: dict) -> str:
     lines.append(f"CPU        {machine['cpu_model']}, {cores} cores, {ram:.1f} GiB RAM")
     libraries = ", ".join(f"{k} {v}" for k, v in machine["libraries"].items() if v)
     lines.append(f"python     {machine['python']}; {libraries}")
-    for check in (c for cs in findings["checks"].values() for c in cs):
+    checks = {(c["name"], c["ok"], c["detail"]): c for cs in findings["checks"].values() for c in cs}
+    for check in checks.values():  # each once, though several strategies share it
         lines.append(f"{'ok ' if check['ok'] else 'BAD'}        {check['name']}: {check['detail']}")
     lines.append("strategies")
     lines += [f"  {name:<14} {state}" for name, state in findings["strategies"].items()]
