@@ -202,6 +202,10 @@ def test_the_verdict_names_the_best_and_the_biggest_with_their_figures():
     )
     assert "best gpt2-124m with amp (tied with adam8bit), " in both
     assert "biggest gpt-6.7b with zero_offload (90 GiB of host memory), " in both
+    assert rank([small, twin, big], DAY, ["gpt2-124m", "gpt-6.7b"]).contenders == [
+        twin
+    ]  # marked on the chart
+    assert ranking.contenders == []  # the big one is far behind
 
 
 def test_a_run_that_fails_leaves_its_size_without_a_speed_and_out_of_the_best(tmp_path):

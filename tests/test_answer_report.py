@@ -3,6 +3,7 @@ trained for the budget), and its report section: from a hand-made answer.json an
 the answer's own page and at the top of the main report, seen in a real browser."""
 
 import json
+import re
 
 import pytest
 
@@ -64,6 +65,7 @@ def hand_made_answer() -> dict:
                 "verdict": VERDICT,
                 "beyond": None,
                 "best": ref("amp", "gpt2-124m"),
+                "contenders": [ref("zero_offload", "gpt2-124m")],
                 "biggest": ref("zero_offload", "gpt-1.3b"),
                 "strategies": {
                     "amp": {
@@ -91,8 +93,15 @@ def test_the_section_renders_from_a_hand_made_answer(tmp_path):
     (view,) = section.sizes
     assert [r["strategy"] for r in view.rows] == ["amp", "zero_offload"] and view.rows[0]["is_best"]
     chart = view.loss_chart
-    assert chart.count('fill="white"') == 2  # the two predicted points that fit: hollow
+    assert chart.count('class="point open"') == 2  # the two predicted points that fit: open markers
+    assert chart.count('class="point filled"') == 2  # the two measured ones: filled
     assert chart.count('class="best"') == 1  # the best ringed
+    assert chart.count('class="contender"') == 1  # its contender ringed dashed
+    assert re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', chart) == [
+        "gpt2-124m",
+        "gpt-350m",
+        "gpt-1.3b",
+    ]
     assert "&lt;b&gt;" not in chart and "<b>x</b>" not in chart  # a size that does not fit is left out
     page = render_answer_page(load_answer(path), tmp_path / "answer.html").read_text()
     assert VERDICT in page and page.count("<svg") == 2

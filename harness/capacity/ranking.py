@@ -73,6 +73,7 @@ class Ranking:
     biggest: Candidate | None  # the most parameters that fit
     by_strategy: dict[str, dict] = field(default_factory=dict)  # name -> its best, biggest, worse_by
     beyond: str | None = None  # where the optimum may lie past what was ranked
+    contenders: list[Candidate] = field(default_factory=list)  # others whose estimate ties the best's
 
 
 def rank(candidates: list[Candidate], budget_s: float, ladder: list[str]) -> Ranking:
@@ -91,6 +92,8 @@ def rank(candidates: list[Candidate], budget_s: float, ladder: list[str]) -> Ran
         ranking.by_strategy[name] = {"best": own_best, "biggest": own_biggest, "worse_by": worse}
     if best is not None:
         ranking.beyond = _beyond(best, fitting, ladder)
+        top = best.loss(budget_s)
+        ranking.contenders = [c for c in scored if c is not best and c.loss(budget_s) - top < TIE]
     return ranking
 
 

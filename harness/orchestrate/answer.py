@@ -224,6 +224,7 @@ def size_entry(inputs: Inputs, size: float, candidates: list[Candidate], ladder:
         "beyond": ranking.beyond,
         "law_note": None if ranking.best is None else outside_the_law(ranking.best.params),
         "best": ref(ranking.best),
+        "contenders": [ref(c) for c in ranking.contenders],  # tied with the best at the verdict's decimals
         "biggest": ref(ranking.biggest),
         "strategies": {
             name: {"best": ref(r["best"]), "biggest": ref(r["biggest"]), "worse_by": r["worse_by"]}

@@ -59,9 +59,17 @@ def _source(candidate: dict) -> str | None:
     return speed.get("source") if isinstance(speed, dict) else None
 
 
+def _refs(entry: dict, key: str) -> set[tuple[Any, Any]]:
+    """(strategy, preset) of the candidates the entry names under `key` (the best, or its contenders)."""
+    named = entry.get(key)
+    named = [named] if isinstance(named, dict) else named if isinstance(named, list) else []
+    return {(r.get("strategy"), r.get("preset")) for r in named if isinstance(r, dict)}
+
+
 def _series(entry: dict, key: str, palette: dict[str, str]) -> list[svg.Series]:
-    """One line per strategy over the sizes that fit: `key` is estimated_loss or tokens_per_s."""
-    best = entry.get("best") or {}
+    """One line per strategy over the sizes that fit: `key` is estimated_loss or tokens_per_s. On the loss
+    chart the best is ringed and its contenders ringed with a dashed line."""
+    best, contenders = _refs(entry, "best"), _refs(entry, "contenders")
     lines = []
     for name, color in palette.items():
         points = sorted(
@@ -69,10 +77,8 @@ def _series(entry: dict, key: str, palette: dict[str, str]) -> list[svg.Series]:
             key=lambda c: c["params"],
         )
         points = [c for c in points if _value(c.get(key)) is not None]
-        ring = (
-            best.get("preset") if best.get("strategy") == name else None
-        )  # this strategy's point that is best
-        ringed = next((c["params"] for c in points if c.get("preset") == ring), None)
+        ringed = next((c["params"] for c in points if (name, c.get("preset")) in best), None)
+        marked = tuple(c["params"] for c in points if (name, c.get("preset")) in contenders)
         lines.append(
             svg.Series(
                 str(name),
@@ -82,9 +88,16 @@ def _series(entry: dict, key: str, palette: dict[str, str]) -> list[svg.Series]:
                 dots=True,
                 hollow=tuple(_source(c) != "measured" for c in points),
                 ringed=ringed if key == "estimated_loss" else None,
+                marked=marked if key == "estimated_loss" else (),
             )
         )
-    return lines
+    return svg.styled(lines)
+
+
+def _ladder(entry: dict) -> list[tuple[float, str]]:
+    """The sizes the candidates span, named: the charts' x ticks."""
+    named = {c.get("preset"): c["params"] for c in entry["candidates"] if isinstance(c.get("preset"), str)}
+    return [(params, name) for name, params in named.items() if params > 0]
 
 
 def _rows(entry: dict) -> list[dict[str, Any]]:
@@ -117,12 +130,12 @@ def answer_section(document: dict[str, Any]) -> AnswerSection:
         where = entry.get("where", "")
         view = SizeView(entry, _rows(entry))
         view.loss_chart = svg.line_chart(
-            f"Expected loss in the budget: {where}", "parameters (log scale)", "estimated loss",
-            _series(entry, "estimated_loss", palette), log_x=True,
+            f"Expected loss in the budget: {where}", "model size (log scale of parameters)", "estimated loss",
+            _series(entry, "estimated_loss", palette), log_x=True, x_names=_ladder(entry),
         )  # fmt: skip
         view.speed_chart = svg.line_chart(
-            f"Speed: {where}", "parameters (log scale)", "tokens/s (log scale)",
-            _series(entry, "tokens_per_s", palette), log_x=True, log_y=True,
+            f"Speed: {where}", "model size (log scale of parameters)", "tokens/s (log scale)",
+            _series(entry, "tokens_per_s", palette), log_x=True, log_y=True, x_names=_ladder(entry),
         )  # fmt: skip
         section.sizes.append(view)
     return section
