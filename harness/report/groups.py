@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.report import charts
+from harness.report import charts, story
 from harness.report.hardware import Matrix, build_matrix, hardware_of, recipe_key
 from harness.report.load import LoadedRun
 from harness.report.notes import group_notes
@@ -46,6 +46,11 @@ class Group:
     failures: list[LoadedRun] = field(default_factory=list)
     hardware: str = ""  # one GPU model (and memory cap), or the CPU: only that is compared here
     recipe_key: str = ""  # the recipe whatever the hardware (the matrix across hardware joins on it)
+    shown: list[Column] = field(default_factory=list)  # the table's columns with a figure (story.py)
+    left_out: list[str] = field(default_factory=list)  # the labels of those no run of the group measured
+    sentence: str | None = None  # what the comparison says, in words
+    rows: dict[str, list[LoadedRun]] = field(default_factory=dict)  # the runs each row aggregates
+    commands: list[str] = field(default_factory=list)  # the commands that started its runs
 
 
 def fmt(value: Any, spec: str = ".4g") -> str:
@@ -84,7 +89,10 @@ def build_groups(runs: list[LoadedRun]) -> list[Group]:
         group = Group(fingerprint, members, table, columns, members[-1].result.recipe)
         group.hardware, group.recipe_key = hardware.label, recipe_key(members[-1].result)
         group.failures = [r for r in members if r.result.status != "ok"]
-        group.notes = group_notes(group.recipe, members)
+        group.shown, group.left_out = story.shown_columns(table, columns)
+        group.sentence, group.rows = story.sweep_sentence(table), story.runs_by_row(members)
+        group.notes = group_notes(group.recipe, members) + story.mixed_rows(group.rows)
+        group.commands = sorted({story.command_of(r) for r in members})
         group.environment = _environment(members)
         ok_runs = [r for r in members if r.result.status == "ok"]
         palette = charts.colors([*table.index, *(r.strategy for r in members)])  # one color per strategy

@@ -23,6 +23,7 @@ from harness.report.exports import export_comparison
 from harness.report.groups import ENV_KEYS, build_groups, build_matrices, fmt
 from harness.report.load import LoadedRun, load_runs
 from harness.report.run_page import summary_rows
+from harness.report.story import command_words
 
 RUN_PAGES = "run_pages"
 
@@ -42,6 +43,7 @@ def page_environment() -> jinja2.Environment:
     )
     env.filters["fmt"] = fmt
     env.filters["duration"] = lambda s: "n/a" if s is None else format_duration(s)
+    env.filters["command"] = lambda c: " ".join(command_words(c)) if c else "?"
     env.globals.update(page_name=page_name, pd=pd, RUN_PAGES=RUN_PAGES)
     return env
 
