@@ -19,7 +19,7 @@ RUN_FLAGS   = --preset $(PRESET) --budget $(BUDGET) --data $(DATA) $(ARGS)
 STRATEGY_FLAG = $(if $(STRATEGIES),--strategies $(STRATEGIES))
 
 GPU        ?=
-.PHONY: setup bench sweep parity answer report env test test-gpu lint lock docker-build docker-run clean
+.PHONY: setup bench sweep parity answer report env screenshots test test-gpu lint lock docker-build docker-run clean
 
 # Everything but torch comes from the hashed lock. torch is pinned by version: the CPU build on CPU-only
 # machines and the CUDA build in the image are different files of the same release.
@@ -59,6 +59,10 @@ report: setup
 env: setup
 	$(PY) -m harness env
 
+# The README's screenshots (index, run page, answer page at 1280 px) from a new tiny CPU sweep: about 2 min.
+screenshots: setup
+	$(PY) docs/screenshots.py
+
 # The suite on TEST_WORKERS pytest-xdist workers (one thread each; tests that read one expensive set-up stay
 # on one worker), then the `serial` tests alone: those that time, signal or run several runs at once.
 test: setup $(VENV)/.ops
@@ -69,8 +73,8 @@ test-gpu: setup $(VENV)/.ops
 	$(PY) -m pytest -q -m gpu
 
 lint: setup
-	$(PY) -m ruff check harness strategies tests benchmarks
-	$(PY) -m ruff format --check harness strategies tests benchmarks
+	$(PY) -m ruff check harness strategies tests benchmarks docs
+	$(PY) -m ruff format --check harness strategies tests benchmarks docs
 	$(VENV)/bin/hadolint Dockerfile
 
 docker-build:
