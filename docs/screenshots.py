@@ -54,6 +54,7 @@ def shoot(pages: dict[str, Path], out: Path, max_height: int = 2400) -> None:
         browser = p.chromium.launch(executable_path=browser_path, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": WIDTH, "height": 900})
         for name, source in pages.items():
+            page.set_viewport_size({"width": WIDTH, "height": 900})  # a page is never shorter than its view
             page.goto(source.as_uri())
             page.wait_for_load_state("load")
             height = min(page.evaluate("document.documentElement.scrollHeight"), max_height)
