@@ -25,11 +25,12 @@
 #   capacity-24   the capacity confirmation at a 24 GiB cap for the mission's four and zero_offload+act_ckpt;
 #                 every probe is written as it ends, so a stopped stage keeps what it confirmed; up to 6.5 min
 # Environment: PYTHON (python3), PRESET (gpt2-124m; gpt-1.3b for memory-check), STEPS (20), DEADLINE_S (390),
-# KILL_GRACE_S (30), MICRO_BATCH (instead of the stage's fixed micro-batches) and DEVICE (cuda): a rehearsal
+# KILL_GRACE_S (30), MICRO_BATCH (instead of the stage's fixed micro-batches), DEVICE (cuda) and TOOLBOX_A
+# (toolbox-a's strategies, for a rehearsal of the deadline without torchao's compile): a rehearsal
 # on the CPU before a window is `PRESET=tiny MICRO_BATCH=16 DEVICE=cpu STEPS=2 bash benchmarks/reference.sh`.
 set -uo pipefail
 
-STAGES=(core-h200 gpu-tests memory-check toolbox-a toolbox-b toolbox-c capacity-24)
+STAGES=(core-h200 gpu-tests memory-check toolbox-a toolbox-b toolbox-c capacity-24 answer-24)
 usage() {
   echo "error: usage: bash benchmarks/reference.sh STAGE OUT_DIR (stages: ${STAGES[*]})" >&2
   exit 2
@@ -117,7 +118,7 @@ stage() {
         STEPS=2 bench "$strategy" "$strategy" 1
       done
       ;;
-    toolbox-a) for s in ao_adam8bit ao_adam4bit paged_adam8bit; do bench "$s" "$s" 64; done ;;
+    toolbox-a) for s in ${TOOLBOX_A:-ao_adam8bit ao_adam4bit paged_adam8bit}; do bench "$s" "$s" 64; done ;;
     toolbox-b) for s in ao_cpu_offload fsdp2_offload sel_ckpt; do bench "$s" "$s" 64; done ;;
     toolbox-c) for s in act_offload fp8 fused_ce; do bench "$s" "$s" 64; done ;;
     capacity-24)

@@ -242,8 +242,10 @@ def test_the_ladder_brackets_the_best_of_a_day_and_of_a_week():
 
 
 def test_a_stage_summary_sets_each_measured_speed_beside_its_prediction(tmp_path):
-    """benchmarks/reference.sh answer-24 leaves answer.json; its summary ends with the check the GPU session
-    reports: every measured candidate's tokens/s and the prediction made before it ran."""
+    """The summary of an answer-24 stage's work folder (an answer.json as `harness answer` leaves it, made
+    here with fakes: the stage itself needs a GPU, and test_benchmarks checks that it can start) ends with
+    the check the GPU session reports: every measured candidate's tokens/s and the prediction made before
+    it ran."""
     from benchmarks.stage_summary import summary
 
     memory = FakeMemory({"amp": {80.0: 4}})

@@ -98,7 +98,15 @@ def test_bad_input_is_refused_in_one_line_before_anything_runs(tmp_path, args, f
     assert not out.exists()
 
 
-@pytest.mark.parametrize("case", ["fifo", "html", "page-is-a-folder", "runs-dir-is-a-file"])
+REFUSALS = {
+    "fifo": "is not a regular file: give a file name such as answer.json",
+    "html": "the answer is a .json document (its page goes beside it as .html)",
+    "page-is-a-folder": "--out (its page) {tmp}/answer.html is a folder, not a file",
+    "runs-dir-is-a-file": "--runs-dir {tmp}/runs is not a folder: give the folder runs are kept in",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_outputs_that_cannot_be_written_as_asked_are_refused(tmp_path, case):
     """A device or a pipe is never replaced by a file; the document and its page are two files."""
     import os
@@ -118,6 +126,7 @@ def test_outputs_that_cannot_be_written_as_asked_are_refused(tmp_path, case):
         extra = ["--runs-dir", str(tmp_path / "runs")]
     proc = harness_main("answer", "--predict-only", "--gpu", H100, "--out", str(out), *extra)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: ") and REFUSALS[case].format(tmp=tmp_path) in proc.stderr
     assert not (tmp_path / "answer.json").exists()
     if case == "fifo":
         assert not out.is_file() and not out.with_suffix(".html").exists()

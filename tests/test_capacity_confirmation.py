@@ -92,21 +92,39 @@ def test_a_cap_above_the_devices_memory_is_refused_before_anything_runs(tmp_path
     assert not never and not out.exists()
 
 
+MESSAGE = "CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported"
+
+
 def pin_memory(size: int) -> None:
-    """Where a pinned host allocation fails: torch raises from inside the pinning call."""
-    raise RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported")
+    """A pinned host allocation failing as torch's does (cudaHostAlloc's error, raised inside the pinning
+    call): the classification reads the traceback's frame names, so the error must come from a frame like
+    this one, which no CPU can produce for real."""
+    raise RuntimeError(MESSAGE)
+
+
+def launch_kernel() -> None:
+    """The same CUDA error text from anywhere else: the GPU's, not the host's."""
+    raise RuntimeError(MESSAGE)
+
+
+def raised_by(function) -> BaseException:
+    try:
+        function(2**30) if function is pin_memory else function()
+    except RuntimeError as exc:
+        return exc
+    raise AssertionError("it did not raise")
 
 
 def test_a_failed_pinned_allocation_is_the_hosts_out_of_memory():
-    with pytest.raises(RuntimeError) as info:
-        pin_memory(2**30)
-    assert is_out_of_memory(info.value) and is_host_out_of_memory(info.value)
+    pinning, kernel = raised_by(pin_memory), raised_by(launch_kernel)
+    assert is_out_of_memory(pinning) and is_host_out_of_memory(pinning)
+    assert is_out_of_memory(kernel) and not is_host_out_of_memory(kernel)  # told apart by where it came from
     gpu = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
     assert is_out_of_memory(gpu) and not is_host_out_of_memory(gpu)
     assert is_host_out_of_memory(MemoryError()) and is_host_out_of_memory(
         OSError(12, "Cannot allocate memory")
     )
-    outcome = classify(info.value)
+    outcome = classify(pinning)
     assert outcome.status == "oom"
     assert outcome.error.startswith("host out of memory: CUDA error: out of memory")
     outcome = classify(gpu)

@@ -46,12 +46,19 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, fragments):
     assert not any(tmp_path.iterdir())  # nothing was started
 
 
-@pytest.mark.parametrize("args", [["--frobnicate"], ["--set", "lr=nan"], ["--strategy", "fsdp"]])
-def test_the_entry_point_itself_refuses_in_one_line(tmp_path, args):
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--frobnicate"], "unrecognized arguments: --frobnicate (see `harness --help`)"),
+        (["--set", "lr=nan"], "lr=nan is out of range: lr must be a number in (0, 10]"),
+        (["--strategy", "fsdp"], "unknown strategy 'fsdp': choose from amp, adam8bit, zero_offload"),
+    ],
+)
+def test_the_entry_point_itself_refuses_in_one_line(tmp_path, args, says):
     """The refusals above, through `python -m harness` in a child process: the interpreter prints nothing
     more (no traceback, no warning) and the exit status is the command's."""
     proc = harness_cli("bench", "--preset", "tiny", "--runs-dir", str(tmp_path), *args)
-    assert_one_line_error(proc)
+    assert_one_line_error(proc, says)
     assert not any(tmp_path.iterdir())
 
 

@@ -90,9 +90,8 @@ def test_a_stopped_preparation_leaves_no_temporary_folder_and_stale_ones_are_swe
     import signal
     import subprocess
     import sys
-    import time
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, wait_for
 
     words = [f"w{i}" for i in range(3000)]
     rng = __import__("random").Random(0)
@@ -110,9 +109,7 @@ def test_a_stopped_preparation_leaves_no_temporary_folder_and_stale_ones_are_swe
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((cache / "corpora").glob(".*.tmp*")):
-        time.sleep(0.02)
+    wait_for(lambda: list((cache / "corpora").glob(".*.tmp*")), timeout=120)  # writing its temporary folder
     proc.send_signal(signal.SIGTERM)  # as docker stop does, mid-tokenization
     proc.communicate(timeout=60)
     assert proc.returncode == 130

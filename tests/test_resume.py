@@ -499,11 +499,11 @@ def test_a_worker_whose_launcher_is_killed_checkpoints_and_ends_interrupted(tmp_
     run_dir = only_run(runs)
     (worker,) = psutil.Process(proc.pid).children()
     assert lock_holder(run_dir) == (worker.pid, socket.gethostname())  # what `harness runs` reads
+    worker.suspend()  # held still, so that it is certainly alive when the launcher is gone
     proc.kill()
     proc.communicate()
-    free = lock_is_free(run_dir)
-    if worker.is_running():  # still winding down: the folder is still its own
-        assert not free
+    assert worker.is_running() and not lock_is_free(run_dir)  # the folder is still its own
+    worker.resume()  # it notices the launcher is gone, checkpoints and stops
     worker.wait(timeout=120)
     result = load_result(run_dir / "result.json")
     assert result.status == "interrupted" and 0 < result.summary.train_s < 4

@@ -312,11 +312,12 @@ def _signal_the_parent_then_die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)  # signal ends the child too: the parent sees both in one look
 
 
-def _take_a_sigterm() -> None:
+def _take_a_sigterm(done) -> None:
     import os
 
     os.kill(os.getpid(), signal.SIGTERM)  # a scheduler signals every process of the job
     time.sleep(0.5)
+    done.write_text("finished")  # only if the signal did not end it
 
 
 def test_a_stop_that_comes_as_the_child_dies_is_a_stop_not_a_failure():
@@ -328,5 +329,8 @@ def test_a_stop_that_comes_as_the_child_dies_is_a_stop_not_a_failure():
         signal.signal(signal.SIGUSR1, previous)
 
 
-def test_the_child_leaves_a_stop_signal_to_its_parent():
-    stopping.run_in_child(_take_a_sigterm, (), phase="training the tokenizer")  # returns: it survived
+def test_the_child_leaves_a_stop_signal_to_its_parent(tmp_path):
+    done = tmp_path / "done"
+    stopping.run_in_child(_take_a_sigterm, (done,), phase="training the tokenizer")
+    assert done.read_text() == "finished"  # the child's SIGTERM was its parent's to answer, not its end
+    assert not stopping.requested()  # and the parent, which got none, goes on

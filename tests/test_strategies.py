@@ -1,6 +1,8 @@
 """The plug-in contract, checked for every registered strategy and every allowed combination on the CPU."""
 
 import gc
+import math
+import sys
 import weakref
 from dataclasses import replace
 
@@ -43,9 +45,9 @@ def test_each_combining_pair_is_declared_by_one_of_its_parts_only():
     assert strategies.partners("amp")[:1] == ["act_ckpt"]  # declared by act_ckpt, seen from amp too
 
 
-def context(micro_batch=4, grad_accum=2) -> StrategyContext:
+def context(micro_batch=4, grad_accum=2, device="cpu") -> StrategyContext:
     return StrategyContext(
-        device=torch.device("cpu"),
+        device=torch.device(device),
         precision="fp32",
         optimizer=OptimizerSettings((0.9, 0.95), 1e-8, 0.1, 1.0),
         micro_batch=micro_batch,
@@ -60,22 +62,39 @@ def tiny_model() -> GPT:
     return GPT(replace(PRESETS["tiny"].model, d_model=64))
 
 
+CUDA_ONLY = [name for name in COMBINATIONS if not strategies.resolve(name).runs_on_cpu]
+
+
 def skip_unless_here(spec) -> None:
     if not spec.runs_on_cpu:
-        pytest.skip(f"{spec.name} needs CUDA (covered by tests/test_gpu.py)")
+        pytest.skip(f"{spec.name} needs CUDA: its contract is test_contract_on_cuda (gpu-marked)")
     if spec.missing_libraries():
-        pytest.skip(f"{spec.name} needs {', '.join(spec.missing_libraries())}")
+        pytest.skip(f"{spec.name} needs {', '.join(spec.missing_libraries())}, not installed here")
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
 def test_contract(name):
     spec = strategies.resolve(name)
     skip_unless_here(spec)
+    check_contract(spec, "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", CUDA_ONLY)
+def test_contract_on_cuda(name):
+    """The same contract on CUDA, for every combination that cannot run on the CPU."""
+    spec = strategies.resolve(name)
+    if spec.missing_libraries():
+        pytest.skip(f"{spec.name} needs {', '.join(spec.missing_libraries())}, not installed here")
+    check_contract(spec, "cuda")
+
+
+def check_contract(spec, device: str) -> None:
     strategy = spec.build()
-    model = tiny_model()
-    ctx = context()
+    model = tiny_model().to(device)
+    ctx = context(device=device)
     strategy.setup(model, ctx)
-    tokens = torch.randint(1, 512, (8, 65), generator=torch.Generator().manual_seed(1))
+    tokens = torch.randint(1, 512, (8, 65), generator=torch.Generator().manual_seed(1)).to(device)
     x, y = tokens[:, :-1], tokens[:, 1:]
     batches = list(zip(x.split(4), y.split(4), strict=True))
 
@@ -207,12 +226,30 @@ def test_zero_offload_in_bf16_keeps_the_fp32_init_as_master_and_accumulates_as_n
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
-def test_teardown_is_idempotent_and_safe_after_a_failed_setup(name):
+def test_teardown_is_idempotent_and_safe_after_a_failed_setup(name, monkeypatch):
     spec = strategies.resolve(name)
     never_set_up = spec.build()
     never_set_up.teardown()
+    never_set_up.teardown()
     skip_unless_here(spec)
-    strategy = spec.build()
-    strategy.setup(tiny_model(), context())
-    strategy.teardown()
-    strategy.teardown()
+
+    def half_way(*_args, **_kwargs):  # every executor builds its optimizer's groups in its setup
+        raise RuntimeError("setup failed half-way")
+
+    for module in {sys.modules[k.__module__] for k in spec.executor.__mro__}:  # where it or a base calls it
+        if hasattr(module, "param_groups"):
+            monkeypatch.setattr(module, "param_groups", half_way)
+    failed = spec.build()
+    with pytest.raises(RuntimeError, match="setup failed half-way"):
+        failed.setup(tiny_model(), context())
+    failed.teardown()
+    failed.teardown()
+    monkeypatch.undo()
+    # What the failed setup left behind does not stop the next one in this process from training.
+    again = spec.build()
+    again.setup(tiny_model(), context())
+    tokens = torch.randint(1, 512, (8, 65), generator=torch.Generator().manual_seed(3))
+    batches = list(zip(tokens[:, :-1].split(4), tokens[:, 1:].split(4), strict=True))
+    assert math.isfinite(float(again.train_step(batches, 1e-3).loss))
+    again.teardown()
+    again.teardown()

@@ -37,9 +37,10 @@ def test_budget_holds_within_one_step_and_lr_ends_at_its_floor(tmp_path):
         clock, times = row["train_s"], [*times, row["step_s"]]
     peak_at = max(range(len(train)), key=lambda i: train[i]["lr"])
     assert all(a["lr"] >= b["lr"] for a, b in zip(train[peak_at:], train[peak_at + 1 :], strict=False))
-    # ... so the last step, expected to end at or past the deadline, sits at the floor.
-    if fraction >= 1.0:
-        assert train[-1]["lr"] == pytest.approx(cfg.recipe.lr * cfg.recipe.min_lr_ratio)
+    # ... so the last step, which began within its own time of the deadline, sits within that time of the
+    # end of the decay (at the floor exactly when its predecessors' median predicted it to end there).
+    floor = cfg.recipe.lr * cfg.recipe.min_lr_ratio
+    assert floor <= train[-1]["lr"] <= lr_at((3.0 - train[-1]["step_s"]) / 3.0, **kw) * (1 + 1e-12)
     assert s.eval_s > 0 and s.warmup_s > 0 and s.setup_s > 0
     assert s.wall_s >= s.train_s + s.eval_s + s.warmup_s
     assert s.tokens_per_s == pytest.approx(s.tokens / s.train_s)

@@ -95,8 +95,8 @@ def _check_outputs(plan: AnswerPlan) -> None:
         raise UserError(
             f"--out {plan.out}: the answer is a .json document (its page goes beside it as .html)"
         )
-    check_file(plan.out, "--out")
-    check_file(page, "--out (its page)")
+    check_file(plan.out, "--out", "answer.json")
+    check_file(page, "--out (its page)", "answer.json")
     if plan.runs_dir.exists() and not plan.runs_dir.is_dir():
         raise UserError(f"--runs-dir {plan.runs_dir} is not a folder: give the folder runs are kept in")
     if plan.train:

@@ -76,7 +76,7 @@ def validate(plan: CapacityPlan) -> tuple[list[str], float]:
     if plan.precision not in ("bf16", "fp16", "fp32"):
         raise UserError(f"--precision must be bf16, fp16 or fp32, got {plan.precision!r}")
     budget_s = parse_duration(plan.budget)
-    check_file(plan.out, "--out")
+    check_file(plan.out, "--out", "capacity.json")
     if not plan.predict_only:
         import torch
 

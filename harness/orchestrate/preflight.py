@@ -45,13 +45,13 @@ def check_folder(path: Path, flag: str) -> None:
         raise UserError(f"{flag} {path} cannot be written (no permission in {base}): {_fix(flag)}")
 
 
-def check_file(path: Path, flag: str) -> None:
+def check_file(path: Path, flag: str, example: str = "report.html") -> None:
     """`path` can be written as a file (its folder exists or can be made, and is writable)."""
     path = Path(path)
     if path.is_dir():
-        raise UserError(f"{flag} {path} is a folder, not a file: give a file name such as report.html")
+        raise UserError(f"{flag} {path} is a folder, not a file: give a file name such as {example}")
     if path.exists() and not path.is_file():  # a device or a pipe: writing would replace it with a file
-        raise UserError(f"{flag} {path} is not a regular file: give a file name such as report.html")
+        raise UserError(f"{flag} {path} is not a regular file: give a file name such as {example}")
     check_folder(path.parent, flag)
 
 
