@@ -249,6 +249,7 @@ def test_the_stage_windows_worst_case_fits_a_window():
     assert install_s + deadline + grace + archive_and_summary_s <= 8 * 60
 
 
+@pytest.mark.serial
 def test_a_killed_stage_keeps_every_run_that_ended(tmp_path):
     """SIGKILL of the whole stage (a command past its limit) once its first run has ended and the next step
     has started: that run's folder, with its result, is already in the archive."""

@@ -303,6 +303,7 @@ def test_bad_corpora_are_one_line_errors(tmp_path):
     one_line_error(harness_main("prepare", "--data", "synthetic", env=env), "needs no preparation")
 
 
+@pytest.mark.serial
 def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path):
     import time
 

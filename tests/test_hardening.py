@@ -85,6 +85,7 @@ def test_resuming_a_run_as_another_strategy_is_refused(tmp_path):
     refused(proc, "is a zero_offload run, not act_ckpt", "--strategy zero_offload")
 
 
+@pytest.mark.serial
 def test_a_stopped_preparation_leaves_no_temporary_folder_and_stale_ones_are_swept(tmp_path):
     import os
     import signal
@@ -142,6 +143,7 @@ def test_a_stopped_preparation_leaves_no_temporary_folder_and_stale_ones_are_swe
     assert not stale.exists()
 
 
+@pytest.mark.serial
 def test_a_build_baton_no_process_holds_is_removed_and_a_held_one_waited_for(tmp_path):
     """torch's JIT build waits forever on the baton a killed build leaves behind: one that no process has
     open is removed with a line; one a live build holds is waited for (with progress), up to a limit."""

@@ -42,6 +42,7 @@ def test_a_failing_source_fails_the_consumer_with_its_reason():
         producer.close()
 
 
+@pytest.mark.serial
 def test_a_dead_producer_is_noticed():
     producer = ProcessPrefetcher(synthetic(), 2, 65, start=0, pin=False)
     try:

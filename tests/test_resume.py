@@ -150,6 +150,7 @@ def test_zero_offload_resumes_through_deepspeed_checkpoints(tmp_path):
     assert (run_dir / "checkpoints" / checkpoints(run_dir)[-1] / "zero").is_dir()  # DeepSpeed's own format
 
 
+@pytest.mark.serial
 def test_sigterm_checkpoints_and_stops_then_resumes(tmp_path):
     runs = tmp_path / "runs"
     proc = start("--runs-dir", str(runs), *QUIET, "--budget", "4s", "--set", "log_interval_s=0")
@@ -171,6 +172,7 @@ def test_sigterm_checkpoints_and_stops_then_resumes(tmp_path):
     assert_steps_once_each(train_rows(run_dir), final.summary.steps)
 
 
+@pytest.mark.serial
 def test_sigterm_stops_a_sweep_after_the_current_run(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
@@ -203,6 +205,7 @@ def test_sigterm_stops_a_sweep_after_the_current_run(tmp_path):
     assert (tmp_path / "index.html").exists()
 
 
+@pytest.mark.serial
 def test_a_corrupt_checkpoint_is_detected_and_the_previous_one_used(tmp_path):
     runs = tmp_path / "runs"
     proc = start(
@@ -236,6 +239,7 @@ def test_a_corrupt_checkpoint_is_detected_and_the_previous_one_used(tmp_path):
     assert "fails its checksum" in (run_dir / "run.log").read_text()
 
 
+@pytest.mark.serial
 def test_every_checkpoint_corrupt_is_a_clear_error(tmp_path):
     runs = tmp_path / "runs"
     proc = start("--runs-dir", str(runs), *QUIET, "--budget", "4s", "--set", "checkpoint_interval_s=0.5")
@@ -400,6 +404,7 @@ def interrupted_run(runs):
     return run_dir
 
 
+@pytest.mark.serial
 def test_two_resumes_of_one_run_cannot_run_at_once(tmp_path):
     runs = tmp_path / "runs"
     run_dir = interrupted_run(runs)
@@ -453,6 +458,7 @@ def test_plain_resume_takes_the_newest_unfinished_run(tmp_path):
     assert find_run(runs, "latest", "amp", "tiny").name == "older-interrupted"
 
 
+@pytest.mark.serial
 def test_a_stop_in_the_first_moments_is_an_interruption(tmp_path):
     runs = tmp_path / "runs"
     proc = start("--runs-dir", str(runs), *QUIET, "--budget", "60s")
@@ -488,6 +494,7 @@ def lock_is_free(run_dir) -> bool:
         return True
 
 
+@pytest.mark.serial
 def test_a_worker_whose_launcher_is_killed_checkpoints_and_ends_interrupted(tmp_path):
     """SIGKILL of `harness bench` alone (it cannot forward that): its worker, which names itself as the
     holder of the run's lock, holds it while it winds down, checkpoints and ends `interrupted`."""
@@ -514,6 +521,7 @@ def test_a_worker_whose_launcher_is_killed_checkpoints_and_ends_interrupted(tmp_
     assert_steps_once_each(train_rows(run_dir), result.summary.steps)
 
 
+@pytest.mark.serial
 def test_a_run_that_does_not_answer_a_stop_is_killed_after_its_grace_period_and_is_interrupted(tmp_path):
     from harness.orchestrate.launchers.ending import Ending, collect_result
     from harness.orchestrate.launchers.run_control import StopSignal

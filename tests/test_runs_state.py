@@ -79,6 +79,7 @@ def test_each_kind_of_run_folder_has_its_state(tmp_path):
     assert text.splitlines()[-1] == "9 runs: 1 pending, 3 running, 1 interrupted, 1 ok, 1 oom, 2 error"
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_runs_lists_a_sweep_in_progress(tmp_path):
     runs = tmp_path / "runs"

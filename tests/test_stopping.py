@@ -68,6 +68,7 @@ def _nothing_left(cache) -> None:
     assert not list(tokenizers.glob("*")) if tokenizers.exists() else True
 
 
+@pytest.mark.serial
 def test_ctrl_c_ends_a_tokenizer_training_the_rust_side_would_hold(tmp_path, deaf_corpus):
     proc = _start(tmp_path, "prepare", "--data", str(deaf_corpus), "--preset", "tiny")
     child = _training_child(proc)
@@ -79,6 +80,7 @@ def test_ctrl_c_ends_a_tokenizer_training_the_rust_side_would_hold(tmp_path, dea
     _nothing_left(tmp_path / "cache")
 
 
+@pytest.mark.serial
 def test_the_training_child_dies_with_its_parent_killed_outright(tmp_path, deaf_corpus):
     proc = _start(tmp_path, "prepare", "--data", str(deaf_corpus), "--preset", "tiny")
     child = _training_child(proc)
@@ -91,6 +93,7 @@ def test_the_training_child_dies_with_its_parent_killed_outright(tmp_path, deaf_
         raise AssertionError("the tokenizer-training process outlived its killed parent") from None
 
 
+@pytest.mark.serial
 def test_a_run_stopped_while_its_tokenizer_trains_ends_interrupted_with_nothing_to_resume(
     tmp_path, deaf_corpus, monkeypatch
 ):
@@ -121,6 +124,7 @@ def test_a_run_stopped_while_its_tokenizer_trains_ends_interrupted_with_nothing_
     _nothing_left(tmp_path / "cache")
 
 
+@pytest.mark.serial
 def test_a_sweep_stopped_while_preparing_its_data_exits_130_with_no_run_started(tmp_path, deaf_corpus):
     runs = tmp_path / "runs"
     proc = _start(tmp_path, "bench", "--data", str(deaf_corpus), "--preset", "tiny", "--device", "cpu",
@@ -267,6 +271,7 @@ def test_the_grace_before_a_forced_kill_covers_the_plans_longest_step_and_its_ch
     assert stop_grace_s([small, big], on_cpu=False) == STOP_GRACE_S  # a GPU's step is seconds
 
 
+@pytest.mark.serial
 def test_a_stop_during_a_warm_up_longer_than_the_grace_ends_the_run_interrupted_not_killed(tmp_path):
     """A tiny model with a 16M-token batch: warm-up is two steps of minutes each on this CPU (hence
     --allow-slow). One SIGINT to `harness bench` reaches the worker in its warm-up, which ends at its next
@@ -293,6 +298,7 @@ def test_a_stop_during_a_warm_up_longer_than_the_grace_ends_the_run_interrupted_
     assert result.error == "stopped while warming up: nothing to resume from"
 
 
+@pytest.mark.serial
 def test_a_second_stop_says_how_long_the_grace_is(capsys):
     from harness.orchestrate.launchers.run_control import StopSignal
 
@@ -320,6 +326,7 @@ def _take_a_sigterm(done) -> None:
     done.write_text("finished")  # only if the signal did not end it
 
 
+@pytest.mark.serial
 def test_a_stop_that_comes_as_the_child_dies_is_a_stop_not_a_failure():
     previous = signal.signal(signal.SIGUSR1, lambda *_: stopping.request())
     try:

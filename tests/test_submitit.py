@@ -63,6 +63,7 @@ def test_a_submitit_local_sweep_of_two_strategies_renders_its_report(tmp_path):
     assert "act_ckpt" in html and "amp" in html and "No results yet" not in html
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_a_job_killed_with_sigterm_is_requeued_and_resumes_to_the_end_of_its_budget(tmp_path):
     runs = tmp_path / "runs"
@@ -87,6 +88,7 @@ def test_a_job_killed_with_sigterm_is_requeued_and_resumes_to_the_end_of_its_bud
     assert "preempted" in logs
 
 
+@pytest.mark.serial
 @pytest.mark.slow
 def test_a_users_stop_of_a_submitit_local_sweep_checkpoints_without_a_requeue(tmp_path):
     runs = tmp_path / "runs"
