@@ -97,13 +97,23 @@ def _check_exact(name: str, cfg, precision: str, seq: int, steps: int = 2) -> No
 
 
 # zero_offload_fp32acc differs from zero_offload in 16-bit precision only (fp32 weights accumulate in fp32).
+def skip_unless_on_cpu(name: str) -> None:
+    spec = strategies.resolve(name)
+    if spec.missing_libraries():
+        pytest.skip(f"{name} needs {', '.join(spec.missing_libraries())}, not installed here")
+    if not spec.runs_on_cpu:
+        pytest.skip(
+            f"{name} needs CUDA: its memory model is checked against measured peaks by the gpu-marked "
+            "test_gpu_toolbox.py::test_memory_model_of_each_new_strategy_against_the_measured_peak"
+        )
+
+
 @pytest.mark.parametrize(
     ("name", "precision"),
     [(n, p) for n in EXECUTORS for p in ("fp32", "bf16") if (n, p) != ("zero_offload_fp32acc", "fp32")],
 )
 def test_state_footprint_is_exactly_the_tensors_held(name, precision, eager_library_kernels):
-    if strategies.resolve(name).missing_libraries() or not strategies.resolve(name).runs_on_cpu:
-        pytest.skip(f"{name} cannot run here")
+    skip_unless_on_cpu(name)
     cfg = replace(PRESETS["tiny"].model, d_model=128, n_head=4)  # matrices large enough for 8-bit state
     _check_exact(name, cfg, precision, 16)
 
@@ -112,8 +122,7 @@ def test_state_footprint_is_exactly_the_tensors_held(name, precision, eager_libr
 @pytest.mark.parametrize("name", REAL_SIZE)
 def test_state_footprint_is_exact_at_a_real_size(name, eager_library_kernels):
     """Every kind of state, on the tensors of the whole gpt2-124m model."""
-    if strategies.resolve(name).missing_libraries() or not strategies.resolve(name).runs_on_cpu:
-        pytest.skip(f"{name} cannot run here")
+    skip_unless_on_cpu(name)
     # Short sequences (the state ignores them), one step: every kind of state exists after the first step
     # (that nothing more appears at the second is checked at the small size above).
     full = PRESETS["gpt2-124m"].model
@@ -132,8 +141,7 @@ def test_state_footprint_holds_at_a_larger_width_and_adds_up_over_depth(name, ea
     """gpt-350m's every parameter shape (one block of its width, its embeddings) against real tensors;
     then the arithmetic that takes one block to the whole model: the declared state of the full depth is
     the one-block model's plus n_layer - 1 more blocks', exactly (each kind is a sum over tensors)."""
-    if strategies.resolve(name).missing_libraries() or not strategies.resolve(name).runs_on_cpu:
-        pytest.skip(f"{name} cannot run here")
+    skip_unless_on_cpu(name)
     full = PRESETS["gpt-350m"].model
     one_block = replace(full, n_layer=1)
     if name in PER_PARAMETER_STATE:  # its blocks' shapes; the embedding's real rows are measured at 124m

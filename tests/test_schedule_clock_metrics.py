@@ -53,6 +53,15 @@ def test_the_lr_never_goes_back_up_after_warm_up_whatever_the_step_times():
     assert all(a <= b for a, b in itertools.pairwise(lrs[: peak_at + 1]))
 
 
+def test_a_steps_fraction_is_read_at_its_expected_end_from_the_last_five_steps_median():
+    from harness.engine.schedule import budget_fraction
+
+    assert budget_fraction(0.0, 0.0, [], 10.0) == 0.0  # the first step: nothing to expect yet
+    assert budget_fraction(0.0, 2.0, [9.0] * 10 + [1.0] * 3, 10.0) == 0.3  # last five 9,9,1,1,1: median 1
+    assert budget_fraction(0.0, 2.0, [1.0, 9.0, 1.0], 10.0) == 0.3  # fewer than five: all of them
+    assert budget_fraction(0.5, 2.0, [1.0], 10.0) == 0.5  # never before the previous step's
+
+
 def test_the_lr_reaches_its_floor_on_the_last_step_before_the_deadline():
     lrs, state = lrs_of_a_loop([0.125] * 100)  # 80 steps of 1/8 s fill the 10 s budget exactly
     assert len(lrs) == 80 and state.train_s == 10.0

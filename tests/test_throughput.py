@@ -187,3 +187,55 @@ def test_published_runs_are_where_the_answer_looks():
     from harness.orchestrate.answer_runs import published_runs
 
     assert Path(PUBLISHED).resolve() in {p.resolve() for p in published_runs()}
+
+
+def test_a_prediction_names_every_input_and_does_its_arithmetic_with_them():
+    """zero_offload at gpt-1.3b on the H100 with no run to learn from: the stated default efficiency, the
+    host step benchmarked here, the bytes over the link; every input named in the figure."""
+    device, model, spec = h100(), PRESETS["gpt-1.3b"].model, strategies.resolve("zero_offload")
+    host = {"zero_offload": {"seconds_per_param": 1e-9, "source": "a test"}}
+    figure = predict_speed(model, spec, device, [], host, BATCH, 4)
+    flops, again = executed_flops_per_token(model, spec)
+    params, step = param_count(model), spec.executor.host_step
+    rate = device.peak_tflops * 1e12 * DEFAULT_EFFICIENCY
+    link = device.link_gb_s * 1e9 * LINK_EFFICIENCY
+    compute_s, link_s = BATCH * (flops + again) / rate, step.exposed_bytes_per_param * params / link
+    hidden_s = BATCH // (4 * model.seq_len) * step.overlapped_bytes_per_param * params / link
+    assert hidden_s < compute_s  # the copies hide behind compute here
+    step_s = compute_s + (1e-9 * params + link_s)
+    assert figure == {
+        "value": BATCH / step_s,
+        "source": "predicted",
+        "from": {
+            "model_flops_per_token": flops, "recomputed_flops_per_token": again,
+            "peak_tflops": device.peak_tflops, "peak_source": device.peak_source, "not_modelled": [],
+            "flop_rate": rate, "efficiency": rate / (device.peak_tflops * 1e12),
+            "efficiency_source": f"a stated default of {DEFAULT_EFFICIENCY} of the peak (no measured run on "
+            f"{device.name})",
+            "compute_s_per_step": compute_s,
+            "host": {
+                "optimizer": step.optimizer, "exposed_bytes_per_param": step.exposed_bytes_per_param,
+                "overlapped_bytes_per_param_per_micro_batch": step.overlapped_bytes_per_param,
+                "seconds_per_param": 1e-9, "seconds_per_param_source": "a test", "link": device.link,
+                "link_gb_s": device.link_gb_s, "link_source": device.link_source,
+                "link_efficiency": LINK_EFFICIENCY, "optimizer_s_per_step": 1e-9 * params,
+                "link_s_per_step": link_s,
+            },
+            "step_s": step_s,
+        },
+    }  # fmt: skip
+
+
+def test_without_a_peak_or_a_host_timing_a_prediction_says_what_is_missing():
+    model = PRESETS["gpt2-124m"].model
+    unknown = Device("Some Card", None, None, "PCIe 4.0 x16", 32.0, "assumed")
+    figure = predict_speed(model, strategies.resolve("amp"), unknown, [], {}, BATCH, None)
+    assert figure["value"] is None and figure["source"] == "predicted"
+    assert figure["why_missing"] == "no peak for Some Card and no measured run of it to learn its speed from"
+    assert figure["from"]["peak_tflops"] is None and "flop_rate" not in figure["from"]
+    untimed = predict_speed(model, strategies.resolve("zero_offload"), h100(), [], {}, BATCH, None)
+    assert untimed["value"] is None
+    assert untimed["why_missing"] == "no host-step timing here: not benchmarked"
+    broken = {"zero_offload": {"seconds_per_param": None, "error": "DeepSpeed did not load"}}
+    said = predict_speed(model, strategies.resolve("zero_offload"), h100(), [], broken, BATCH, None)
+    assert said["why_missing"] == "no host-step timing here: DeepSpeed did not load"
