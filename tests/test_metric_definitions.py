@@ -23,7 +23,7 @@ H100 = "NVIDIA H100 80GB HBM3"
 def measured() -> RunMeasurements:
     return RunMeasurements(
         budget_s=10.0, global_batch_tokens=1000, params=100, flops_per_token=600, device_name=H100,
-        steps=10, tokens=10_000, train_s=10.0, step_times_s=[2.0] + [1.0] * 9,
+        steps=10, tokens=10_000, train_s=10.0, step_times_s=[2.0] + [0.5] * 9,
         excluded_s={"setup": 1.0, "fit": 2.0, "warmup": 3.0}, wall_s=20.0,
         evals=[{"train_s": 0.0, "val_loss": 5.0}, {"train_s": 10.0, "val_loss": 3.0, "gap_to_floor": 1.0}],
         last_loss=2.9, floor_loss=2.0, targets=(4.0, 1.0), energy_j={"gpu": 1000.0, "host": 500.0},
@@ -41,9 +41,9 @@ def test_every_figure_of_a_run_by_its_definition():
         "steps": 10, "tokens": 10_000, "train_s": 10.0, "budget_s": 10.0, "params": 100,
         "flops_per_token": 600,
         "tokens_per_s": 1000.0,  # tokens over the training clock
-        "steady_tokens_per_s": 1000.0,  # the median per step after the first (a slow one: 500 tokens/s)
+        "steady_tokens_per_s": 2000.0,  # the median per step after the first (a slow one: 500 tokens/s)
         "timed_steps": 10,
-        "mfu": pytest.approx(600 * 1000.0 / 989.5e12),  # FLOPs/token x steady tokens/s over the peak
+        "mfu": pytest.approx(600 * 2000.0 / 989.5e12),  # FLOPs/token x steady tokens/s over the peak
         "peak_tflops": 989.5, "peak_tflops_source": METRICS["peak_tflops_source"].compute(measured()),
         "data_wait_share": 0.05, "micro_batch": 4,
         "peak_allocated_gib": 1.0, "peak_reserved_gib": 1.5, "peak_nvml_used_gib": 2.0,
@@ -79,6 +79,9 @@ def test_figures_a_run_could_not_measure_are_none_never_zero():
     assert compute_summary(replace(measured(), global_batch_tokens=None))["steady_tokens_per_s"] is None
     zero_steps = compute_summary(replace(measured(), step_times_s=[0.0, 1.0, 1.0]))
     assert zero_steps["steady_tokens_per_s"] == 1000.0  # a zero-length step is no rate
+    assert compute_summary(replace(measured(), flops_per_token=None))["mfu"] is None  # unknown, not 0%
+    at_the_edge = compute_summary(replace(measured(), evals=[{"train_s": 1.0, "val_loss": 700.0}]))
+    assert at_the_edge["val_ppl"] is None
 
 
 def test_the_steady_median_skips_the_first_tenth_and_at_least_one_step():
@@ -91,6 +94,7 @@ def test_a_target_reached_at_the_first_evaluation_is_reached_then():
     evals = [{"train_s": 2.0, "val_loss": 3.0}, {"train_s": 4.0, "val_loss": 2.0}]
     assert crossing(evals, 3.5) == (2.0, [2.0, 2.0])
     assert crossing(evals, 2.5) == (3.0, [2.0, 4.0]) and crossing(evals, 1.0) == (None, None)
+    assert crossing(evals, 2.0) == (4.0, [2.0, 4.0])  # reaching the target exactly is reaching it
 
 
 def test_a_metric_is_registered_once_with_a_known_direction():
@@ -100,6 +104,15 @@ def test_a_metric_is_registered_once_with_a_known_direction():
     with pytest.raises(ValueError, match="better must be 'high', 'low' or None"):
         register(Metric("a_new_s", "new", lambda f: 0, better="up"))
     assert "a_new_s" not in METRICS
+    added = [
+        Metric(f"a_new_{better}_s", "new", lambda f: 0, better=better) for better in ("high", "low", None)
+    ]
+    try:
+        for metric in added:
+            assert register(metric) is metric and METRICS[metric.key] is metric
+    finally:
+        for metric in added:
+            METRICS.pop(metric.key, None)
 
 
 @pytest.mark.parametrize(

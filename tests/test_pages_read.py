@@ -95,12 +95,13 @@ def test_the_capacity_page_shows_the_largest_model_of_each_strategy(tmp_path):
 def test_summary_rows_in_the_registrys_order_with_values_as_it_formats_them_and_units():
     from harness.report.run_page import SummaryRow, summary_rows
 
-    rows = summary_rows({"custom_s": 1.23456789, "time_to_target_s": {"4": 5.0, "1": None}, "mfu": 0.4,
-                         "steps": 10, "time_to_target_bracket_s": {}})  # fmt: skip
+    rows = summary_rows({"custom_s": 1.23456789, "time_to_target_s": {"4": 5.25, "1": None}, "mfu": 0.4,
+                         "steps": 10, "time_to_target_bracket_s": {}, "tiny_s": 1.5e-7})  # fmt: skip
     assert rows == [
         SummaryRow("steps", "steps", "10", "steps"),
         SummaryRow("MFU", "mfu", "40.0%", ""),
-        SummaryRow("time to loss each target (s)", "time_to_target_s", "4: 5.0; 1: n/a", "s"),
+        SummaryRow("time to loss each target (s)", "time_to_target_s", "4: 5.2; 1: n/a", "s"),
         SummaryRow("between evaluations at (s)", "time_to_target_bracket_s", "none", "s"),
         SummaryRow("custom_s", "custom_s", "1.23457", "s"),  # a figure the registry does not know, kept
+        SummaryRow("tiny_s", "tiny_s", "1.5e-07", "s"),
     ]

@@ -81,6 +81,9 @@ def test_of_two_sizes_that_tie_the_larger_is_the_biggest_and_the_best_is_the_fir
     b = candidate("adam8bit", "gpt2-124m", 124_000_000, 100_000.0 * (1 - 1e-9))
     ranking = rank([a, b], DAY, LADDER)
     assert ranking.best is a and ranking.contenders == [b]
+    c = candidate("ao_adam8bit", "gpt2-124m", 124_000_000, 100_000.0 * (1 - 2e-9))
+    said = verdict("a GPU", DAY, rank([a, b, c], DAY, LADDER))
+    assert "best gpt2-124m with amp (tied with adam8bit, ao_adam8bit), " in said
     near = candidate("adam8bit", "gpt2-124m", 124_000_000, 99_000.0)  # 1% slower: more than a tie
     assert near.loss(DAY) - a.loss(DAY) > TIE and rank([a, near], DAY, LADDER).contenders == []
     unknown_big = candidate("x", "gpt-350m", 350_000_000, None)

@@ -98,3 +98,59 @@ def test_the_index_fits_1280_px_and_each_document_has_its_own_heading_device_and
     assert "Fastest: amp (1,050 steady tokens/s" in text  # the median of its two runs, not one of them
     assert "Left out, n/a for every run here: " in text and "started by harness bench, harness sweep" in text
     assert sorted(links) == ["q-amp", "s-amp"]  # the row names the runs it aggregates
+
+
+def test_a_command_is_shown_as_typed_and_a_run_by_the_subcommand_that_started_it(tmp_path):
+    from types import SimpleNamespace
+
+    from harness.report.story import command_of, command_words
+
+    assert command_words(["/x/harness/__main__.py", "answer", "--gpu", "NVIDIA H100"]) == [
+        "harness", "answer", "--gpu", "'NVIDIA H100'"]  # fmt: skip
+    assert command_words(["/venv/bin/harness", "bench"]) == ["harness", "bench"]
+    assert command_words(["python", "-c", "x"]) == ["python", "-c", "x"]
+    assert command_words(None) == ["unknown"] and command_words("a text") == ["a text"]
+
+    def run(command):
+        return SimpleNamespace(result=SimpleNamespace(environment={"command": command}))
+
+    for verb in ("bench", "sweep", "answer", "capacity", "parity"):
+        assert command_of(run(["/x/harness/__main__.py", verb, "--preset", "tiny"])) == f"harness {verb}"
+    long = ["python", "-c", "y" * 100]
+    assert command_of(run(long)) == ("python -c " + "y" * 100)[:60]
+
+
+def test_the_sentence_speaks_of_gpu_memory_where_measured_and_not_of_noise_with_repeats(tmp_path):
+    repeats = [
+        ("amp", 1000.0, 20.0),
+        ("amp", 1010.0, 20.0),
+        ("adam8bit", 990.0, 15.0),
+        ("adam8bit", 995.0, 15.0),
+    ]
+    for i, (name, speed, reserved) in enumerate(repeats):
+        write_run(tmp_path, f"r{i}", name, steady_tokens_per_s=speed, peak_reserved_gib=reserved,
+                  peak_host_rss_gib=4.0, final_val_loss=3.0)  # fmt: skip
+    sentence = the_group(tmp_path).sentence
+    assert "Least GPU memory: adam8bit (15.00 GiB reserved; next amp, 5.00 more)." in sentence
+    assert "host RAM" not in sentence and "noise" not in sentence  # two runs each: the spreads say it
+    alone = tmp_path / "alone"
+    write_run(alone, "a", "amp", steady_tokens_per_s=5.0)
+    assert the_group(alone).sentence.startswith(
+        "Fastest: amp (5 steady tokens/s; nothing to compare it with)."
+    )
+
+
+def test_a_row_of_failed_runs_names_them_and_one_command_is_no_mix(tmp_path):
+    from harness.report.story import mixed_rows, runs_by_row
+
+    write_run(tmp_path, "ok-1", "amp", steady_tokens_per_s=1.0, env={"command": SWEEP})
+    write_run(tmp_path, "oom-1", "amp", status="oom", env={"command": BENCH})
+    write_run(tmp_path, "oom-2", "act_ckpt", status="oom", env={"command": SWEEP})
+    runs, _ = load_runs(tmp_path)
+    rows = runs_by_row(runs)
+    assert [r.result.run_id for r in rows["amp"]] == ["ok-1"]  # the finished ones, which the row shows
+    assert [r.result.run_id for r in rows["act_ckpt"]] == ["oom-2"]  # none finished: all of them
+    assert mixed_rows(rows) == []  # one run a row
+    write_run(tmp_path, "ok-2", "amp", steady_tokens_per_s=1.0, env={"command": SWEEP})
+    runs, _ = load_runs(tmp_path)
+    assert mixed_rows(runs_by_row(runs)) == []  # two runs of one command

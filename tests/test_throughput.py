@@ -234,8 +234,64 @@ def test_without_a_peak_or_a_host_timing_a_prediction_says_what_is_missing():
     assert figure["why_missing"] == "no peak for Some Card and no measured run of it to learn its speed from"
     assert figure["from"]["peak_tflops"] is None and "flop_rate" not in figure["from"]
     untimed = predict_speed(model, strategies.resolve("zero_offload"), h100(), [], {}, BATCH, None)
-    assert untimed["value"] is None
+    assert untimed["value"] is None and untimed["source"] == "predicted" and "flop_rate" in untimed["from"]
     assert untimed["why_missing"] == "no host-step timing here: not benchmarked"
+    plain = predict_speed(model, strategies.resolve("amp"), h100(), [], {}, BATCH, 4)["from"]
+    assert "link_bound" not in plain and plain["host"] is None  # amp copies nothing during compute
+    assert plain["step_s"] == plain["compute_s_per_step"]
     broken = {"zero_offload": {"seconds_per_param": None, "error": "DeepSpeed did not load"}}
     said = predict_speed(model, strategies.resolve("zero_offload"), h100(), [], broken, BATCH, None)
     assert said["why_missing"] == "no host-step timing here: DeepSpeed did not load"
+
+
+def _calibration(strategy, preset, tokens_per_s=1000.0, device="NVIDIA H100 80GB HBM3"):
+    from harness.capacity.calibration import measured
+
+    return measured(device, strategy, preset, PRESETS[preset].model, BATCH, tokens_per_s, f"runs/{strategy}")
+
+
+def test_the_calibration_chosen_is_the_strategys_own_nearest_in_size_then_its_executors_then_amps():
+    from harness.capacity.calibration import choose_calibration
+
+    model, device = PRESETS["gpt-760m"].model, "NVIDIA H100 80GB HBM3"
+    small, big = _calibration("amp", "gpt2-124m"), _calibration("amp", "gpt-1.3b")
+    combined = strategies.resolve("adam8bit+act_ckpt")
+    assert choose_calibration(strategies.resolve("amp"), model, device, BATCH, [small, big]) == (big, True)
+    own, kin = _calibration("adam8bit+act_ckpt", "gpt2-124m"), _calibration("adam8bit", "gpt-1.3b")
+    assert choose_calibration(combined, model, device, BATCH, [kin, own, big]) == (own, True)
+    assert choose_calibration(combined, model, device, BATCH, [kin, big]) == (kin, False)  # no host step
+    assert choose_calibration(combined, model, device, BATCH, [small]) == (small, False)
+    assert choose_calibration(combined, model, "NVIDIA A100-SXM4-80GB", BATCH, [small]) == (None, False)
+
+
+def test_a_calibration_says_which_run_it_is_and_counts_from_three_steady_steps(tmp_path):
+    import json
+    import shutil
+
+    from harness.capacity.calibration import MIN_STEPS, executed_flops_per_token, unmodelled
+
+    c = _calibration("amp", "gpt2-124m", 500_632.4)
+    assert c.says() == "run runs/amp: amp at gpt2-124m on NVIDIA H100 80GB HBM3, 500,632 tokens/s"
+    source = next(PUBLISHED.glob("*-amp-*"))
+    folder = tmp_path / "three" / "run"
+    shutil.copytree(source, folder)
+    result = json.loads((folder / "result.json").read_text())
+    result["summary"]["steps"] = MIN_STEPS  # exactly enough
+    del result["recipe"]["preset"]
+    (folder / "result.json").write_text(json.dumps(result))
+    (read,) = read_calibrations([tmp_path / "three"])
+    assert read.run == str(folder) and read.preset == "?" and read.device == "NVIDIA H100 80GB HBM3"
+    cpu = tmp_path / "cpu" / "run"
+    shutil.copytree(source, cpu)
+    result.update(environment={**result["environment"], "gpu_name": None})
+    result["recipe"].update(precision="fp32", compile=False)  # what a CPU run records
+    (cpu / "result.json").write_text(json.dumps(result))
+    (on_cpu,) = read_calibrations([tmp_path / "cpu"])
+    assert on_cpu.device == "cpu"
+    assert unmodelled("no_such_strategy") == ["an unknown strategy"]
+    from types import SimpleNamespace
+
+    twice = SimpleNamespace(transforms=[SimpleNamespace(recompute_forward=0.75)] * 2, name="x")
+    _, recomputed = executed_flops_per_token(PRESETS["gpt2-124m"].model, twice)
+    once = executed_flops_per_token(PRESETS["gpt2-124m"].model, strategies.resolve("act_ckpt"))[1]
+    assert recomputed == once  # a forward is recomputed at most once, however many transforms ask

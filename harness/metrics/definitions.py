@@ -180,7 +180,9 @@ def _ppl(f: RunMeasurements) -> float | None:
 
 
 def _mfu(f: RunMeasurements) -> float | None:
-    return mfu(f.flops_per_token or 0, _steady_tokens_per_s(f), _peak(f)[0])
+    if not f.flops_per_token:  # not known (a run that never resolved its model): no MFU, never 0%
+        return None
+    return mfu(f.flops_per_token, _steady_tokens_per_s(f), _peak(f)[0])
 
 
 # ---- the built-in metrics, in the order of the table and the terminal summary ---------------------------
