@@ -129,7 +129,7 @@ def test_the_verdict_says_when_nothing_fits_when_nothing_has_a_speed_and_when_th
 @pytest.mark.parametrize(
     ("seconds", "said"),
     [(86400, "24 h"), (2 * 86400, "2 d"), (7 * 86400, "7 d"), (3600, "1 h"), (1800, "30 min"),
-     (60, "1 min"), (45, "45 s"), (90, "90 s"), (90.5, "1m30s"), (5400, "90 min")],
+     (60, "1 min"), (45, "45 s"), (1, "1 s"), (90, "90 s"), (90.5, "1m30s"), (5400, "90 min")],
 )  # fmt: skip
 def test_a_budget_is_said_in_its_largest_whole_unit(seconds, said):
     assert _budget(seconds) == said
