@@ -65,9 +65,9 @@ def tiny_model() -> GPT:
 CUDA_ONLY = [name for name in COMBINATIONS if not strategies.resolve(name).runs_on_cpu]
 
 
-def skip_unless_here(spec) -> None:
+def skip_unless_here(spec, there: str = "its contract is test_contract_on_cuda (gpu-marked)") -> None:
     if not spec.runs_on_cpu:
-        pytest.skip(f"{spec.name} needs CUDA: its contract is test_contract_on_cuda (gpu-marked)")
+        pytest.skip(f"{spec.name} needs CUDA: {there}")
     if spec.missing_libraries():
         pytest.skip(f"{spec.name} needs {', '.join(spec.missing_libraries())}, not installed here")
 
@@ -231,7 +231,7 @@ def test_teardown_is_idempotent_and_safe_after_a_failed_setup(name, monkeypatch)
     never_set_up = spec.build()
     never_set_up.teardown()
     never_set_up.teardown()
-    skip_unless_here(spec)
+    skip_unless_here(spec, "test_contract_on_cuda (gpu-marked) ends with its teardown and checks it")
 
     def half_way(*_args, **_kwargs):  # every executor builds its optimizer's groups in its setup
         raise RuntimeError("setup failed half-way")
