@@ -58,3 +58,10 @@ def format_count(n: float) -> str:
 def format_bytes(n: float) -> str:
     """Bytes as GiB (MiB below one GiB)."""
     return f"{n / GIB:,.1f} GiB" if n >= GIB else f"{n / 2**20:,.1f} MiB"
+
+
+def finite_number(value: object) -> float | None:
+    """A figure read from a file as a number: an int or a float that is finite (never a bool, a text or
+    NaN); None otherwise, so that nothing else can pass for a figure."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None

@@ -5,13 +5,13 @@ filled, predicted ones hollow; the best ringed), and tokens/s against size."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import UserError
 from harness.core.results import read_document
+from harness.core.units import finite_number
 from harness.report import svg
 from harness.report.charts import colors
 
@@ -49,9 +49,7 @@ def _size_ok(entry: Any) -> bool:
 
 
 def _value(figure: Any) -> float | None:
-    value = figure.get("value") if isinstance(figure, dict) else None
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    return finite_number(figure.get("value")) if isinstance(figure, dict) else None
 
 
 def _source(candidate: dict) -> str | None:

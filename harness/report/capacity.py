@@ -5,7 +5,6 @@ and each strategy's memory broken down by kind, predicted beside measured."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from matplotlib.figure import Figure
 
 from harness.core.errors import UserError
 from harness.core.results import read_document
+from harness.core.units import finite_number
 from harness.report import charts
 
 GIB = 2**30
@@ -39,11 +39,6 @@ def load_capacity(path: Path) -> dict[str, Any]:
     return document
 
 
-def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
 def table_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
     """Per (strategy, memory size): the figures of its largest size; the best of each memory size marked
     (lowest estimated loss where estimated, else most parameters)."""
@@ -56,18 +51,18 @@ def table_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "strategy": str(e.get("strategy", "?")),
-                "gpu_memory_gib": _number(e.get("gpu_memory_gib")),
+                "gpu_memory_gib": finite_number(e.get("gpu_memory_gib")),
                 "largest": e.get("largest") or "none",
-                "params": _number(best.get("params")),
+                "params": finite_number(best.get("params")),
                 "micro_batch": measured.get("micro_batch") or predicted.get("micro_batch"),
                 "predicted_gpu_gib": _gib(predicted.get("gpu_bytes")),
                 "predicted_host_gib": _gib(predicted.get("host_bytes")),
-                "measured_gpu_gib": _number(measured.get("peak_allocated_gib")),
-                "measured_host_gib": _number(measured.get("peak_host_rss_gib")),
-                "tokens_per_s": _number(outlook.get("tokens_per_s")),
-                "tokens": _number(outlook.get("tokens")),
-                "tokens_per_param": _number(outlook.get("tokens_per_param")),
-                "estimated_loss": _number(outlook.get("estimated_loss")),
+                "measured_gpu_gib": finite_number(measured.get("peak_allocated_gib")),
+                "measured_host_gib": finite_number(measured.get("peak_host_rss_gib")),
+                "tokens_per_s": finite_number(outlook.get("tokens_per_s")),
+                "tokens": finite_number(outlook.get("tokens")),
+                "tokens_per_param": finite_number(outlook.get("tokens_per_param")),
+                "estimated_loss": finite_number(outlook.get("estimated_loss")),
                 "limited_by": str(e.get("limited_by", "")),
                 "confirmed": bool(e.get("confirmed")),
                 "best": False,
@@ -86,7 +81,7 @@ def table_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _gib(value: Any) -> float | None:
-    number = _number(value)
+    number = finite_number(value)
     return None if number is None else number / GIB
 
 
@@ -117,21 +112,26 @@ def breakdown_chart(document: dict[str, Any]) -> str | None:
     ]
     if not entries:
         return None
-    top = max(_number(e.get("gpu_memory_gib")) or 0 for e in entries)
-    entries = [e for e in entries if _number(e.get("gpu_memory_gib")) == top]
+    top = max(finite_number(e.get("gpu_memory_gib")) or 0 for e in entries)
+    entries = [e for e in entries if finite_number(e.get("gpu_memory_gib")) == top]
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
     labels = [f"{charts.safe_label(e.get('strategy', '?'))}\n{e.get('largest')}" for e in entries]
     bottoms = [0.0] * len(entries)
     for kind, color in zip(KINDS, KIND_COLORS, strict=True):
         heights = [
-            (_number(((e["best"]["predicted"].get("breakdown_bytes") or {}).get(kind) or {}).get("gpu")) or 0)
+            (
+                finite_number(
+                    ((e["best"]["predicted"].get("breakdown_bytes") or {}).get(kind) or {}).get("gpu")
+                )
+                or 0
+            )
             / GIB
             for e in entries
         ]
         ax.bar(labels, heights, bottom=bottoms, color=color, label=kind)
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
-    measured = [_number((e["best"].get("measured") or {}).get("peak_allocated_gib")) for e in entries]
+    measured = [finite_number((e["best"].get("measured") or {}).get("peak_allocated_gib")) for e in entries]
     xs = [i for i, m in enumerate(measured) if m is not None]
     if xs:
         ax.scatter(

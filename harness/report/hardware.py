@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.core.fingerprints import recipe_fingerprint
 from harness.core.results import RunResult
+from harness.core.units import finite_number
 from harness.metrics.definitions import METRICS
 
 # The matrix's figures: speed, how much of the GPU it used, what it took in memory, what it reached.
@@ -38,17 +39,12 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
 def hardware_of(result: RunResult) -> Hardware:
     env = result.environment
     gpu = _text(env.get("gpu_name"))
     device = gpu or f"CPU ({_text(env.get('cpu_model')) or 'unknown model'})"
-    memory = _number(env.get("gpu_memory_gib")) if gpu else None
-    return Hardware(device, _number(env.get("gpu_memory_cap_gib")), memory)
+    memory = finite_number(env.get("gpu_memory_gib")) if gpu else None
+    return Hardware(device, finite_number(env.get("gpu_memory_cap_gib")), memory)
 
 
 def recipe_key(result: RunResult) -> str:

@@ -5,30 +5,23 @@ showing (one that no run of the group measured is left out, and named), and the 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
+from harness.core.units import finite_number
 from harness.report.load import LoadedRun
 from harness.report.table import Column
 
-# The figures a sweep's sentence speaks of, in order: (keys, the first measured is said, how, better,
-# format, unit). Memory is the GPU's where it was measured, else the host's.
+# The figures a sweep's sentence speaks of, in order: (better, format, and the ways to say it: key, words,
+# unit), the first way with a figure being the one said. Memory is the GPU's where it was measured, else
+# the host's.
 VERDICT_FIGURES = (
-    (("steady_tokens_per_s",), "Fastest", "high", ",.0f", " steady tokens/s"),
-    (("final_val_loss",), "Lowest validation loss", "low", ".4f", ""),
-    (("peak_reserved_gib",), "Least GPU memory", "low", ".2f", " GiB reserved"),
-    (("peak_host_rss_gib",), "Least host RAM", "low", ".2f", " GiB"),
-)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+    ("high", ",.0f", (("steady_tokens_per_s", "Fastest", " steady tokens/s"),)),
+    ("low", ".4f", (("final_val_loss", "Lowest validation loss", ""),)),
+    ("low", ".2f", (("peak_reserved_gib", "Least GPU memory", " GiB reserved"),
+                    ("peak_host_rss_gib", "Least host RAM", " GiB"))),
+)  # fmt: skip
 
 
 def shown_columns(table: pd.DataFrame, columns: list[Column]) -> tuple[list[Column], list[str]]:
@@ -51,7 +44,7 @@ def _leader(table: pd.DataFrame, key: str, better: str) -> tuple[str, float, str
     if table.empty or key not in table:
         return None
     ok = table[table["status"] == "ok"]
-    values = {s: _number(v) for s, v in ok[key].items()}
+    values = {s: finite_number(v) for s, v in ok[key].items()}
     ranked = sorted(((v, s) for s, v in values.items() if v is not None), reverse=better == "high")
     if not ranked:
         return None
@@ -59,18 +52,25 @@ def _leader(table: pd.DataFrame, key: str, better: str) -> tuple[str, float, str
     return name, best, runner[1], runner[0]
 
 
+def _first_said(table: pd.DataFrame, better: str, ways: tuple) -> tuple | None:
+    """The first way of saying a figure that the table has a leader for: (words, unit, leader)."""
+    for key, words, unit in ways:
+        lead = _leader(table, key, better)
+        if lead is not None:
+            return words, unit, lead
+    return None
+
+
 def sweep_sentence(table: pd.DataFrame) -> str | None:
     """'Fastest: amp (106,416 steady tokens/s; next adam8bit at 0.97x). Lowest validation loss: ...': one
     clause per figure the group measured, each with its runner-up, so the table's story is read before its
     numbers; with one run per strategy, a word on noise."""
     clauses = []
-    for keys, said, better, spec, unit in VERDICT_FIGURES:
-        if said == "Least host RAM" and any("GPU memory" in c for c in clauses):
-            continue  # the GPU's memory is the question's; the host's is in the table
-        lead = next(filter(None, (_leader(table, key, better) for key in keys)), None)
-        if lead is None:
+    for better, spec, ways in VERDICT_FIGURES:
+        found = _first_said(table, better, ways)
+        if found is None:
             continue
-        name, best, runner, second = lead
+        said, unit, (name, best, runner, second) = found
         figure = f"{format(best, spec)}{unit}"
         if runner is None:
             clauses.append(f"{said}: {name} ({figure}; nothing to compare it with).")

@@ -9,7 +9,7 @@ visible (open markers are unfilled: a point under them shows through)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 
 from harness.core.units import format_count
@@ -40,8 +40,6 @@ class Series:
 
 def styled(series: list[Series]) -> list[Series]:
     """Each series its own dash and marker, in order: lines that coincide stay distinguishable."""
-    from dataclasses import replace
-
     return [
         replace(s, dash=DASHES[i % len(DASHES)], marker=MARKERS[i % len(MARKERS)])
         for i, s in enumerate(series)
