@@ -154,3 +154,11 @@ def test_a_row_of_failed_runs_names_them_and_one_command_is_no_mix(tmp_path):
     write_run(tmp_path, "ok-2", "amp", steady_tokens_per_s=1.0, env={"command": SWEEP})
     runs, _ = load_runs(tmp_path)
     assert mixed_rows(runs_by_row(runs)) == []  # two runs of one command
+
+
+def test_a_figure_no_run_measured_is_passed_over_and_the_next_still_said(tmp_path):
+    write_run(tmp_path, "a", "amp", steady_tokens_per_s=2.0, peak_reserved_gib=20.0, final_val_loss=None)
+    write_run(tmp_path, "b", "adam8bit", steady_tokens_per_s=1.0, peak_reserved_gib=15.0, final_val_loss=None)
+    sentence = the_group(tmp_path).sentence
+    assert "validation loss" not in sentence
+    assert "Least GPU memory: adam8bit (15.00 GiB reserved; next amp, 5.00 more)." in sentence
