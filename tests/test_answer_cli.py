@@ -74,8 +74,8 @@ def test_a_day_on_a_24_gib_card_is_best_at_or_below_gpt2_small_and_a_week_on_an_
             ["--predict-only", "--gpu", H100, "--gpu-memory-gib", " , "],
             "--gpu-memory-gib ' , ' names nothing",
         ),
-        (["--predict-only", "--gpu", H100, "--gpu-memory-gib", "24,24"], "--gpu-memory-gib names 24.0 twice"),
-        (["--predict-only", "--gpu", H100, "--presets", "tiny,tiny"], "--presets names tiny twice"),
+        (["--predict-only", "--gpu", H100, "--gpu-memory-gib", "24,24"], "'24,24' names 24 twice"),
+        (["--predict-only", "--gpu", H100, "--presets", "tiny,tiny"], "'tiny,tiny' names tiny twice"),
         (["--predict-only", "--gpu", H100, "--gpu-memory-gib", ",".join(map(str, range(1, 19)))], "up to 16"),
         (
             ["--predict-only", "--gpu", H100, "--host-memory-gib", "nan"],
@@ -83,6 +83,15 @@ def test_a_day_on_a_24_gib_card_is_best_at_or_below_gpt2_small_and_a_week_on_an_
         ),
         (["--predict-only", "--gpu", H100, "--host-memory-gib", "0"], "memory size 0 GiB is out of range"),
         (["--predict-only", "--gpu", H100, "--budget", "400d"], "--budget 400d is longer than a year"),
+        (["--gpu", "list", "--budget", "1y"], "malformed budget '1y'"),
+        (["--gpu", "list", "--strategies", "amp,,adam8bit"], "has an empty entry"),
+        (["--predict-only", "--gpu", H100, "--strategies", "amp,amp"], "'amp,amp' names amp twice"),
+        (["--predict-only", "--gpu", H100, "--gpu-memory-gib", "24,,80"], "'24,,80' has an empty entry"),
+        (["--predict-only", "--gpu", H100, "--gpu-memory-gib", "24,"], "'24,' has an empty entry"),
+        (
+            ["--predict-only", "--gpu", H100, "--budget", "0.0000000001s"],
+            "shorter than one optimizer step of the fastest candidate",
+        ),
         (
             ["--predict-only", "--gpu", H100, "--gpu-memory-gib", "100"],
             "more than the 80.0 GiB of the NVIDIA H100",

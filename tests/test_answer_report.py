@@ -117,7 +117,7 @@ def test_a_damaged_answer_beside_the_report_is_left_out_with_a_warning(tmp_path,
     assert 'id="answer"' not in html and "answer section left out" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, whatever ran between its two tests
 def real_answer(tmp_path_factory):
     """`harness answer` on this CPU: tiny and small, amp and act_ckpt, then the best trained for 5 s."""
     root = tmp_path_factory.mktemp("answer")
@@ -127,6 +127,7 @@ def real_answer(tmp_path_factory):
     return root, proc
 
 
+@pytest.mark.xdist_group("real-answer")  # one worker computes the answer both read
 def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(real_answer):
     root, proc = real_answer
     doc = json.loads((root / "answer.json").read_text())
@@ -149,6 +150,7 @@ def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(rea
     assert trained["estimated_loss"]["value"] > 0 and (root / "runs").is_dir()
 
 
+@pytest.mark.xdist_group("real-answer")  # one worker computes the answer both read
 def test_the_real_answer_opens_the_report_and_a_browser_sees_its_verdict(real_answer):
     root, _ = real_answer
     verdict = json.loads((root / "answer.json").read_text())["sizes"][0]["verdict"]
@@ -163,3 +165,47 @@ def test_the_real_answer_opens_the_report_and_a_browser_sees_its_verdict(real_an
         text, problems, requests = open_page(path, seen)
         assert text.strip() == verdict and not problems
         assert all(r.startswith(("file:", "data:")) for r in requests)
+
+
+def _damaged(document: dict, case: str) -> dict:
+    entry = document["sizes"][0]
+    if case == "a list where a mapping belongs":
+        document["device"] = ["NVIDIA H100 80GB HBM3"]
+    elif case == "a text where a record belongs":
+        document["trained"] = "yes"
+    elif case == "a size of 1e308":
+        entry["candidates"][0]["params"] = 1e308
+    elif case == "a best that is a list":
+        entry["best"] = ["amp", "gpt2-124m"]
+    elif case == "a loss that is text":
+        entry["candidates"][1]["estimated_loss"]["value"] = "3.3"
+    return document
+
+
+DAMAGE = {
+    "a list where a mapping belongs": "device: list where a record belongs",
+    "a text where a record belongs": "trained: str where a record belongs",
+    "a size of 1e308": "sizes[0].candidates[0].params: 1e+308 is above 1e+15",
+    "a best that is a list": "sizes[0].best: list where a record belongs",
+    "a loss that is text": "sizes[0].candidates[1].estimated_loss.value: str where a number belongs",
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_the_report_survives_a_damaged_answer_and_names_the_field(tmp_path, capsys, case):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "answer.json").write_text(json.dumps(_damaged(hand_made_answer(), case)))
+    html = render_report(tmp_path / "runs", tmp_path / "index.html").read_text()
+    assert 'id="answer"' not in html and "No results yet" in html
+    err = capsys.readouterr().err
+    assert (
+        "answer section left out" in err and str(tmp_path / "answer.json") in err and DAMAGE[case] in err
+    ), err
+
+
+def test_an_answer_names_what_it_set_aside(tmp_path):
+    document = hand_made_answer()
+    document["set_aside"] = ["not learnt from: runs/x/result.json: summary.steady_tokens_per_s is impossible"]
+    (tmp_path / "answer.json").write_text(json.dumps(document))
+    page = render_answer_page(load_answer(tmp_path / "answer.json"), tmp_path / "answer.html").read_text()
+    assert "Set aside: not learnt from: runs/x/result.json: summary.steady_tokens_per_s is impossible" in page

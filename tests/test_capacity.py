@@ -313,6 +313,11 @@ def test_predict_only_answers_the_capacity_question(tmp_path):
         (["--gpu-memory-gib", "24", "--host-memory-gib", "1e9"], "from 0.5 to 4096 GiB"),
         (["--gpu-memory-gib", "24", "--presets", "gpt-9000b"], "unknown preset"),
         (["--gpu-memory-gib", "24", "--strategies", "nope"], "unknown strategy"),
+        (["--gpu-memory-gib", "24,24"], "'24,24' names 24 twice"),
+        (["--gpu-memory-gib", "24,,80"], "'24,,80' has an empty entry"),
+        (["--gpu-memory-gib", "24", "--strategies", "amp,amp"], "'amp,amp' names amp twice"),
+        (["--gpu-memory-gib", "24", "--presets", "tiny,,small"], "'tiny,,small' has an empty entry"),
+        (["--gpu-memory-gib", "24", "--budget", "400d"], "--budget 400d is longer than a year"),
     ],
 )
 def test_capacity_refuses_bad_input_in_one_line(tmp_path, args, message):
@@ -322,6 +327,14 @@ def test_capacity_refuses_bad_input_in_one_line(tmp_path, args, message):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_capacity_refuses_an_out_that_would_be_its_own_page(tmp_path):
+    proc = harness_main(
+        "capacity", "--predict-only", "--gpu-memory-gib", "24", "--out", str(tmp_path / "c.html")
+    )
+    assert proc.returncode == 2 and "its page goes beside it as .html" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "c.html").exists()
+
+
 def test_confirming_without_a_gpu_is_refused(tmp_path):
     proc = harness_main("capacity", "--gpu-memory-gib", "24", "--out", str(tmp_path / "c.json"))
     assert proc.returncode == 2 and "--predict-only" in proc.stderr
@@ -380,6 +393,42 @@ def test_main_report_carries_the_capacity_section_and_survives_a_damaged_one(tmp
     (tmp_path / "capacity.json").write_text("{not json")
     html = render_report(tmp_path / "runs", tmp_path / "index.html").read_text()
     assert 'id="capacity"' not in html
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda d: d["results"][0].update(best=["gpt-6.7b"]), "results[0].best: list where a record belongs"),
+        (
+            lambda d: d["results"][0].update(gpu_memory_gib=1e308),
+            "results[0].gpu_memory_gib: 1e+308 is above",
+        ),
+        (lambda d: d.update(environment="H100"), "environment: str where a record belongs"),
+        (
+            lambda d: d["results"][0]["outlook"].update(tokens_per_s=-1),
+            "results[0].outlook.tokens_per_s: -1 is not above 0",
+        ),
+    ],
+)
+def test_a_damaged_capacity_entry_is_left_out_naming_its_field(tmp_path, capsys, damage, named):
+    """The hand-made document's third entry is garbage: it is left out and named; the rest is shown. A
+    damaged field of the document itself leaves the section out, named."""
+    from harness.report.render import render_report
+
+    (tmp_path / "runs").mkdir()
+    document = hand_made_capacity()
+    damage(document)
+    (tmp_path / "capacity.json").write_text(json.dumps(document))
+    html = render_report(tmp_path / "runs", tmp_path / "index.html").read_text()
+    err = capsys.readouterr().err
+    assert named in err, err
+    if named.startswith("results[0]"):
+        assert "left out results[2].gpu_memory_gib: str where a number belongs" in err
+        assert (
+            'id="capacity"' in html and "zero_offload+act_ckpt" not in html and "left out results[0]" in err
+        )
+    else:
+        assert 'id="capacity"' not in html and "capacity section left out" in err
 
 
 def test_report_section_renders_from_a_real_predict_only_run(tmp_path):

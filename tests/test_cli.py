@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from harness.core.results import load_result, read_metrics
+from harness.core.metric_rows import read_metrics
+from harness.core.results import load_result
 from harness.metrics.rapl import RaplMeter
 from strategies.library_logs import DROPPED, quiet_library_logs
 from tests.conftest import ROOT, harness_cli, harness_main

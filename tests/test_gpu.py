@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.metric_rows import read_metrics
 from harness.core.overrides import build_run_config
-from harness.core.results import read_metrics
 from harness.orchestrate.parity import compare
 from tests.conftest import run_inprocess, tiny_config
 

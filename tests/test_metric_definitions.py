@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from harness.core.units import unit_of
 from harness.metrics.definitions import (
     METRICS,
     Metric,
@@ -14,7 +15,6 @@ from harness.metrics.definitions import (
     crossing,
     register,
     steady_median,
-    unit_of,
 )
 
 H100 = "NVIDIA H100 80GB HBM3"

@@ -4,7 +4,8 @@ import os
 import pytest
 
 from harness.core import results
-from harness.core.results import CorruptResult, RunResult, Summary, load_result, read_metrics, write_result
+from harness.core.metric_rows import read_metrics
+from harness.core.results import CorruptResult, RunResult, Summary, load_result, write_result
 
 
 def make_result(**summary) -> RunResult:

@@ -13,7 +13,8 @@ import time
 import psutil
 import pytest
 
-from harness.core.results import load_result, read_metrics
+from harness.core.metric_rows import read_metrics
+from harness.core.results import load_result
 from tests.conftest import ROOT, harness_cli, wait_for
 
 QUIET = ["--quiet", "--device", "cpu", "--preset", "tiny"]
@@ -99,7 +100,7 @@ def step_budget(steps: int) -> list[str]:
 STEP_BUDGET = step_budget(150)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, whatever ran between its tests
 def uninterrupted_losses(tmp_path_factory) -> list[float]:
     """The losses of the step-budgeted amp run, uninterrupted: what each killed-and-resumed one must match."""
     runs = tmp_path_factory.mktemp("reference") / "runs"

@@ -15,7 +15,8 @@ import sys
 import psutil
 import pytest
 
-from harness.core.results import load_result, read_metrics
+from harness.core.metric_rows import read_metrics
+from harness.core.results import load_result
 from harness.orchestrate.launchers.base import watchdog_s
 from harness.orchestrate.launchers.slurm import SIGNAL_DELAY_S, slurm_minutes, slurm_parameters
 from harness.orchestrate.launchers.slurm_options import SlurmOptions

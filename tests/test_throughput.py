@@ -35,7 +35,7 @@ def speed(strategy, preset, calibrations, host=None, micro_batch=None):
 
 
 def test_it_reproduces_the_h100_runs_it_is_calibrated_on_and_names_them():
-    calibrations = read_calibrations([PUBLISHED])
+    calibrations = read_calibrations([PUBLISHED])[0]
     assert {c.strategy for c in calibrations} == {"amp", "adam8bit", "zero_offload"}
     for c in calibrations:
         figure = speed(c.strategy, c.preset, calibrations)
@@ -47,7 +47,7 @@ def test_it_reproduces_the_h100_runs_it_is_calibrated_on_and_names_them():
 
 
 def test_a_strategy_without_its_own_run_takes_its_executors_then_the_baselines():
-    calibrations = read_calibrations([PUBLISHED])
+    calibrations = read_calibrations([PUBLISHED])[0]
     measured = {c.strategy: c.tokens_per_s for c in calibrations}
     amp_only = [c for c in calibrations if c.strategy == "amp"]
     figure = speed("adam8bit", "gpt2-124m", amp_only)  # left out: predicted from amp's run
@@ -61,7 +61,7 @@ def test_a_strategy_without_its_own_run_takes_its_executors_then_the_baselines()
 
 
 def test_offload_adds_the_host_step_and_the_exposed_link_bytes_as_declared():
-    calibrations = [c for c in read_calibrations([PUBLISHED]) if c.strategy == "amp"]
+    calibrations = [c for c in read_calibrations([PUBLISHED])[0] if c.strategy == "amp"]
     host = {"zero_offload": {"seconds_per_param": 0.5e-9, "source": "a test"}}
     figure = speed("zero_offload", "gpt-760m", calibrations, host)
     n = param_count(PRESETS["gpt-760m"].model)
@@ -82,7 +82,7 @@ def test_checkpointing_pays_for_the_forward_it_recomputes():
     _, selective = executed_flops_per_token(model, strategies.resolve("sel_ckpt"))
     d, layers, t = model.d_model, model.n_layer, model.seq_len
     assert none == 0 and selective == 0 and again == layers * (24 * d * d + 4 * d * t)
-    calibrations = [c for c in read_calibrations([PUBLISHED]) if c.strategy == "amp"]
+    calibrations = [c for c in read_calibrations([PUBLISHED])[0] if c.strategy == "amp"]
     ratio = speed("act_ckpt", "gpt2-124m", calibrations)["value"] / calibrations[0].tokens_per_s
     assert ratio == pytest.approx(plain / (plain + again))
 
@@ -112,12 +112,16 @@ def test_a_run_of_another_recipe_or_an_unsteady_one_does_not_calibrate(tmp_path)
         result = json.loads((folder / "result.json").read_text())
         edit(result)
         (folder / "result.json").write_text(json.dumps(result))
-        figure = speed("amp", "gpt2-124m", read_calibrations([tmp_path / name]))  # the harness's own filters
+        figure = speed(
+            "amp", "gpt2-124m", read_calibrations([tmp_path / name])[0]
+        )  # the harness's own filters
         assert figure["from"]["efficiency_source"].startswith("a stated default"), name
     kept = tmp_path / "unedited" / "run"  # and the same run, unedited, does calibrate
     shutil.copytree(source, kept)
-    assert "run " in speed("amp", "gpt2-124m", read_calibrations([kept.parent]))["from"]["efficiency_source"]
-    fp8 = speed("amp+fp8", "gpt-1.3b", read_calibrations([PUBLISHED]))
+    assert (
+        "run " in speed("amp", "gpt2-124m", read_calibrations([kept.parent])[0])["from"]["efficiency_source"]
+    )
+    fp8 = speed("amp+fp8", "gpt-1.3b", read_calibrations([PUBLISHED])[0])
     assert fp8["from"]["not_modelled"] == [
         "fp8: float8 matmuls run faster than the 16-bit peak the model divides by"
     ]
@@ -125,7 +129,7 @@ def test_a_run_of_another_recipe_or_an_unsteady_one_does_not_calibrate(tmp_path)
 
 def test_copies_during_compute_bound_the_step_when_they_take_longer():
     host = {"ao_cpu_offload": {"seconds_per_param": 0.3e-9, "source": "a test"}}
-    calibrations = [c for c in read_calibrations([PUBLISHED]) if c.strategy == "amp"]
+    calibrations = [c for c in read_calibrations([PUBLISHED])[0] if c.strategy == "amp"]
     figure = speed("ao_cpu_offload", "gpt-1.3b", calibrations, host, micro_batch=1)
     f = figure["from"]
     n = param_count(PRESETS["gpt-1.3b"].model)
@@ -279,14 +283,14 @@ def test_a_calibration_says_which_run_it_is_and_counts_from_three_steady_steps(t
     result["summary"]["steps"] = MIN_STEPS  # exactly enough
     del result["recipe"]["preset"]
     (folder / "result.json").write_text(json.dumps(result))
-    (read,) = read_calibrations([tmp_path / "three"])
+    (read,) = read_calibrations([tmp_path / "three"])[0]
     assert read.run == str(folder) and read.preset == "?" and read.device == "NVIDIA H100 80GB HBM3"
     cpu = tmp_path / "cpu" / "run"
     shutil.copytree(source, cpu)
     result.update(environment={**result["environment"], "gpu_name": None})
     result["recipe"].update(precision="fp32", compile=False)  # what a CPU run records
     (cpu / "result.json").write_text(json.dumps(result))
-    (on_cpu,) = read_calibrations([tmp_path / "cpu"])
+    (on_cpu,) = read_calibrations([tmp_path / "cpu"])[0]
     assert on_cpu.device == "cpu"
     assert unmodelled("no_such_strategy") == ["an unknown strategy"]
     from types import SimpleNamespace

@@ -74,7 +74,7 @@ CPU_RUNS = ["ao_adam8bit", "ao_adam4bit", "fsdp2_offload", "sel_ckpt", "act_offl
             "ao_adam4bit+sel_ckpt", "fsdp2_offload+act_ckpt", "fsdp2_offload+sel_ckpt"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per worker, whatever ran between its tests
 def trained_toolbox(tmp_path_factory):
     """Each CPU-capable newer strategy and its checkpointing combinations, trained through the harness's
     own run (setup, warm-up, the loop, evaluation, the result) for two optimizer steps: what the contract

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.core.results import read_metrics
+from harness.core.metric_rows import read_metrics
 from tests.conftest import harness_cli, run_inprocess, tiny_config
 
 

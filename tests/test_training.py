@@ -5,8 +5,8 @@ from dataclasses import fields
 import pytest
 import torch
 
+from harness.core.metric_rows import read_metrics
 from harness.core.recipe import RunConfig
-from harness.core.results import read_metrics
 from harness.engine.schedule import budget_fraction, lr_at
 from tests.conftest import expected_eval_steps, run_inprocess, tiny_config
 

@@ -18,7 +18,9 @@ import strategies
 from harness.core.errors import UserError
 from harness.core.presets import ModelConfig
 from harness.core.recipe import BASELINE
-from harness.core.results import CorruptResult, load_result
+from harness.core.results import CorruptResult
+from harness.metrics.plausible import speed_problem
+from harness.metrics.readback import read_result
 from harness.model import flops_per_token, param_count
 
 MIN_STEPS = 3  # a steady median needs steps after the first
@@ -71,38 +73,59 @@ def measured(
                        model.seq_len, tokens_per_s, executed * tokens_per_s, run)  # fmt: skip
 
 
-def read_calibrations(folders: list[Path]) -> list[Calibration]:
-    """Every run under `folders` (`<folder>/*/result.json`, in order) that stands for its recipe."""
-    found = []
+def read_calibrations(folders: list[Path]) -> tuple[list[Calibration], list[str]]:
+    """(every run under `folders` (`<folder>/*/result.json`, in order) that stands for its recipe, a line
+    for each one set aside: a damaged file, or a speed physics rules out on its device)."""
+    found, set_aside = [], []
     for folder in folders:
         for path in sorted(Path(folder).glob("*/result.json")):
-            calibration = _from_result(path)
-            if calibration is not None:
+            try:
+                calibration = _from_result(path)
+            except (CorruptResult, UserError, TypeError) as exc:
+                calibration = f"{exc}" if str(path) in str(exc) else f"{path}: {exc}"
+            if isinstance(calibration, str):
+                set_aside.append(f"not learnt from: {calibration}")
+            elif calibration is not None:
                 found.append(calibration)
-    return found
+    return found, set_aside
 
 
-def _from_result(path: Path) -> Calibration | None:
+def _from_result(path: Path) -> Calibration | str | None:
+    """The run's calibration; None for a run that does not stand for its recipe; why, for one whose speed
+    was set aside. CorruptResult or UserError for a damaged file."""
+    result, notes = read_result(path)  # figures set aside are None, and so not usable here
+    recipe, s = result.recipe, result.summary
+    if not isinstance(recipe.get("model"), dict) or not isinstance(result.strategy.get("name"), str):
+        return None
+    model = ModelConfig(**recipe["model"])
+    device = result.environment.get("gpu_name") or "cpu"
+    on_gpu = device != "cpu"
+    usable = (
+        result.status == "ok"
+        and (s.get("steps") or 0) >= MIN_STEPS
+        and recipe.get("precision") == ("bf16" if on_gpu else "fp32")
+        and (recipe.get("compile") or not on_gpu)
+        and isinstance(recipe.get("global_batch_tokens"), int)
+    )
+    if not usable:
+        return None
+    if s.get("steady_tokens_per_s") is None:  # too short to measure one, or set aside (said why)
+        return next((n for n in notes if "steady_tokens_per_s" in n), None)
+    spec = _strategy(result.strategy["name"])
+    if spec is None:
+        return f"{path}: strategy {result.strategy['name']!r} is not one this harness knows"
+    speed, batch = s["steady_tokens_per_s"], recipe["global_batch_tokens"]
+    executed = sum(executed_flops_per_token(model, spec))
+    why = speed_problem(speed, executed, device if on_gpu else None)
+    if why:
+        return f"{path}: summary.steady_tokens_per_s is impossible: {why}"
+    return measured(device, spec.name, str(recipe.get("preset", "?")), model, batch, speed, str(path.parent))
+
+
+def _strategy(name: str):
     try:
-        result = load_result(path)
-        recipe, s = result.recipe, result.summary
-        model = ModelConfig(**recipe["model"])
-        device = result.environment.get("gpu_name") or "cpu"
-        on_gpu = device != "cpu"
-        usable = (
-            result.status == "ok"
-            and (s.get("steps") or 0) >= MIN_STEPS
-            and s.get("steady_tokens_per_s")
-            and recipe.get("precision") == ("bf16" if on_gpu else "fp32")
-            and (recipe.get("compile") or not on_gpu)
-        )
-        if not usable:
-            return None
-        speed, batch = float(s["steady_tokens_per_s"]), recipe["global_batch_tokens"]
-        return measured(
-            device, result.strategy["name"], recipe.get("preset", "?"), model, batch, speed, str(path.parent)
-        )
-    except (CorruptResult, UserError, KeyError, TypeError, ValueError):  # not a run the model can read
+        return strategies.resolve(name)
+    except UserError:
         return None
 
 

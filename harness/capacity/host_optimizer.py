@@ -15,6 +15,7 @@ import torch
 
 from harness.core.cache import cache_root
 from harness.core.results import JSON_READ_ERRORS, write_json_atomic
+from harness.core.schema import Number, Record, Text, problem
 from harness.metrics.environment import cpu_model
 
 CACHE_FILE = "host-steps.json"  # this machine's timings, kept so that an answer need not load the op again
@@ -22,6 +23,25 @@ CACHE_FILE = "host-steps.json"  # this machine's timings, kept so that an answer
 BENCH_PARAMS = 8 * 2**20  # fp32 parameters stepped: 128 MiB of parameters, gradients and moments, past caches
 BENCH_TENSORS = 8  # in this many tensors, as a model's are
 BENCH_STEPS = 5  # timed steps (after one untimed): the fastest is kept, since other work only slows one
+
+
+# A host step is never free: AdamW reads and writes about 16 bytes of fp32 state per parameter, which takes
+# over 1e-12 s even at 1 TB/s of memory bandwidth; and no CPU that runs an optimizer takes 10 us per
+# parameter (one slow core takes about 5 ns). A kept timing outside [1e-12, 1e-5] s is damage.
+KEPT = Record(
+    {
+        "optimizer": Text(optional=False),
+        "seconds_per_param": Number(low=1e-12, high=1e-5, optional=False),
+        "params": Number(above=0, integer=True, optional=False),
+        "steps": Number(above=0, integer=True, optional=False),
+        "threads": Number(above=0, integer=True, optional=False),
+        "source": Text(optional=False),
+        "error": Text(),
+        "measured_at": Text(),
+    },
+    required=("optimizer", "seconds_per_param", "params", "steps", "threads", "source"),
+    optional=False,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,7 @@ class HostTiming:
     source: str
     error: str | None = None
     measured_at: str | None = None
+    set_aside: str | None = None  # a damaged timing kept here before, not used (why)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,14 +122,16 @@ def host_step_timing(executor: type) -> HostTiming:
         kept = json.loads(path.read_text(encoding="utf-8"))
     except JSON_READ_ERRORS:
         kept = {}
-    if isinstance(kept, dict) and isinstance(kept.get(key), dict):
-        try:
-            timing = HostTiming(**kept[key])
+    damage = None
+    if isinstance(kept, dict) and key in kept:
+        damage = problem(KEPT, kept[key], f"{path}: {key.split(' | ')[0]}")
+        if damage is None:
+            timing = HostTiming(**{k: v for k, v in kept[key].items() if k in KEPT.fields})
             return replace(timing, source=f"{timing.source}, on {timing.measured_at} (kept in {path})")
-        except TypeError:
-            pass  # written by another version: measured again
     timing = time_host_step(executor)
     if timing.seconds_per_param is not None:
         with contextlib.suppress(OSError):  # an unwritable cache: the timing holds for this answer only
             write_json_atomic(path, {**(kept if isinstance(kept, dict) else {}), key: timing.to_dict()})
+    if damage is not None:  # never used: said, and measured again (the good timing replaced it)
+        timing = replace(timing, set_aside=f"host-step timing not used, measured again: {damage}")
     return timing

@@ -92,6 +92,9 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
     plan = answer_plan_from_args(args)
     if plan.gpu == "list":
+        from harness.orchestrate.answer_runs import check_flags
+
+        check_flags(plan)  # the flags beside it are read as with any GPU: a bad one is refused
         print(format_gpus())
         return 0
     document = api.answer(plan)

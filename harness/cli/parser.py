@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.cli.flags import add_flags, given
 from harness.core.errors import UserError
+from harness.core.options import read_list
 from harness.core.overrides import OVERRIDE_KEYS
 from harness.core.presets import LADDER, ModelConfig
 from harness.core.recipe import DEFAULT_BUDGET, Recipe, RunConfig
@@ -154,12 +155,10 @@ def strategy_list(text: str | None, device: str = "auto") -> tuple[str, ...]:
         return tuple(strategies.default_sweep())
     if text.strip() == "all":
         return tuple(strategies.every_strategy(cuda=runs_on_cuda(device)))
-    names = [n.strip() for n in text.split(",")]
-    if not any(names):
+    names = read_list(text, str, f"--strategies {text!r}")
+    if not names:
         raise UserError("--strategies is empty: name at least one, e.g. amp,adam8bit")
-    if not all(names):
-        raise UserError(f"--strategies {text!r} has an empty entry: write names separated by single commas")
-    return tuple(names)
+    return names
 
 
 def device_of(args: argparse.Namespace) -> str:
@@ -193,14 +192,21 @@ def answer_plan_from_args(args: argparse.Namespace) -> AnswerPlan:
 
 def size_list(text: str, flag: str) -> tuple[float, ...]:
     """'24,40,80' -> sizes; one line naming the flag for anything else."""
-    try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise UserError(f"{flag} {text!r}: give comma-separated numbers of GiB, e.g. 24,40,80") from None
+
+    def gib(part: str) -> float:
+        try:
+            return float(part)
+        except ValueError:
+            raise UserError(f"{flag} {text!r}: give comma-separated numbers of GiB, e.g. 24,40,80") from None
+
+    sizes = read_list(text, gib, f"{flag} {text!r}")
+    if not sizes:
+        raise UserError(f"{flag} {text!r} names nothing: give sizes of GiB, e.g. 24,40,80")
+    return sizes
 
 
 def capacity_plan_from_args(args: argparse.Namespace) -> CapacityPlan:
-    presets = LADDER if args.presets is None else tuple(p.strip() for p in args.presets.split(","))
+    presets = LADDER if args.presets is None else read_list(args.presets, str, f"--presets {args.presets!r}")
     return CapacityPlan(
         strategies=strategy_list(args.strategies),
         gpu_memory_gib=size_list(args.gpu_memory_gib, "--gpu-memory-gib"),

@@ -113,8 +113,23 @@ def parse_value(cls: type, f: Field, raw: str, label: str) -> Any:
         return f.metadata[PARSE](raw)
     if typing.get_origin(kind) is tuple:
         (item,) = typing.get_args(kind)[:1]
-        return tuple(_read(s.strip(), item, label, f) for s in raw.split(",") if s.strip())
+        return read_list(raw, lambda s: _read(s, item, label, f), label)
     return _read(raw, kind, label, f)
+
+
+def read_list(raw: str, read: Callable[[str], Any], label: str) -> tuple:
+    """'a, b' -> (read('a'), read('b')); '' -> (). Every command reads a list flag this way: an empty entry
+    ('24,,80', '24,') or a value named twice ('24,24') is refused, naming the flag."""
+    parts = [s.strip() for s in raw.split(",")]
+    if not any(parts):
+        return ()
+    if not all(parts):
+        raise UserError(f"{label} has an empty entry: write values separated by single commas")
+    values = tuple(read(s) for s in parts)
+    twice = [parts[i] for i, v in enumerate(values) if v in values[:i]]
+    if twice:
+        raise UserError(f"{label} names {', '.join(dict.fromkeys(twice))} twice: name each once")
+    return values
 
 
 def _read(raw: str, kind: Any, label: str, f: Field) -> Any:

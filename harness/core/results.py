@@ -222,24 +222,6 @@ def load_result(path: Path) -> RunResult:
     return parse_result(payload, str(path))
 
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl lines; a line that is not a JSON object (torn when the process died mid-write, or
-    damaged: not UTF-8, too deep, a number too long) is dropped."""
-    rows = []
-    try:
-        lines = Path(path).read_bytes().splitlines()
-    except OSError:
-        return rows
-    for line in lines:
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
-
-
 def read_run_config(run_dir: Path) -> RunConfig:
     """A run folder's config.json; UserError (one line) when it is missing or corrupt."""
     path = Path(run_dir) / CONFIG_FILE

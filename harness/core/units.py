@@ -1,4 +1,5 @@
-"""Units: durations as people write them ('30s', '2h', '1h30m') and as the harness prints them."""
+"""Units: durations as people write them ('30s', '2h', '1h30m') and as the harness prints them; the unit a
+figure's key names (every key carries its unit)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,28 @@ def finite_number(value: object) -> float | None:
     NaN); None otherwise, so that nothing else can pass for a figure."""
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok else None
+
+
+# The unit a key ends with (every key carries its unit), longest first; counts are their own unit.
+UNITS = (
+    ("joules_per_token", "J/token"),
+    ("flops_per_token", "FLOPs/token"),
+    ("tokens_per_s", "tokens/s"),
+    ("_tflops", "TFLOP/s"),
+    ("_gib", "GiB"),
+    ("_loss", "nats"),
+    ("gap_to_floor", "nats"),
+    ("_j", "J"),
+    ("_s", "s"),
+    ("steps", "steps"),
+    ("tokens", "tokens"),
+    ("params", "parameters"),
+    ("micro_batch", "sequences"),
+    ("epochs", "epochs"),
+    ("compiles_in_training", "graphs"),
+)
+
+
+def unit_of(key: str) -> str:
+    """The unit a figure's key names ("" for a share, shown as a percentage, or a plain number)."""
+    return next((unit for suffix, unit in UNITS if key.endswith(suffix)), "")

@@ -20,6 +20,7 @@ import numpy as np
 from harness.core import stopping
 from harness.core.errors import DataError
 from harness.core.results import write_json_atomic
+from harness.core.schema import Items, Number, Record, Text, problem
 from harness.core.tempfiles import sweep_stale
 from harness.data.text import CorpusSource
 
@@ -257,12 +258,29 @@ def build_cache(
         raise
 
 
+_COUNT = Number(low=0, integer=True, optional=False)
+_SHARD = Record({"file": Text(optional=False), "tokens": _COUNT, "crc32": _COUNT}, optional=False)
+# What the corpus reads of a manifest (a field that is not optional must be there); one that fails is not
+# a cache: it is built again.
+MANIFEST = Record(
+    {
+        "dtype": Text(choices=("uint16", "uint32"), optional=False),
+        "tokenizer": Record({"vocab_size": Number(above=0, integer=True)}, optional=False),
+        "train_shards": Items(_SHARD, optional=False),
+        "val_shards": Items(_SHARD, optional=False),
+        "train_tokens": _COUNT,
+        "val_tokens": _COUNT,
+    },
+    optional=False,
+)
+
+
 def read_meta(folder: Path) -> dict | None:
     """The cache's manifest if the cache is complete and intact (every shard its size and its CRC-32, read
     at about 1 GB/s); None otherwise (rebuild it)."""
     try:
         meta = json.loads((folder / META).read_text())
-        if meta.get("version") != CACHE_VERSION:
+        if problem(MANIFEST, meta) is not None or meta.get("version") != CACHE_VERSION:
             return None
         width = np.dtype(meta["dtype"]).itemsize
         for shard in meta["train_shards"] + meta["val_shards"]:

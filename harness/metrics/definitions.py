@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.schema import COUNT, NON_NEGATIVE, NUMBER, TEXT, Items, Named, Number
 from harness.metrics.peaks import mfu, peak_tflops
 
 
@@ -59,6 +60,11 @@ class Metric:
     terminal: str | None = None  # the line of the terminal summary it is printed on
     kind: type = float  # float, int, str, or dict (a figure per name, e.g. per target loss)
     complete: bool = False  # the best mark only when every compared run has the figure
+    # What a reader accepts for it (`harness.core.schema`); None: by its kind, a number never below 0
+    spec: Any = None
+
+    def figure_spec(self) -> Any:
+        return self.spec or {int: COUNT, str: TEXT, dict: Named(NON_NEGATIVE)}.get(self.kind, NON_NEGATIVE)
 
 
 METRICS: dict[str, Metric] = {}
@@ -79,31 +85,6 @@ def register(metric: Metric) -> Metric:
 def compute_summary(measured: RunMeasurements) -> dict[str, Any]:
     """Every registered metric computed from the measurements; one that cannot be computed is None."""
     return {key: metric.compute(measured) for key, metric in METRICS.items()}
-
-
-# The unit a key ends with (every key carries its unit), longest first; counts are their own unit.
-UNITS = (
-    ("joules_per_token", "J/token"),
-    ("flops_per_token", "FLOPs/token"),
-    ("tokens_per_s", "tokens/s"),
-    ("_tflops", "TFLOP/s"),
-    ("_gib", "GiB"),
-    ("_loss", "nats"),
-    ("gap_to_floor", "nats"),
-    ("_j", "J"),
-    ("_s", "s"),
-    ("steps", "steps"),
-    ("tokens", "tokens"),
-    ("params", "parameters"),
-    ("micro_batch", "sequences"),
-    ("epochs", "epochs"),
-    ("compiles_in_training", "graphs"),
-)
-
-
-def unit_of(key: str) -> str:
-    """The unit a figure's key names ("" for a share, shown as a percentage, or a plain number)."""
-    return next((unit for suffix, unit in UNITS if key.endswith(suffix)), "")
 
 
 def table_metrics() -> list[Metric]:
@@ -189,6 +170,7 @@ def _mfu(f: RunMeasurements) -> float | None:
 
 T, LOW, HIGH = True, "low", "high"
 RUN, SPEED, MEM, LOSS, OUT = "run", "speed", "memory", "loss", "outside the budget"
+SHARE = Number(low=0, high=1)  # a share of the whole (MFU above 1 is beyond the device's peak)
 M = Metric
 
 
@@ -204,6 +186,14 @@ def _held(key: str, label: str) -> Metric:
 def _outside(what: str, label: str) -> Metric:
     return M(f"{what}_s", label, lambda f: _excluded(f, what), ".1f", terminal=OUT)
 
+
+_WAIT = M("data_wait_share", "data wait", lambda f: _ratio(f.data_wait_s, f.train_s), ".2%", terminal=SPEED,
+          spec=SHARE)  # fmt: skip
+# may sit a little below 0 (an evaluation's sampling noise); how far is `plausible`'s to judge
+_GAP = M("gap_to_floor", "gap to floor", lambda f: _last_eval(f, "gap_to_floor"), ".4f", LOW, T, False, LOSS,
+         spec=NUMBER)  # fmt: skip
+_BRACKET = M("time_to_target_bracket_s", "between evaluations at (s)", lambda f: _targets(f, 1), "",
+             kind=dict, spec=Named(Items(NON_NEGATIVE)))  # fmt: skip
 
 BUILTIN = (
     M("steps", "steps", lambda f: f.steps, ",d", terminal=RUN, kind=int),
@@ -227,11 +217,11 @@ BUILTIN = (
     M("steady_tokens_per_s", "steady tokens/s", _steady_tokens_per_s, ",.0f", HIGH, T, terminal=SPEED),
     M("timed_steps", "timed steps", lambda f: len(f.step_times_s), ",d", kind=int),  # of every session
     # model FLOPs (6N + attention, no recomputation) x steady tokens/s / the device's peak bf16 FLOP/s
-    M("mfu", "MFU", _mfu, ".1%", HIGH, T, terminal=SPEED),
+    M("mfu", "MFU", _mfu, ".1%", HIGH, T, terminal=SPEED, spec=SHARE),
     M("peak_tflops", "peak TFLOP/s", lambda f: _peak(f)[0], "g", terminal=SPEED),
     M("peak_tflops_source", "peak from", lambda f: _peak(f)[1], "", kind=str),
     # the share of the training clock the loop spent waiting for its next batch
-    M("data_wait_share", "data wait", lambda f: _ratio(f.data_wait_s, f.train_s), ".2%", terminal=SPEED),
+    _WAIT,
     M("micro_batch", "micro-batch", lambda f: f.settings.get("micro_batch"), ".0f", table=T, ratio=False),
     _peak_column("peak_allocated_gib", "GPU allocated GiB"),
     _peak_column("peak_reserved_gib", "GPU reserved GiB"),
@@ -268,10 +258,10 @@ BUILTIN = (
     M("final_val_loss", "val loss", lambda f: _last_eval(f, "val_loss"), ".4f", LOW, T, terminal=LOSS),
     M("val_ppl", "val perplexity", _ppl, ",.2f", LOW, T, terminal=LOSS),
     M("floor_loss", "floor", lambda f: f.floor_loss, ".4f", terminal=LOSS),
-    M("gap_to_floor", "gap to floor", lambda f: _last_eval(f, "gap_to_floor"), ".4f", LOW, T, False, LOSS),
+    _GAP,
     # interpolated between the two evaluations that bracket the crossing; the bracket beside it
     M("time_to_target_s", "time to loss {target} (s)", lambda f: _targets(f, 0), ".1f", LOW, T, kind=dict),
-    M("time_to_target_bracket_s", "between evaluations at (s)", lambda f: _targets(f, 1), "", kind=dict),
+    _BRACKET,
     M("epochs", "epochs", lambda f: _ratio(f.tokens, f.train_tokens_available), ".2f"),  # of a real corpus
     _outside("setup", "setup"),
     _outside("fit", "fit"),

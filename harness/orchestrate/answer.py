@@ -26,7 +26,7 @@ from harness.core.recipe import DEFAULT_BUDGET
 from harness.core.results import document_head, write_json_atomic
 from harness.model import param_count
 from harness.orchestrate.answer_device import Target
-from harness.orchestrate.answer_select import to_measure
+from harness.orchestrate.answer_select import check_budget, to_measure
 from harness.orchestrate.plan import DEFAULT_RUNS_DIR
 
 ANSWER_KIND, SCHEMA_VERSION = "answer", 1
@@ -119,6 +119,7 @@ class Inputs:
     host_unlimited: bool = (
         False  # no host memory limit applied (predict-only): the verdict says what it needs
     )
+    set_aside: list[str] = field(default_factory=list)  # inputs not used, each with why (a damaged file)
 
     @property
     def precision(self) -> str:
@@ -248,6 +249,7 @@ def run_answer(plan: AnswerPlan, inputs: Inputs, memory: Memory) -> dict:
 
     for size in inputs.sizes:
         candidates = candidates_for(inputs, names, presets, size, memory)
+        check_budget(inputs.budget_s, candidates)
         if inputs.measure is not None:
             try:
                 measure_candidates(inputs, candidates, size, ladder, lambda c=candidates, s=size: write(c, s))
@@ -279,6 +281,7 @@ def _document(plan: AnswerPlan, inputs: Inputs, presets, entries: list[dict], co
         },
         "host_steps": inputs.host,
         "calibrations": [c.to_dict() for c in inputs.calibrations],
+        "set_aside": list(inputs.set_aside),
         "sizes": entries,
         "trained": None,
     }

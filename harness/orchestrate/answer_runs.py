@@ -27,7 +27,7 @@ from harness.orchestrate.answer import (
     run_answer,
 )
 from harness.orchestrate.answer_device import Target, target_for
-from harness.orchestrate.capacity import MEMORY_GIB, probe_outcome
+from harness.orchestrate.capacity import MEMORY_GIB, once, probe_outcome
 from harness.orchestrate.plan import Plan, check_device
 from harness.orchestrate.preflight import check_file, check_folder
 
@@ -38,12 +38,7 @@ MEASURE_WARMUP_STEPS, MEASURE_STEPS = 1, 3  # a measuring run: one untimed step 
 def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, ...], bool]:
     """(strategy names, budget seconds, the device, memory sizes, whether candidates are measured here);
     UserError for anything that cannot work, before anything runs."""
-    names = [strategies.resolve(s).name for s in plan.strategies]
-    if not names:
-        raise UserError("--strategies is empty: name at least one, e.g. amp,zero_offload")
-    budget_s = parse_duration(plan.budget)
-    if budget_s > YEAR_S:
-        raise UserError(f"--budget {plan.budget} is longer than a year, the longest a run may have: e.g. 7d")
+    names, budget_s = check_flags(plan)
     target = target_for(plan.gpu, plan.predict_only)
     _check_list("--presets", plan.ladder(target.kind))
     for preset in plan.ladder(target.kind):
@@ -79,11 +74,24 @@ def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, .
 MAX_SIZES = 16  # memory sizes one answer compares
 
 
+def check_flags(plan: AnswerPlan) -> tuple[list[str], float]:
+    """(strategy names, budget seconds): the checks that need no device, so that `--gpu list` makes them
+    too; UserError for a bad flag."""
+    names = [strategies.resolve(s).name for s in plan.strategies]
+    if not names:
+        raise UserError("--strategies is empty: name at least one, e.g. amp,zero_offload")
+    once("--strategies", names)
+    budget_s = parse_duration(plan.budget)
+    if budget_s > YEAR_S:
+        raise UserError(f"--budget {plan.budget} is longer than a year, the longest a run may have: e.g. 7d")
+    if plan.gpu_memory_gib:
+        _check_list("--gpu-memory-gib", plan.gpu_memory_gib, MAX_SIZES)
+    return names, budget_s
+
+
 def _check_list(flag: str, items: tuple, most: int | None = None) -> None:
     """Each item named once (and at most `most` of them)."""
-    twice = sorted({str(x) for x in items if items.count(x) > 1})
-    if twice:
-        raise UserError(f"{flag} names {', '.join(twice)} twice: name each once")
+    once(flag, items)
     if most is not None and len(items) > most:
         raise UserError(f"{flag} names {len(items)} sizes: an answer compares up to {most}")
 
@@ -111,8 +119,10 @@ def prepare(plan: AnswerPlan, measure: Measure | None = None, memory: Memory | N
     if measured and measure is None:
         measure = measure_with_runs(plan, target)
     limit = host_bytes(plan, measured)
-    inputs = Inputs(target, budget_s, sizes, host, read_calibrations(folders), measure if measured else None,
-                    host_unlimited=math.isinf(limit))  # fmt: skip
+    calibrations, set_aside = read_calibrations(folders)
+    set_aside += [t["set_aside"] for t in host.values() if t.get("set_aside")]
+    inputs = Inputs(target, budget_s, sizes, host, calibrations, measure if measured else None,
+                    host_unlimited=math.isinf(limit), set_aside=set_aside)  # fmt: skip
     if memory is None:
         memory = memory_oracle(inputs.precision, limit)
     return inputs, memory
@@ -187,7 +197,8 @@ def train_best(plan: AnswerPlan, inputs: Inputs, document: dict) -> dict:
             runs_dir=plan.runs_dir,
             quiet=plan.quiet,
         )
-        result = run_plan(run).results[0]
+        outcome = run_plan(run)
+        result = outcome.results[0]
         estimate = next(
             c["estimated_loss"] for c in entry["candidates"]
             if (c["strategy"], c["preset"]) == (best["strategy"], best["preset"])
@@ -203,6 +214,8 @@ def train_best(plan: AnswerPlan, inputs: Inputs, document: dict) -> dict:
             "tokens": s.tokens,
             "tokens_per_s": s.steady_tokens_per_s or s.tokens_per_s,
         }
+        if outcome.stopped:  # stopped while the best trained: recorded, and the command exits 130
+            document["stopped"] = True
     write_json_atomic(plan.out, document)
     return document
 

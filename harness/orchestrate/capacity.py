@@ -18,7 +18,7 @@ from harness.capacity.scaling import DayOutlook
 from harness.capacity.search import HEADROOM, CapacityAnswer, Probe, find_largest, probe_fits, probe_verdict
 from harness.core.errors import HOST_OUT_OF_MEMORY, UserError
 from harness.core.presets import LADDER, get_preset
-from harness.core.recipe import DEFAULT_BUDGET
+from harness.core.recipe import DEFAULT_BUDGET, YEAR_S
 from harness.core.results import document_head, write_atomic
 from harness.core.units import parse_duration
 from harness.model import param_count
@@ -63,6 +63,9 @@ def validate(plan: CapacityPlan) -> tuple[list[str], float]:
     names = [strategies.resolve(s).name for s in plan.strategies]
     if not names:
         raise UserError("--strategies is empty: name at least one, e.g. amp,zero_offload")
+    once("--strategies", names)
+    once("--presets", plan.presets)
+    once("--gpu-memory-gib", plan.gpu_memory_gib)
     for preset in plan.presets:
         get_preset(preset)
     if not plan.gpu_memory_gib:
@@ -76,7 +79,14 @@ def validate(plan: CapacityPlan) -> tuple[list[str], float]:
     if plan.precision not in ("bf16", "fp16", "fp32"):
         raise UserError(f"--precision must be bf16, fp16 or fp32, got {plan.precision!r}")
     budget_s = parse_duration(plan.budget)
+    if budget_s > YEAR_S:
+        raise UserError(f"--budget {plan.budget} is longer than a year, the longest a run may have: e.g. 7d")
+    if plan.out.with_suffix(".html") == plan.out:
+        raise UserError(
+            f"--out {plan.out}: the capacity is a .json document (its page goes beside it as .html)"
+        )
     check_file(plan.out, "--out", "capacity.json")
+    check_file(plan.out.with_suffix(".html"), "--out (its page)", "capacity.json")
     if not plan.predict_only:
         import torch
 
@@ -88,6 +98,13 @@ def validate(plan: CapacityPlan) -> tuple[list[str], float]:
             strategies.resolve(name).require_libraries()
         check_folder(plan.probe_runs_dir, "--out")
     return names, budget_s
+
+
+def once(flag: str, items) -> None:
+    """Each item named once (two spellings of one strategy are one strategy)."""
+    twice = sorted({str(x) for i, x in enumerate(items) if x in items[:i]})
+    if twice:
+        raise UserError(f"{flag} names {', '.join(twice)} twice: name each once")
 
 
 def check_caps_fit_the_device(sizes: tuple[float, ...], device_bytes: int) -> None:

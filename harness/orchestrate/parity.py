@@ -9,7 +9,8 @@ from pathlib import Path
 
 import strategies
 from harness.core.errors import UserError
-from harness.core.results import METRICS_FILE, read_metrics, write_json_atomic
+from harness.core.metric_rows import read_metrics
+from harness.core.results import METRICS_FILE, write_json_atomic
 from harness.orchestrate.plan import Plan
 from harness.orchestrate.sweep import run_plan
 

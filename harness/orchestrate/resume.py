@@ -76,11 +76,14 @@ def resume_run(
         raise UserError(
             f"run {run_dir.name} has no intact checkpoint to resume from: start it again without --resume"
         )
-    lock = RunLock(run_dir)  # before anything is said or started: a second resume of one run is refused
+    grace_s = stop_grace_s([cfg], on_cpu=not runs_on_cuda(cfg.device))
+    # Before anything is said or started: a second resume of one run is refused; a worker orphaned by a
+    # killed launcher is waited for, for as long as a stop gives it to end.
+    lock = RunLock(run_dir, orphan_wait_s=grace_s)
     print(
         f"resuming {run_dir.name} with its own recipe (budget {format_duration(cfg.recipe.budget_s)})",
         file=sys.stderr,
     )
-    with StopSignal(grace_s=stop_grace_s([cfg], on_cpu=not runs_on_cuda(cfg.device))) as stop:
+    with StopSignal(grace_s=grace_s) as stop:
         result = launch_one(cfg, run_dir, resume=True, stop=stop, show_progress=not quiet, lock=lock)
     return result, run_dir

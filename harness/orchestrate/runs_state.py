@@ -5,7 +5,6 @@ appears when a session ends."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import socket
@@ -14,18 +13,25 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import UserError
+from harness.core.metric_rows import read_metrics
 from harness.core.results import (
     CONFIG_FILE,
     METRICS_FILE,
     RESULT_FILE,
     CorruptResult,
-    load_result,
+    RunResult,
     read_json_object,
-    read_metrics,
 )
+from harness.core.schema import NON_NEGATIVE, POSITIVE, Number, Record, problem
+from harness.metrics.readback import read_result
 from harness.orchestrate.launchers.run_control import LOCK_FILE
 
-STATES = ("pending", "running", "interrupted", "ok", "oom", "error")
+# What `runs` reads of a training row to show progress (the report needs more of it: `METRIC_ROWS`).
+PROGRESS = Record(
+    {"step": Number(low=0, integer=True, optional=False), "train_s": Number(low=0, optional=False),
+     "loss": NON_NEGATIVE}
+)  # fmt: skip
+STATES = ("pending", "running", "interrupted", "ok", "oom", "error", "unreadable")
 _HOLDER = re.compile(r"process (\d+)(?: on (\S+))?")
 
 
@@ -88,30 +94,42 @@ def run_state(run_dir: Path) -> RunState | None:
     state = RunState(
         run_dir.name, str(config.get("strategy", "?")), str(recipe.get("preset", "?")), "pending"
     )
-    state.budget_s = recipe.get("budget_s")
+    state.budget_s = recipe.get("budget_s") if problem(POSITIVE, recipe.get("budget_s")) is None else None
     rows = read_metrics(run_dir / METRICS_FILE)
-    train = [r for r in rows if r.get("kind") == "train"]
+    train = [r for r in rows if r.get("kind") == "train" and problem(PROGRESS, r) is None]
     if train:
         last = train[-1]
-        state.train_s, state.steps = last.get("train_s"), last.get("step")
-        state.tokens_per_s, state.loss = last.get("tokens_per_s"), last.get("loss")
+        state.train_s, state.steps, state.loss = last["train_s"], last["step"], last.get("loss")
+        speed = last.get("tokens_per_s")
+        state.tokens_per_s = speed if problem(POSITIVE, speed) is None else None
     holder = lock_holder(run_dir)
-    result = None
-    with contextlib.suppress(CorruptResult):
-        result = load_result(run_dir / RESULT_FILE) if (run_dir / RESULT_FILE).exists() else None
+    result, damage = _result(run_dir)
     if holder is not None:
         state.state = "running"
         _running_detail(state, train, holder)
     elif result is not None:
         state.state = result.status
-        state.train_s = result.summary.get("train_s", state.train_s)
-        state.steps = result.summary.get("steps", state.steps)
-        state.tokens_per_s = result.summary.get("tokens_per_s", state.tokens_per_s)
+        state.train_s = result.summary.get("train_s") or state.train_s
+        state.steps = result.summary.get("steps") or state.steps
+        state.tokens_per_s = result.summary.get("tokens_per_s") or state.tokens_per_s
         state.detail = (result.error or "").splitlines()[0][:160] if result.error else ""
+    elif damage is not None:
+        state.state, state.detail = "unreadable", damage[:160]
     elif rows:
         state.state = "error"
         state.detail = "it stopped without a result and no process holds it (resume it if it checkpointed)"
     return state
+
+
+def _result(run_dir: Path) -> tuple[RunResult | None, str | None]:
+    """(its result, checked, figures set aside as None; why its result.json cannot be read, if it cannot)."""
+    path = run_dir / RESULT_FILE
+    if not path.exists():
+        return None, None
+    try:
+        return read_result(path)[0], None
+    except CorruptResult as exc:
+        return None, f"{RESULT_FILE}: {str(exc).removeprefix(f'{path}: ')}"
 
 
 def _running_detail(state: RunState, train: list[dict], holder: tuple[int, str | None]) -> None:
@@ -121,7 +139,7 @@ def _running_detail(state: RunState, train: list[dict], holder: tuple[int, str |
         state.detail = f"setting up ({where})"
         return
     pace = train[-1].get("wall_per_train")
-    if state.budget_s is not None and state.train_s is not None and pace:
+    if problem(POSITIVE, pace) is None and state.budget_s is not None and state.train_s is not None and pace:
         state.eta_s = max(0.0, state.budget_s - state.train_s) * pace
     state.detail = where
 

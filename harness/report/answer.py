@@ -11,6 +11,20 @@ from typing import Any
 
 from harness.core.errors import UserError
 from harness.core.results import read_document
+from harness.core.schema import (
+    NON_NEGATIVE,
+    NUMBER,
+    POSITIVE,
+    TEXT,
+    Flag,
+    Invalid,
+    Items,
+    Named,
+    Number,
+    Record,
+    Text,
+    check,
+)
 from harness.core.units import finite_number
 from harness.report import svg
 from harness.report.charts import colors
@@ -30,22 +44,79 @@ class AnswerSection:
     sizes: list[SizeView] = field(default_factory=list)
 
 
+def _figure(value: Number) -> Record:
+    return Record({"value": value, "source": TEXT, "predicted_value": POSITIVE})
+
+
+_NAME = Text(optional=False)
+REF = Record({"strategy": _NAME, "preset": _NAME}, required=("strategy", "preset"))
+CANDIDATE = Record(
+    {
+        "strategy": _NAME,
+        "preset": _NAME,
+        "params": Number(above=0, high=1e15, integer=True, optional=False),  # past any model trained
+        "fits": Flag(),
+        "tokens_per_s": _figure(POSITIVE),
+        "tokens": _figure(NON_NEGATIVE),
+        "tokens_per_param": _figure(NON_NEGATIVE),
+        "estimated_loss": _figure(NON_NEGATIVE),
+    },
+    required=("strategy", "preset", "params"),
+    optional=False,
+)
+SIZE = Record(
+    {
+        "gpu_memory_gib": Number(above=0, high=1e6),
+        "where": TEXT,
+        "verdict": Text(optional=False),
+        "beyond": TEXT,
+        "law_note": TEXT,
+        "best": REF,
+        "biggest": REF,
+        "contenders": Items(REF),
+        "strategies": Named(Record({"best": REF, "biggest": REF, "worse_by": NUMBER}, optional=False)),
+        "candidates": Items(CANDIDATE, optional=False),
+    },
+    required=("verdict", "candidates"),
+    optional=False,
+)
+ANSWER = Record(
+    {
+        "budget": TEXT,
+        "created_at": TEXT,
+        "command": Items(TEXT),
+        "complete": Flag(),
+        "measured_here": Flag(),
+        "device": Record(
+            {"name": TEXT, "peak_tflops": POSITIVE, "peak_source": TEXT, "link": TEXT, "link_source": TEXT}
+        ),
+        "method": Named(TEXT),
+        "set_aside": Items(TEXT),
+        "sizes": Items(SIZE, optional=False),
+        "trained": Record(
+            {
+                "strategy": TEXT,
+                "preset": TEXT,
+                "status": TEXT,
+                "run": TEXT,
+                "error": TEXT,
+                "final_val_loss": _figure(NON_NEGATIVE),
+                "estimated_loss": _figure(NON_NEGATIVE),
+            }
+        ),
+    },
+    required=("sizes",),
+)
+
+
 def load_answer(path: Path) -> dict[str, Any]:
-    """An answer document, checked enough that rendering cannot fail on it."""
+    """An answer document, checked against its schema so that rendering cannot fail on it; UserError
+    naming the file and the first field that fails."""
     document = read_document(path, "answer")
-    sizes = document.get("sizes")
-    if not isinstance(sizes, list) or not all(_size_ok(e) for e in sizes):
-        raise UserError(f"{path} has no list of memory sizes with their candidates")
-    return document
-
-
-def _size_ok(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("verdict"), str)
-        and isinstance(entry.get("candidates"), list)
-        and all(isinstance(c, dict) and isinstance(c.get("params"), int | float) for c in entry["candidates"])
-    )
+    try:
+        return check(ANSWER, document)
+    except Invalid as exc:
+        raise UserError(f"{path} is damaged: {exc}") from None
 
 
 def _value(figure: Any) -> float | None:

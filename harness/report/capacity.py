@@ -13,10 +13,26 @@ from matplotlib.figure import Figure
 
 from harness.core.errors import UserError
 from harness.core.results import read_document
+from harness.core.schema import (
+    ANY,
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    TEXT,
+    Flag,
+    Invalid,
+    Items,
+    Named,
+    Number,
+    Record,
+    check,
+    problem,
+)
 from harness.core.units import finite_number
 from harness.report import charts
 
 GIB = 2**30
+READ_WARNINGS = "read_warnings"  # what a reader left out of a document, each with why (never written)
 KINDS = ("weights", "gradients", "optimizer", "activations", "other")
 KIND_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f")
 
@@ -29,14 +45,76 @@ class CapacitySection:
     breakdown_chart: str | None = None
 
 
+_SIZE = Number(above=0, high=1e6)  # GiB: past any machine
+_PARAMS = Number(above=0, high=1e15, integer=True)  # past any model trained
+_PREDICTED = Record(
+    {
+        "gpu_bytes": NON_NEGATIVE,
+        "host_bytes": NON_NEGATIVE,
+        "micro_batch": COUNT,
+        "breakdown_bytes": Named(Record({"gpu": NON_NEGATIVE, "host": NON_NEGATIVE}, optional=False)),
+    }
+)
+_MEASURED = Record(
+    {"peak_allocated_gib": NON_NEGATIVE, "peak_host_rss_gib": NON_NEGATIVE, "micro_batch": COUNT}
+)
+RESULT = Record(
+    {
+        "strategy": TEXT,
+        "gpu_memory_gib": _SIZE,
+        "largest": TEXT,
+        "limited_by": TEXT,
+        "confirmed": Flag(),
+        "best": Record(
+            {
+                "params": Number(above=0, high=1e15, integer=True),
+                "predicted": _PREDICTED,
+                "measured": _MEASURED,
+            }
+        ),
+        "outlook": Record(
+            {
+                "tokens_per_s": POSITIVE,
+                "tokens": NON_NEGATIVE,
+                "tokens_per_param": NON_NEGATIVE,
+                "estimated_loss": NON_NEGATIVE,
+                "loss_source": TEXT,
+            }
+        ),
+    },
+    optional=False,
+)
+CAPACITY = Record(
+    {
+        "results": Items(ANY, optional=False),  # each entry checked on its own (RESULT): one bad is left out
+        "budget_s": POSITIVE,
+        "created_at": TEXT,
+        "command": Items(TEXT),
+        "predict_only": Flag(),
+        "precision": TEXT,
+        "gpu_headroom": Number(low=0, high=1),
+        "environment": Record({"gpu_name": TEXT}),
+        "method": Named(TEXT),
+        "host_memory_gib": _SIZE,
+    },
+    required=("results",),
+)
+
+
 def load_capacity(path: Path) -> dict[str, Any]:
-    """A capacity document, checked enough that rendering cannot fail on it."""
+    """A capacity document, checked against its schema so that rendering cannot fail on it: UserError
+    naming the file and the field for a damaged document; an entry that fails is left out, and named under
+    READ_WARNINGS."""
     document = read_document(path, "capacity")
-    if not isinstance(document.get("results"), list) or not all(
-        isinstance(e, dict) for e in document["results"]
-    ):
-        raise UserError(f"{path} has no list of results")
-    return document
+    try:
+        check(CAPACITY, document)
+    except Invalid as exc:
+        raise UserError(f"{path} is damaged: {exc}") from None
+    kept, left_out = [], []
+    for i, entry in enumerate(document["results"]):
+        why = problem(RESULT, entry, f"results[{i}]")
+        (left_out.append(f"{path}: left out {why}") if why else kept.append(entry))
+    return {**document, "results": kept, READ_WARNINGS: left_out}
 
 
 def table_rows(document: dict[str, Any]) -> list[dict[str, Any]]:

@@ -4,23 +4,13 @@ report (the end of a sweep renders one)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.results import (
-    METRICS_FILE,
-    RESULT_FILE,
-    CorruptResult,
-    RunResult,
-    load_result,
-    read_metrics,
-)
-from harness.metrics.definitions import METRICS
-
-# What the report reads from a metric row of each kind: these must be finite numbers, or the row is dropped.
-ROW_FIELDS = {"train": ("step", "tokens", "train_s", "loss"), "eval": ("step", "train_s", "val_loss")}
+from harness.core.metric_rows import read_metric_lines, row_problem
+from harness.core.results import METRICS_FILE, RESULT_FILE, CorruptResult, RunResult
+from harness.metrics.readback import read_result
 
 
 @dataclass
@@ -37,43 +27,9 @@ class LoadedRun:
         return [r for r in self.metrics if r.get("kind") == kind]
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_kinds(result: RunResult) -> None:
-    """CorruptResult naming the first figure or field whose kind is not what the report reads."""
-    for key, value in result.summary.items():
-        metric = METRICS.get(key)
-        if metric is None or value is None:
-            continue
-        ok = (
-            isinstance(value, dict)
-            if metric.kind is dict
-            else (isinstance(value, str) if metric.kind is str else _number(value))
-        )
-        if not ok:
-            raise CorruptResult(f"summary.{key} is {type(value).__name__}, not {metric.kind.__name__}")
-    s = result.strategy
-    if not isinstance(s.get("name", ""), str) or not isinstance(s.get("changes_math") or "", str):
-        raise CorruptResult("strategy name or changes_math is not text")
-    for key in ("notes", "experimental"):
-        if not isinstance(s.get(key) or [], list) or not all(isinstance(n, str) for n in s.get(key) or []):
-            raise CorruptResult(f"strategy {key} are not a list of texts")
-    budget = result.recipe.get("budget_s")
-    if budget is not None and not _number(budget):
-        raise CorruptResult(f"recipe.budget_s is {type(budget).__name__}, not a number")
-
-
 def clean_rows(rows: list[Any]) -> tuple[list[dict[str, Any]], int]:
     """The metric rows the charts can draw (the others dropped), and how many were dropped."""
-    kept = [
-        r
-        for r in rows
-        if isinstance(r, dict)
-        and r.get("kind") in ROW_FIELDS
-        and all(_number(r.get(k)) for k in ROW_FIELDS[r["kind"]])
-    ]
+    kept = [r for r in rows if isinstance(r, dict) and row_problem(r) is None]
     return kept, len(rows) - len(kept)
 
 
@@ -83,15 +39,16 @@ def load_runs(runs_dir: Path) -> tuple[list[LoadedRun], list[str]]:
     runs, warnings = [], []
     for path in sorted(runs_dir.glob(f"*/{RESULT_FILE}")):
         try:
-            result = load_result(path)
-            check_kinds(result)
+            result, notes = read_result(path)
         except CorruptResult as exc:
             text = str(exc)
             warnings.append(f"skipped {text if text.startswith(str(path)) else f'{path}: {text}'}")
             continue
-        if result.dropped_figures:
-            warnings.append(f"{path}: not finite, read as unknown: {', '.join(result.dropped_figures)}")
-        rows, dropped = clean_rows(read_metrics(path.parent / METRICS_FILE))
+        warnings += notes
+        lines, damaged = read_metric_lines(path.parent / METRICS_FILE)
+        rows, dropped = clean_rows(lines)
+        if damaged:
+            warnings.append(f"{path.parent / METRICS_FILE}: {damaged} damaged lines left out")
         if dropped:
             warnings.append(f"{path.parent / METRICS_FILE}: {dropped} malformed rows left out of the charts")
         runs.append(LoadedRun(result, path.parent, rows))

@@ -134,9 +134,12 @@ def _section(kind: str, path: Path, named: bool):
     if not path.exists() and not named:
         return None
     try:
-        return build(load(path))
+        document = load(path)
     except UserError as exc:
         if named:
             raise
         print(f"warning: {kind} section left out: {exc}", file=sys.stderr)
         return None
+    for warning in document.get("read_warnings") or []:
+        print(f"warning: {kind}: {warning}", file=sys.stderr)
+    return build(document)

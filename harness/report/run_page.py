@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.metrics.definitions import METRICS, unit_of
+from harness.core.units import unit_of
+from harness.metrics.definitions import METRICS
 from harness.report.groups import fmt
 
 

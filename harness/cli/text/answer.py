@@ -69,8 +69,10 @@ def format_answer(document: dict) -> str:
     elif trained:
         lines.append(f"not trained: {trained.get('error')}")
     lines.append(f"est loss: {document['method']['loss']}")
+    lines += [f"set aside: {why}" for why in document.get("set_aside") or []]
     if document.get("stopped"):
-        lines.append("stopped while measuring: the answer above is partial")
+        stage = "training its best" if trained else "measuring"
+        lines.append(f"stopped while {stage}: the answer above is partial")
     return "\n".join(lines)
 
 

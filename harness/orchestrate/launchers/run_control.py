@@ -4,10 +4,14 @@ a forced kill), and the lock on each run folder that keeps two processes from wr
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,33 +88,72 @@ class StopSignal:
         self.forward(signal.SIGKILL)
 
 
+ORPHAN_POLL_S = 0.2
+
+
+def _orphaned(holder: str) -> bool:
+    """Whether the lock's named holder (`process PID on HOST`) is a process gone from this host."""
+    match = re.fullmatch(r"process (\d+)(?: on (\S+))?", holder)
+    if match is None or match.group(2) not in (None, socket.gethostname()):
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class RunLock:
     """An OS lock on a run folder for as long as a process runs in it: a second resume of the same run
     (or a resume of a run still in progress) is refused in one line instead of mixing checkpoints."""
 
-    def __init__(self, run_dir: Path) -> None:
-        import fcntl
-
+    def __init__(self, run_dir: Path, orphan_wait_s: float = 0.0) -> None:
+        """`orphan_wait_s`: how long to wait when the process named as holder is gone from this host but
+        the lock is still held: its worker, orphaned when the launcher was killed, is winding down."""
         try:
             self._file = open(run_dir / LOCK_FILE, "a+")  # noqa: SIM115 (held until release)
         except OSError as exc:  # a read-only mount, a full disk, a folder of someone else's
             raise UserError(
                 f"cannot write in run folder {run_dir} ({exc.strerror or exc}): a run needs a writable folder"
             ) from None
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not self._take():
             self._file.seek(0)
             holder = self._file.read().strip() or "another process"
-            self._file.close()
-            raise UserError(
-                f"run {run_dir.name} is in use by {holder}: wait for it to end, or stop it first"
-            ) from None
+            if not (orphan_wait_s > 0 and _orphaned(holder) and self._wait(run_dir, holder, orphan_wait_s)):
+                self._file.close()
+                raise UserError(
+                    f"run {run_dir.name} is in use by {holder}: wait for it to end, or stop it first"
+                )
         self._file.seek(0)
         self._file.truncate()
         # Who holds it, for the refusal above and for `harness runs` (which cannot take the lock to ask).
         self._file.write(lock_holder_text())
         self._file.flush()
+
+    def _take(self) -> bool:
+        import fcntl
+
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _wait(self, run_dir: Path, holder: str, most_s: float) -> bool:
+        print(
+            f"run {run_dir.name}: its launcher ({holder}) is gone and its worker still holds the run, "
+            f"winding down; waiting up to {format_duration(most_s)} for it",
+            file=sys.stderr,
+            flush=True,
+        )
+        deadline = time.monotonic() + most_s
+        while time.monotonic() < deadline:
+            time.sleep(ORPHAN_POLL_S)
+            if self._take():
+                return True
+        return False
 
     def fileno(self) -> int:
         return self._file.fileno()
