@@ -218,7 +218,8 @@ def test_a_stage_stops_its_run_the_harness_way_at_its_deadline_and_archives_as_i
     every stage's (`timed`); toolbox-a is the one whose first step is a run (no machine description), here
     with strategies whose CPU warm-up compiles nothing (torchao's optimizers compile their kernels there:
     35 s with a cold TorchInductor cache), so the run trains well before its deadline whatever the cache."""
-    env = {"STEPS": "100000", "DEADLINE_S": "30", "TOOLBOX_A": "amp act_ckpt sel_ckpt"}
+    deadline_s, grace_s = 15, 30  # the run trains within seconds of starting: amp compiles nothing on a CPU
+    env = {"STEPS": "100000", "DEADLINE_S": str(deadline_s), "TOOLBOX_A": "amp act_ckpt sel_ckpt"}
     proc = reference("toolbox-a", str(tmp_path), env=env)
     assert proc.returncode != 0, proc.stdout
     results = stage_files(tmp_path / "toolbox-a.tar.gz")["results"]
@@ -226,7 +227,7 @@ def test_a_stage_stops_its_run_the_harness_way_at_its_deadline_and_archives_as_i
     assert first["status"] == "interrupted" and first["summary"]["steps"] > 0, first.get("error")
     log = (tmp_path / "toolbox-a.log").read_text()
     ended = int(log.split("stage toolbox-a ended after ")[1].split("s")[0])
-    assert ended <= 30 + 30  # DEADLINE_S plus KILL_GRACE_S
+    assert ended <= deadline_s + grace_s  # DEADLINE_S plus KILL_GRACE_S
     summary = (tmp_path / "toolbox-a-summary.txt").read_text()
     assert "not run (the stage's deadline came first): act_ckpt, sel_ckpt" in summary
 

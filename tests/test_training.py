@@ -24,7 +24,7 @@ def test_budget_holds_within_one_step_and_lr_ends_at_its_floor(tmp_path):
     train = rows(tmp_path, "train")
     last_step_s = train[-1]["step_s"]
     assert 3.0 <= s.train_s < 3.0 + last_step_s  # stopped at the first step that ended past the budget
-    assert train[-2]["train_s"] < 3.0
+    assert all(row["train_s"] < 3.0 for row in train[:-1])  # (a busy machine may fit one step only)
     assert s.steps == len(train) == train[-1]["step"]
     assert s.tokens == s.steps * cfg.recipe.global_batch_tokens
     # Each step's LR is the schedule's at that step's expected end (the clock plus the median of the last
