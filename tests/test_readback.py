@@ -212,3 +212,19 @@ def test_an_answer_stopped_while_its_best_trains_is_recorded_as_stopped(tmp_path
 
     text = format_answer({**trained, "method": {"loss": "law"}, "sizes": []})
     assert ("stopped while training its best" in text) is stopped
+
+
+@pytest.mark.parametrize("rss", ["lots", -2.0, 1e308, 4096.0])
+def test_a_poisoned_host_memory_figure_never_sizes_a_run(tmp_path, rss):
+    """Admission sizes a run by what an earlier run of its configuration measured: a text, a negative or
+    a figure above the host's RAM (64 GiB here) is not a measurement, so the memory model's figure is used."""
+    from harness.orchestrate.host_memory import earlier_results, host_need_bytes, predicted_need_bytes
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config("amp")
+    run = write_run(tmp_path, "a", "amp", lifetime_host_rss_gib=rss, env={"host_ram_gib": 64.0})
+    payload = json.loads((run / RESULT_FILE).read_text())
+    payload["recipe"].update(model=vars(cfg.recipe.model), global_batch_tokens=cfg.recipe.global_batch_tokens)
+    payload["settings"]["device"] = "cpu"
+    (run / RESULT_FILE).write_text(json.dumps(payload))
+    assert host_need_bytes(cfg, earlier_results(tmp_path)) == predicted_need_bytes(cfg)

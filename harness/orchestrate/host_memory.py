@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.recipe import RunConfig
-from harness.core.results import RESULT_FILE, CorruptResult, RunResult, load_result
+from harness.core.results import RESULT_FILE, CorruptResult, RunResult
 from harness.core.serialize import to_dict
 from harness.core.units import GIB
+from harness.metrics.readback import read_result
 from harness.orchestrate.plan import runs_on_cuda
 
 # Measured figures, best first: the whole process's life (setup and fitting included), then training only.
@@ -62,11 +63,12 @@ def _same_configuration(cfg: RunConfig, result: RunResult) -> bool:
 
 
 def earlier_results(runs_dir: Path) -> list[RunResult]:
-    """Every readable result under `runs_dir` (unreadable ones simply predict nothing)."""
+    """Every readable result under `runs_dir`, checked (a figure set aside is None; unreadable results and
+    such figures simply predict nothing)."""
     found = []
     for path in sorted(Path(runs_dir).glob(f"*/{RESULT_FILE}")):
         try:
-            found.append(load_result(path))
+            found.append(read_result(path)[0])
         except CorruptResult:
             continue
     return found
