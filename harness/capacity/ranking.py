@@ -1,13 +1,15 @@
 """The answer's arithmetic: for one memory size, every (strategy, size) that fits, what each reaches in the
-budget (tokens, tokens per parameter, the scaling law's loss), the best (lowest estimated loss) and the
-biggest, per strategy and over all, and the verdict sentence. Every figure carries its source: a speed is
-"measured" (with its run) or "predicted" (with what from); the figures made from a speed say which."""
+budget (tokens, tokens per parameter, the law's loss with its interval), its chance of being the best
+(`odds`), the best (the likeliest) with every contender (P(best) of 10% or more) and the biggest, per
+strategy and over all, and the verdict sentence. Every figure carries its source: a speed is "measured"
+(with its run) or "predicted" (with what from); the figures made from a speed say which."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.capacity.scaling import CHINCHILLA_TOKENS_PER_PARAM, LAW_SOURCE, estimated_loss
+from harness.capacity.law import PRIOR, PRIOR_SOURCE
+from harness.capacity.odds import CONTENDER, Odds, odds, speed_band
 from harness.core.units import format_count, format_duration
 
 
@@ -24,6 +26,7 @@ class Candidate:
     speed: dict | None = None  # {"value": tokens/s | None, "source": "measured" | "predicted", ...}
     measured: dict | None = None  # the measuring run's record, when one ran (its status, folder, why)
     fits: bool = True  # False once a measuring run ran out of memory
+    odds: Odds | None = None  # its P(best) and loss interval, once ranked
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -36,10 +39,13 @@ class Candidate:
             return {"tokens": None, "tokens_per_param": None, "estimated_loss": None}
         tokens = speed * budget_s
         source = self.speed["source"]
+        loss = {"value": PRIOR.loss(self.params, tokens), "source": PRIOR_SOURCE}
+        if self.odds is not None:
+            loss.update(interval=[self.odds.low, self.odds.high], interval_source=INTERVAL_SOURCE)
         return {
             "tokens": {"value": tokens, "source": f"{source} tokens/s x the budget"},
             "tokens_per_param": {"value": tokens / self.params, "source": f"{source} tokens / parameters"},
-            "estimated_loss": {"value": estimated_loss(self.params, tokens), "source": LAW_SOURCE},
+            "estimated_loss": loss,
         }
 
     def loss(self, budget_s: float) -> float | None:
@@ -62,7 +68,14 @@ class Candidate:
             "tokens_per_s": self.speed,
             "measured": self.measured,
             **self.outlook(budget_s),
+            "p_best": None if self.odds is None else self.odds.p_best,
         }
+
+
+INTERVAL_SOURCE = (
+    "the 5th to 95th percentile over laws drawn across the prior's span and the speed's band (measured "
+    "3%, predicted 15%, each holding 90% of its error)"
+)
 
 
 @dataclass
@@ -73,27 +86,32 @@ class Ranking:
     biggest: Candidate | None  # the most parameters that fit
     by_strategy: dict[str, dict] = field(default_factory=dict)  # name -> its best, biggest, worse_by
     beyond: str | None = None  # where the optimum may lie past what was ranked
-    contenders: list[Candidate] = field(default_factory=list)  # others whose estimate ties the best's
+    contenders: list[Candidate] = field(default_factory=list)  # others with P(best) of 10% or more
 
 
 def rank(candidates: list[Candidate], budget_s: float, ladder: list[str]) -> Ranking:
     """The best and the biggest over `candidates` (only those that fit; the best only among those with a
-    speed), and each strategy's, with how much worse its best is than the best of all."""
+    speed), and each strategy's, with how far its best's central estimate lies above the lowest one."""
     fitting = [c for c in candidates if c.fits]
     scored = [c for c in fitting if c.loss(budget_s) is not None]
-    best = min(scored, key=lambda c: (c.loss(budget_s), -c.params), default=None)
+    entries = [(c.params, c.tokens_per_s * budget_s, speed_band(c.speed)) for c in scored]
+    for c, o in zip(scored, odds(entries), strict=True):
+        c.odds = o
+    best = max(scored, key=lambda c: (c.odds.p_best, -c.loss(budget_s), c.params), default=None)
     biggest = max(fitting, key=lambda c: (c.params, -(c.loss(budget_s) or float("inf"))), default=None)
     ranking = Ranking(best, biggest)
+    lowest = min((c.loss(budget_s) for c in scored), default=None)  # the lowest central estimate
     for name in dict.fromkeys(c.strategy for c in candidates):
         own = [c for c in scored if c.strategy == name]
         own_best = min(own, key=lambda c: c.loss(budget_s), default=None)
         own_biggest = max((c for c in fitting if c.strategy == name), key=lambda c: c.params, default=None)
-        worse = None if own_best is None or best is None else own_best.loss(budget_s) - best.loss(budget_s)
-        ranking.by_strategy[name] = {"best": own_best, "biggest": own_biggest, "worse_by": worse}
+        worse = None if own_best is None else own_best.loss(budget_s) - lowest
+        ranking.by_strategy[name] = {"best": own_best, "biggest": own_biggest, "worse_by": worse,
+                                     "p_best": sum(c.odds.p_best for c in own) if own else None}  # fmt: skip
     if best is not None:
         ranking.beyond = _beyond(best, fitting, ladder)
-        top = best.loss(budget_s)
-        ranking.contenders = [c for c in scored if c is not best and c.loss(budget_s) - top < TIE]
+        others = [c for c in scored if c is not best and c.odds.p_best >= CONTENDER]
+        ranking.contenders = sorted(others, key=lambda c: -c.odds.p_best)
     return ranking
 
 
@@ -113,13 +131,10 @@ def _beyond(best: Candidate, fitting: list[Candidate], ladder: list[str]) -> str
     return None
 
 
-TIE = 0.0005  # estimated losses this close are the same at the three decimals a verdict shows
-
-
 def verdict(where: str, budget_s: float, ranking: Ranking, host_note: bool = False) -> str:
-    """The answer in one sentence: 'On <where> in <budget>: best <size> with <strategy>, est. loss ...'.
-    Strategies whose best ties the best are named; `host_note`: the biggest's host memory is said (no host
-    limit was applied)."""
+    """The answer in one sentence: 'On <where> in <budget>: best <size> with <strategy> (P(best) ..), est.
+    loss .. (90%: ..) ...; contenders: ...; biggest ...'. `host_note`: the biggest's host memory is said (no
+    host limit was applied)."""
     head = f"On {where} in {_budget(budget_s)}:"
     if ranking.biggest is None:
         return f"{head} no size asked for fits with any strategy asked for."
@@ -127,17 +142,16 @@ def verdict(where: str, budget_s: float, ranking: Ranking, host_note: bool = Fal
     best = ranking.best
     if best is not None:
         o = best.outlook(budget_s)
-        ties = [
-            name
-            for name, own in ranking.by_strategy.items()
-            if name != best.strategy and own["worse_by"] is not None and own["worse_by"] < TIE
-        ]
-        tied = f" (tied with {', '.join(ties)})" if ties else ""
+        low, high = o["estimated_loss"]["interval"]
         loss, tokens = o["estimated_loss"]["value"], o["tokens"]["value"]
         parts.append(
-            f"best {best.preset} with {best.strategy}{tied}, est. loss {loss:.3f} after "
-            f"{format_count(tokens)} tokens ({o['tokens_per_param']['value']:.3g} per parameter)"
+            f"best {best.preset} with {best.strategy} (P(best) {best.odds.p_best:.0%}), est. loss {loss:.2f} "
+            f"(90%: {low:.2f}-{high:.2f}) after {format_count(tokens)} tokens "
+            f"({o['tokens_per_param']['value']:.3g} per parameter)"
         )
+        if ranking.contenders:
+            named = [f"{c.preset} with {c.strategy} ({c.odds.p_best:.0%})" for c in ranking.contenders]
+            parts.append(f"contenders: {', '.join(named)}")
     else:
         parts.append("no speed known for any candidate, so no best")
     parts.append(_biggest(ranking.biggest, budget_s, host_note))
@@ -150,10 +164,11 @@ def _biggest(big: Candidate, budget_s: float, host_note: bool) -> str:
     if o["tokens"] is None:
         return f"biggest {big.preset} with {big.strategy}{host} (no speed known)"
     per_param = o["tokens_per_param"]["value"]
-    if per_param < CHINCHILLA_TOKENS_PER_PARAM:
-        trained = f"undertrained (under {CHINCHILLA_TOKENS_PER_PARAM:g} tokens per parameter)"
+    optimal = PRIOR.optimal_tokens(big.params) / big.params  # where its size is the law's optimum
+    if per_param < optimal:
+        trained = f"undertrained (under the law's compute-optimal {optimal:.3g} tokens per parameter)"
     else:
-        trained = f"at least {CHINCHILLA_TOKENS_PER_PARAM:g} tokens per parameter"
+        trained = f"at least the law's compute-optimal {optimal:.3g} tokens per parameter"
     return (
         f"biggest {big.preset} with {big.strategy}{host}, {format_count(o['tokens']['value'])} tokens "
         f"({per_param:.3g} per parameter): {trained}"

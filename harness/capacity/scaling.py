@@ -1,26 +1,20 @@
 """The day's best loss, estimated: tokens a model sees in the budget at a measured speed, against the
-compute-optimal ~20 tokens per parameter, and the loss a published scaling law predicts for them.
-
-The law is Hoffmann et al. 2022 ("Training Compute-Optimal Large Language Models"), approach 3:
-L(N, D) = E + A / N^alpha + B / D^beta, fitted on MassiveText with its tokenizer. On another corpus and
-tokenizer the numbers differ; they say which size/speed trade wins, not what this recipe's loss will be.
-"""
+law's compute-optimal tokens for its size, and the loss the law predicts for them (`law.PRIOR`: a
+published law from another corpus and tokenizer, labelled as such; it says which size/speed trade wins,
+not what this recipe's loss will be)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHINCHILLA_TOKENS_PER_PARAM = 20.0
-LAW = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
-LAW_FITTED_PARAMS = (70e6, 16e9)  # the sizes of the models the law was fitted on (over 400 of them)
-LAW_SOURCE = (
-    "Hoffmann et al. 2022, approach 3 (MassiveText): an estimate from another corpus, indicative only"
-)
+from harness.capacity.law import PRIOR, PRIOR_SOURCE
+
+LAW_SOURCE = PRIOR_SOURCE
 
 
 def outside_the_law(params: float) -> str | None:
     """A note when a size lies outside the models the law was fitted on: it extrapolates there."""
-    lo, hi = LAW_FITTED_PARAMS
+    lo, hi = PRIOR.fitted_params
     if lo <= params <= hi:
         return None
     return (
@@ -29,7 +23,7 @@ def outside_the_law(params: float) -> str | None:
 
 
 def estimated_loss(params: float, tokens: float) -> float:
-    return LAW["E"] + LAW["A"] / params ** LAW["alpha"] + LAW["B"] / tokens ** LAW["beta"]
+    return PRIOR.loss(params, tokens)
 
 
 @dataclass(frozen=True)
@@ -58,7 +52,7 @@ class DayOutlook:
             "tokens_per_s": self.tokens_per_s,
             "tokens": self.tokens,
             "tokens_per_param": self.tokens_per_param,
-            "compute_optimal_tokens": CHINCHILLA_TOKENS_PER_PARAM * self.params,
+            "compute_optimal_tokens": PRIOR.optimal_tokens(self.params),
             "estimated_loss": self.estimated_loss,
             "loss_source": LAW_SOURCE,
             "why_missing": None if self.tokens_per_s is not None else "no measured speed (predict-only)",

@@ -16,7 +16,8 @@ from pathlib import Path
 import strategies
 from harness.capacity import calibration
 from harness.capacity.memory_model import GIB
-from harness.capacity.ranking import Candidate, rank, verdict
+from harness.capacity.odds import CONTENDER, DRAWS
+from harness.capacity.ranking import INTERVAL_SOURCE, Candidate, rank, verdict
 from harness.capacity.scaling import LAW_SOURCE, outside_the_law
 from harness.capacity.search import HEADROOM, check_sizes
 from harness.capacity.throughput import DEFAULT_EFFICIENCY, LINK_EFFICIENCY, predict_speed
@@ -225,10 +226,15 @@ def size_entry(inputs: Inputs, size: float, candidates: list[Candidate], ladder:
         "beyond": ranking.beyond,
         "law_note": None if ranking.best is None else outside_the_law(ranking.best.params),
         "best": ref(ranking.best),
-        "contenders": [ref(c) for c in ranking.contenders],  # tied with the best at the verdict's decimals
+        "contenders": [ref(c) for c in ranking.contenders],  # P(best) of 10% or more, likeliest first
         "biggest": ref(ranking.biggest),
         "strategies": {
-            name: {"best": ref(r["best"]), "biggest": ref(r["biggest"]), "worse_by": r["worse_by"]}
+            name: {
+                "best": ref(r["best"]),
+                "biggest": ref(r["biggest"]),
+                "worse_by": r["worse_by"],
+                "p_best": r["p_best"],
+            }
             for name, r in ranking.by_strategy.items()
         },
         "candidates": [c.to_dict(inputs.budget_s) for c in candidates],
@@ -278,6 +284,9 @@ def _document(plan: AnswerPlan, inputs: Inputs, presets, entries: list[dict], co
             "step benchmarked here and the bytes the GPU waits for over its host link (at "
             f"{LINK_EFFICIENCY:.0%} of its rate); the copies during compute bound the step when longer",
             "loss": LAW_SOURCE,
+            "loss_interval": INTERVAL_SOURCE,
+            "p_best": f"the share of {DRAWS} joint draws of the law and the speeds in which it is the best; "
+            f"a contender has {CONTENDER:.0%} or more",
         },
         "host_steps": inputs.host,
         "calibrations": [c.to_dict() for c in inputs.calibrations],

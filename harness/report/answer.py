@@ -44,8 +44,20 @@ class AnswerSection:
     sizes: list[SizeView] = field(default_factory=list)
 
 
+_SHARE = Number(low=0, high=1)
+
+
 def _figure(value: Number) -> Record:
-    return Record({"value": value, "source": TEXT, "predicted_value": POSITIVE})
+    return Record(
+        {"value": value, "source": TEXT, "predicted_value": POSITIVE, "interval": Items(value, optional=True)}
+    )
+
+
+def _interval(figure: Any) -> str | None:
+    interval = figure.get("interval") if isinstance(figure, dict) else None
+    return (
+        f"{interval[0]:.2f}-{interval[1]:.2f}" if isinstance(interval, list) and len(interval) == 2 else None
+    )
 
 
 _NAME = Text(optional=False)
@@ -56,6 +68,7 @@ CANDIDATE = Record(
         "preset": _NAME,
         "params": Number(above=0, high=1e15, integer=True, optional=False),  # past any model trained
         "fits": Flag(),
+        "p_best": _SHARE,
         "tokens_per_s": _figure(POSITIVE),
         "tokens": _figure(NON_NEGATIVE),
         "tokens_per_param": _figure(NON_NEGATIVE),
@@ -74,7 +87,9 @@ SIZE = Record(
         "best": REF,
         "biggest": REF,
         "contenders": Items(REF),
-        "strategies": Named(Record({"best": REF, "biggest": REF, "worse_by": NUMBER}, optional=False)),
+        "strategies": Named(
+            Record({"best": REF, "biggest": REF, "worse_by": NUMBER, "p_best": _SHARE}, optional=False)
+        ),
         "candidates": Items(CANDIDATE, optional=False),
     },
     required=("verdict", "candidates"),
@@ -181,6 +196,8 @@ def _rows(entry: dict) -> list[dict[str, Any]]:
                 "best": best.get("preset"),
                 "loss": _value(best.get("estimated_loss")),
                 "worse_by": own.get("worse_by"),
+                "p_best": own.get("p_best"),
+                "interval": _interval(best.get("estimated_loss")),
                 "tokens_per_s": _value(best.get("tokens_per_s")),
                 "source": _source(best) or "-",
                 "tokens_per_param": _value(best.get("tokens_per_param")),

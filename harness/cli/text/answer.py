@@ -1,12 +1,12 @@
 """The answer on the terminal (the HTML section is `harness.report.answer`): per memory size the verdict,
-then per strategy its best size, how much worse that is than the best of all, where its speed came from,
-and its biggest size; the GPU table for `--gpu list`."""
+then per strategy its best size, its loss's interval, how far above the lowest estimate it lies, its
+P(best), where its speed came from, and its biggest size; the GPU table for `--gpu list`."""
 
 from __future__ import annotations
 
 COLUMNS = (
-    ("strategy", 22), ("best", 10), ("est loss", 8), ("worse by", 8), ("tokens/s", 11), ("speed", 9),
-    ("tok/param", 9), ("biggest", 10), ("its tok/param", 13),
+    ("strategy", 22), ("best", 10), ("est loss", 8), ("90%", 9), ("above by", 8), ("P(best)", 7),
+    ("tokens/s", 11), ("speed", 9), ("tok/param", 9), ("biggest", 10), ("its tok/param", 13),
 )  # fmt: skip
 
 
@@ -25,12 +25,15 @@ def _rows(entry: dict) -> list[list[str]]:
         best = by_key.get((own["best"]["strategy"], own["best"]["preset"])) if own["best"] else None
         big = by_key.get((own["biggest"]["strategy"], own["biggest"]["preset"])) if own["biggest"] else None
         speed = (best or {}).get("tokens_per_s") or {}
+        interval = ((best or {}).get("estimated_loss") or {}).get("interval")
         rows.append(
             [
                 name,
                 best["preset"] if best else "none",
-                _num(_value((best or {}).get("estimated_loss")), ".3f"),
+                _num(_value((best or {}).get("estimated_loss")), ".2f"),
+                "-" if not interval else f"{interval[0]:.2f}-{interval[1]:.2f}",
                 _num(own["worse_by"], "+.3f"),
+                _num(own.get("p_best"), ".0%"),
                 _num(speed.get("value"), ",.0f"),
                 speed.get("source", "-"),
                 _num(_value((best or {}).get("tokens_per_param")), ".3g"),
