@@ -5,7 +5,7 @@ P(best), where its speed came from, and its biggest size; the GPU table for `--g
 from __future__ import annotations
 
 COLUMNS = (
-    ("strategy", 22), ("best", 10), ("est loss", 8), ("90%", 9), ("above by", 8), ("P(best)", 7),
+    ("strategy", 22), ("best", 10), ("est loss", 8), ("90%", 9), ("above by", 8), ("P(any)", 7),
     ("tokens/s", 11), ("speed", 9), ("tok/param", 9), ("biggest", 10), ("its tok/param", 13),
 )  # fmt: skip
 
