@@ -140,7 +140,7 @@ def bootstrap(runs: list[Run], resamples: int = RESAMPLES, seed: int = 0) -> Boo
     samples = []
     for _ in range(resamples):
         picked = [runs[i] for i in rng.integers(0, len(runs), size=len(runs))]
-        theta = _polish(start, _logs(picked), 100)
+        theta = _polish(start, _logs(picked), 70)
         if theta is not None:
             samples.append(_law(theta, "a bootstrap refit"))
     return Bootstrap(law, samples)
