@@ -228,3 +228,17 @@ def test_a_poisoned_host_memory_figure_never_sizes_a_run(tmp_path, rss):
     payload["settings"]["device"] = "cpu"
     (run / RESULT_FILE).write_text(json.dumps(payload))
     assert host_need_bytes(cfg, earlier_results(tmp_path)) == predicted_need_bytes(cfg)
+
+
+def test_a_capacity_stopped_while_it_confirms_ends_as_a_stop_not_as_a_failed_size(monkeypatch, tmp_path):
+    """A stopped confirming run was recorded as an error and the search went on; it ends the command (the
+    command line turns the stop into exit 130)."""
+    from harness.core.results import RunResult
+    from harness.orchestrate import capacity, sweep
+
+    result = RunResult("r1", "interrupted", {"name": "amp"}, {}, "fp")
+    monkeypatch.setattr(sweep, "run_plan", lambda plan: sweep.Outcome(results=[result], stopped=True))
+    plan = capacity.CapacityPlan(("amp",), (24.0,), out=tmp_path / "capacity.json", quiet=True)
+    probe = capacity.probe_with_runs(plan, "amp", 24.0)
+    with pytest.raises(KeyboardInterrupt):
+        probe("tiny")

@@ -146,7 +146,10 @@ def probe_with_runs(plan: CapacityPlan, strategy: str, gpu_memory_gib: float) ->
             runs_dir=plan.probe_runs_dir,
             quiet=plan.quiet,
         )
-        return probe_outcome(run_plan(run).results[0])
+        outcome = run_plan(run)
+        if outcome.stopped:  # the user's stop: the command ends (130), keeping every confirmation that ended
+            raise KeyboardInterrupt
+        return probe_outcome(outcome.results[0])
 
     return probe
 
