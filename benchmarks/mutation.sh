@@ -20,7 +20,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 # group name | modules to mutate (space-separated) | the tests that cover them (space-separated)
 GROUPS_=(
-  "answer's math|harness/capacity/scaling.py harness/capacity/throughput.py harness/capacity/calibration.py harness/capacity/ranking.py|tests/test_answer.py tests/test_throughput.py tests/test_ranking.py"
+  "answer's math|harness/capacity/scaling.py harness/capacity/law.py harness/capacity/odds.py harness/capacity/throughput.py harness/capacity/calibration.py harness/capacity/ranking.py|tests/test_answer.py tests/test_throughput.py tests/test_ranking.py tests/test_law.py::test_the_prior_is_the_replications_refit_with_hoffmanns_law_at_one_end_of_its_span tests/test_law.py::test_the_optimum_is_the_lowest_loss_at_its_compute_and_its_tokens_invert_it tests/test_law.py::test_the_compute_optimal_ratio_is_the_laws_own tests/test_law.py::test_odds_sum_to_one_and_name_a_clear_winner_or_the_contenders tests/test_law.py::test_odds_are_reproducible_and_a_wider_speed_band_widens_the_interval"
   "learning-rate schedule|harness/engine/schedule.py|tests/test_schedule_clock_metrics.py"
   "metric definitions|harness/metrics/definitions.py|tests/test_metric_definitions.py tests/test_schedule_clock_metrics.py tests/test_results.py"
   "report tables|harness/report/table.py harness/report/story.py harness/report/run_page.py|tests/test_report_story.py tests/test_report_table.py tests/test_pages_read.py::test_summary_rows_in_the_registrys_order_with_values_as_it_formats_them_and_units tests/test_report.py::test_table_numbers_ratios_and_best_marks tests/test_report.py::test_repeats_are_aggregated_column_by_column tests/test_report.py::test_page_csv_and_json"

@@ -127,6 +127,7 @@ def real_answer(tmp_path_factory):
     return root, proc
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("real-answer")  # one worker computes the answer both read
 def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(real_answer):
     root, proc = real_answer
@@ -150,6 +151,7 @@ def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(rea
     assert trained["estimated_loss"]["value"] > 0 and (root / "runs").is_dir()
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("real-answer")  # one worker computes the answer both read
 def test_the_real_answer_opens_the_report_and_a_browser_sees_its_verdict(real_answer):
     root, _ = real_answer

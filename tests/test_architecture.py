@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.architecture import cycles, graph, violations
 from tests.conftest import ROOT
 
@@ -57,6 +59,7 @@ def test_the_report_loads_without_torch():
     assert proc.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_a_plugin_adds_a_strategy_source_metric_and_chart_through_the_registries_alone(tmp_path):
     from harness.core.results import load_result
     from tests.conftest import harness_cli

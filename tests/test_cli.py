@@ -76,6 +76,7 @@ def test_list_shows_strategies_and_presets():
     assert "124.5M params" in proc.stdout
 
 
+@pytest.mark.slow
 def test_env_is_a_doctor():
     proc = harness_cli("env", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -122,6 +122,7 @@ def test_the_locks_pin_what_pyproject_asks_for():
     assert f"TORCH_VERSION := {torch_version}" in (ROOT / "Makefile").read_text()
 
 
+@pytest.mark.slow
 def test_default_command_maps_the_documented_variables_onto_the_cli(tmp_path):
     (cmd,) = [json.loads(rest) for word, rest in instructions() if word == "CMD"]
     assert cmd[:2] == ["sh", "-c"] and cmd[2].startswith("exec harness sweep")

@@ -126,6 +126,7 @@ ADDED_RUN_FIELD = """
 """
 
 
+@pytest.mark.slow
 def test_a_field_added_to_the_recipe_reaches_help_the_command_line_and_the_result(tmp_path):
     for package in ("harness", "strategies"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))

@@ -109,6 +109,7 @@ def uninterrupted_losses(tmp_path_factory) -> list[float]:
     return [r["loss"] for r in train_rows(only_run(runs))]
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("uninterrupted-run")  # one worker trains the reference they share
 @pytest.mark.parametrize("seed", [1, 2])
 def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(
@@ -137,6 +138,7 @@ def test_time_budget_survives_kills_within_one_step(tmp_path):
     assert result.summary.wall_s > result.summary.train_s
 
 
+@pytest.mark.slow
 def test_zero_offload_resumes_through_deepspeed_checkpoints(tmp_path):
     extra = step_budget(30)
     reference = harness_cli(

@@ -12,6 +12,7 @@ from tests.conftest import ROOT, harness_cli
 BROKEN_BNB = str(ROOT / "tests" / "fixtures" / "broken_bitsandbytes")
 
 
+@pytest.mark.slow
 def test_sweep_survives_a_broken_library_and_records_why(tmp_path):
     env = {"PYTHONPATH": os.pathsep.join([BROKEN_BNB, str(ROOT)])}
     proc = harness_cli(
@@ -42,6 +43,7 @@ def test_sweep_survives_a_broken_library_and_records_why(tmp_path):
     assert "simulated broken install" in html and "act_ckpt" in html
 
 
+@pytest.mark.slow
 def test_parity_on_cpu(tmp_path):
     proc = harness_cli(
         "parity",

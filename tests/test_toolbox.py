@@ -88,6 +88,7 @@ def trained_toolbox(tmp_path_factory):
     return runs, results
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("toolbox-runs")  # one worker builds the runs they read
 @pytest.mark.parametrize("name", CPU_RUNS)
 def test_each_cpu_capable_one_and_its_checkpointing_combinations_train(trained_toolbox, name):
