@@ -155,9 +155,6 @@ def _give_memory_back():
 
 
 def pytest_collection_modifyitems(config, items):
-    # The slow tests first: the workers start on them together and the short ones fill in after, instead of
-    # one worker finishing a long test alone at the end (the order is otherwise the collection's).
-    items.sort(key=lambda item: "slow" not in item.keywords)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device")

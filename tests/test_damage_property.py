@@ -34,7 +34,7 @@ from tests.test_capacity import hand_made_capacity
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_AMP = next((ROOT / "docs/results/h100/runs").glob("*-amp-gpt2-124m-*"))
-EXAMPLES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 HOSTILE = st.one_of(
     st.none(),
