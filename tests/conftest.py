@@ -155,12 +155,29 @@ def _give_memory_back():
 
 
 def pytest_collection_modifyitems(config, items):
+    group_for_xdist(config, items)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def group_for_xdist(config, items) -> None:
+    """Name each `xdist_group` test's group in its node id, as `--dist loadgroup` schedules by it.
+    pytest-xdist 3.8 does this by setting `item._nodeid`, which pytest 9 no longer reads (a node's id lives
+    in `item._id`), so without this every group is split across the workers as under `--dist load`, and a
+    fixture they share is built on each (tests/test_markers.py checks the grouping)."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks})
+        if names and item.nodeid.rfind("@") <= item.nodeid.rfind("]"):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
 
 
 def wait_for(predicate, timeout: float = 120.0) -> None:

@@ -58,3 +58,42 @@ def test_the_check_sees_an_unmarked_signal_and_accepts_a_marked_one():
         "def test_c(): assert 1\n"
     )
     assert unmarked(source) == [("test_a", ["os.kill(", "signal.SIG"])]
+
+
+GROUPED = """
+import os
+
+import pytest
+
+
+@pytest.mark.xdist_group("shared")
+@pytest.mark.parametrize("i", range(8))
+def test_grouped(i):
+    with open(os.environ["WHERE"], "a") as f:
+        f.write(os.environ["PYTEST_XDIST_WORKER"] + "\\n")
+
+
+@pytest.mark.parametrize("i", range(8))
+def test_free(i):
+    pass
+"""
+
+
+def test_tests_of_one_xdist_group_run_on_one_worker(tmp_path):
+    """`make test`'s `--dist loadgroup` keeps a group on one worker (a shared fixture is built once)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")  # the suite's own hooks
+    (tmp_path / "test_grouped.py").write_text(GROUPED)
+    where = tmp_path / "workers.txt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider",
+         "test_grouped.py"],
+        cwd=tmp_path, env={**os.environ, "WHERE": str(where)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    workers = where.read_text().split()
+    assert len(workers) == 8 and len(set(workers)) == 1, workers
