@@ -100,7 +100,9 @@ def step_budget(steps: int) -> list[str]:
 STEP_BUDGET = step_budget(150)
 
 
-@pytest.fixture(scope="session")  # once per worker, whatever ran between its tests
+# Once per worker. Not grouped: the two seeds (28 s each) run on both workers at once, each worker training
+# the reference (16 s), instead of one worker running all three while the other runs out of work.
+@pytest.fixture(scope="session")
 def uninterrupted_losses(tmp_path_factory) -> list[float]:
     """The losses of the step-budgeted amp run, uninterrupted: what each killed-and-resumed one must match."""
     runs = tmp_path_factory.mktemp("reference") / "runs"
@@ -110,7 +112,6 @@ def uninterrupted_losses(tmp_path_factory) -> list[float]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("uninterrupted-run")  # one worker trains the reference they share
 @pytest.mark.parametrize("seed", [1, 2])
 def test_sigkill_at_random_points_then_resume_matches_an_uninterrupted_run(
     tmp_path, seed, uninterrupted_losses
