@@ -80,6 +80,13 @@ def _text(draw, document) -> str:
     return text[: draw(st.integers(0, len(text)))] if draw(st.integers(0, 9)) == 0 else text
 
 
+def _published_run(tmp: Path) -> tuple[Path, Path]:
+    """(a runs folder, the published H100 amp run copied into it)."""
+    run = tmp / "runs" / PUBLISHED_AMP.name
+    shutil.copytree(PUBLISHED_AMP, run)
+    return run.parent, run
+
+
 def _finite(value) -> bool:
     return value is None or (isinstance(value, int | float) and math.isfinite(value))
 
@@ -88,9 +95,7 @@ def _finite(value) -> bool:
 @given(data=st.data())
 def test_a_damaged_result_is_read_valid_or_skipped_by_name(data):
     with tempfile.TemporaryDirectory() as tmp:
-        runs = Path(tmp) / "runs"
-        run = runs / PUBLISHED_AMP.name
-        shutil.copytree(PUBLISHED_AMP, run)
+        runs, run = _published_run(Path(tmp))
         kind = data.draw(st.sampled_from([RESULT_FILE, "config.json"]))
         original = json.loads((run / kind).read_text())
         (run / kind).write_text(_text(data.draw, data.draw(damaged(original))))
@@ -118,9 +123,7 @@ def test_a_damaged_result_is_read_valid_or_skipped_by_name(data):
 @given(data=st.data())
 def test_damaged_metric_rows_are_left_out_and_counted(data):
     with tempfile.TemporaryDirectory() as tmp:
-        runs = Path(tmp) / "runs"
-        run = runs / PUBLISHED_AMP.name
-        shutil.copytree(PUBLISHED_AMP, run)
+        runs, run = _published_run(Path(tmp))
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()[:6]]
         bad = data.draw(damaged(rows))
         bad = bad if isinstance(bad, list) else [bad]  # the whole file replaced: one line of it
