@@ -102,3 +102,24 @@ def test_the_fit_recovers_a_known_law_within_its_bootstrap_intervals():
         truth = REPLICATION.optimum(30e18)[0]
         assert result.law.optimum(30e18)[0] == pytest.approx(truth, rel=0.15)
     assert covered >= 0.9 * total
+
+
+def test_a_speeds_band_is_where_ninety_percent_of_its_draws_fall():
+    from harness.capacity.odds import SPEED_BAND, speed_band, speed_factors
+
+    factors = speed_factors(0.15, 20_000, np.random.default_rng(3))
+    inside = np.mean((factors >= 1 / 1.15) & (factors <= 1.15))
+    assert inside == pytest.approx(0.90, abs=0.01)
+    assert speed_band({"source": "measured"}) == SPEED_BAND["measured"] == 0.03
+    assert speed_band({"source": "predicted"}) == speed_band({}) == SPEED_BAND["predicted"] == 0.15
+
+
+def test_without_speed_error_the_interval_is_the_laws_own_draws():
+    """Band 0: the interval is the 5th and 95th percentile of the drawn laws' losses, seed by seed."""
+    for seed in (0, 1):
+        (o,) = odds([(350e6, 10e9, 0.0)], seed=seed)
+        losses = [law.loss(350e6, 10e9) for law in prior_samples(2000, seed)]
+        assert (o.low, o.high) == pytest.approx(tuple(np.percentile(losses, [5, 95])), rel=1e-12)
+    assert odds([(350e6, 10e9, 0.0)]) == odds([(350e6, 10e9, 0.0)], seed=0)
+    twins = odds([(124e6, 20e9, 0.0), (124e6, 20e9, 0.0)])
+    assert [o.p_best for o in twins] == [1.0, 0.0]  # an exact tie goes to the first listed

@@ -242,3 +242,21 @@ def test_a_capacity_stopped_while_it_confirms_ends_as_a_stop_not_as_a_failed_siz
     probe = capacity.probe_with_runs(plan, "amp", 24.0)
     with pytest.raises(KeyboardInterrupt):
         probe("tiny")
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("nope", "strategy 'nope' is not one this harness knows"), (None, None)],
+)
+def test_a_run_of_a_strategy_no_one_knows_teaches_nothing(tmp_path, name, said):
+    """A published run renamed to a strategy this harness does not know is named and not learnt from; one
+    with no name at all is not a calibrating run (nothing to say)."""
+    folder = tmp_path / "runs"
+    run = folder / PUBLISHED_AMP.name
+    shutil.copytree(PUBLISHED_AMP, run)
+    payload = json.loads((run / RESULT_FILE).read_text())
+    payload["strategy"]["name"] = name
+    (run / RESULT_FILE).write_text(json.dumps(payload))
+    calibrations, set_aside = read_calibrations([folder])
+    assert calibrations == []
+    assert set_aside == ([] if said is None else [f"not learnt from: {run / RESULT_FILE}: {said}"])

@@ -33,9 +33,15 @@ def speed_band(speed: dict) -> float:
     return SPEED_BAND["measured" if speed.get("source") == "measured" else "predicted"]
 
 
+def speed_factors(band: float, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Draws of a speed's error as a factor: lognormal, 90% of them within [1/(1+band), 1+band]."""
+    return np.exp(rng.normal(0.0, math.log1p(band) / Z90, size=draws))
+
+
 def odds(entries: list[tuple[float, float, float]], draws: int = DRAWS, seed: int = 0) -> list[Odds]:
     """The odds of each (params, tokens, band) entry: `tokens` at its speed's central value, `band` the
-    relative error that holds 90% of its speed. Exact ties in a draw go to the larger model."""
+    relative error that holds 90% of its speed. An exact tie in a draw (two candidates of one size at one
+    speed) goes to the first listed."""
     if not entries:
         return []
     laws = prior_samples(draws, seed)
@@ -45,10 +51,7 @@ def odds(entries: list[tuple[float, float, float]], draws: int = DRAWS, seed: in
     rng = np.random.default_rng(seed + 1)
     losses = np.empty((draws, len(entries)))
     for j, (params, tokens, band) in enumerate(entries):
-        factor = np.exp(rng.normal(0.0, math.log1p(band) / Z90, size=draws))
-        losses[:, j] = E + A / params**alpha + B / (tokens * factor) ** beta
-    order = sorted(range(len(entries)), key=lambda j: -entries[j][0])  # larger first: wins exact ties
-    winners = np.array(order)[np.argmin(losses[:, order], axis=1)]
-    counts = np.bincount(winners, minlength=len(entries))
+        losses[:, j] = E + A / params**alpha + B / (tokens * speed_factors(band, draws, rng)) ** beta
+    counts = np.bincount(np.argmin(losses, axis=1), minlength=len(entries))
     low, high = np.percentile(losses, [5, 95], axis=0)
     return [Odds(float(counts[j] / draws), float(low[j]), float(high[j])) for j in range(len(entries))]
