@@ -123,3 +123,10 @@ def test_without_speed_error_the_interval_is_the_laws_own_draws():
     assert odds([(350e6, 10e9, 0.0)]) == odds([(350e6, 10e9, 0.0)], seed=0)
     twins = odds([(124e6, 20e9, 0.0), (124e6, 20e9, 0.0)])
     assert [o.p_best for o in twins] == [1.0, 0.0]  # an exact tie goes to the first listed
+
+
+def test_a_drawn_law_says_where_it_lies_and_the_draws_follow_their_seed():
+    assert between(0.5).source == "0.50 of the way from Hoffmann's law to the replication's"
+    assert prior_samples(10) == prior_samples(10, 0) != prior_samples(10, 1)
+    assert REPLICATION.to_dict() == {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658,
+                                     "source": REPLICATION.source, "fitted_params": (70e6, 16e9)}  # fmt: skip

@@ -175,3 +175,16 @@ def test_a_days_outlook_in_the_capacity_document():
     assert unknown["tokens"] is None and unknown["estimated_loss"] is None
     assert unknown["why_missing"] == "no measured speed (predict-only)"
     assert estimated_loss(1e9, 2e10) == pytest.approx(1.8172 + 482.01 / 1e9**0.3478 + 2085.43 / 2e10**0.3658)
+
+
+def test_contenders_come_likeliest_first_and_every_interval_says_how_it_was_drawn():
+    from harness.capacity.ranking import INTERVAL_SOURCE
+
+    best = candidate("amp", "gpt2-124m", 124_000_000, 100_000.0)
+    near = candidate("adam8bit", "gpt2-124m", 124_000_000, 99_000.0)
+    nearer = candidate("ao_adam8bit", "gpt2-124m", 124_000_000, 99_500.0)
+    ranking = rank([best, near, nearer], DAY, LADDER)
+    assert ranking.contenders == sorted([near, nearer], key=lambda c: -c.odds.p_best)
+    assert len(ranking.contenders) == 2 and ranking.contenders[0] is nearer
+    loss = best.to_dict(DAY)["estimated_loss"]
+    assert loss["interval_source"] == INTERVAL_SOURCE and loss["interval"] == [best.odds.low, best.odds.high]

@@ -260,3 +260,29 @@ def test_a_run_of_a_strategy_no_one_knows_teaches_nothing(tmp_path, name, said):
     calibrations, set_aside = read_calibrations([folder])
     assert calibrations == []
     assert set_aside == ([] if said is None else [f"not learnt from: {run / RESULT_FILE}: {said}"])
+
+
+def test_a_damaged_calibrating_run_is_named_once(tmp_path):
+    folder = tmp_path / "runs"
+    run = folder / PUBLISHED_AMP.name
+    shutil.copytree(PUBLISHED_AMP, run)
+    (run / RESULT_FILE).write_text("{not json")
+    calibrations, (line,) = read_calibrations([folder])
+    assert calibrations == [] and line.startswith(f"not learnt from: {run / RESULT_FILE}: unreadable")
+    assert line.count(str(run / RESULT_FILE)) == 1
+
+
+def test_a_speed_whose_recomputation_passes_the_peak_is_not_learnt_from(tmp_path):
+    """An act_ckpt run at 90% of the H100's peak in model FLOPs: its recomputed forward takes it past the
+    peak, which only the calibration (counting executed FLOPs) can see."""
+    folder = tmp_path / "runs"
+    run = folder / PUBLISHED_AMP.name
+    shutil.copytree(PUBLISHED_AMP, run)
+    payload = json.loads((run / RESULT_FILE).read_text())
+    flops = payload["summary"]["flops_per_token"]
+    payload["strategy"]["name"] = "act_ckpt"
+    payload["summary"].update(steady_tokens_per_s=0.9 * 989.5e12 / flops, mfu=0.9)
+    (run / RESULT_FILE).write_text(json.dumps(payload))
+    calibrations, (line,) = read_calibrations([folder])
+    assert calibrations == [] and "above the NVIDIA H100 80GB HBM3's dense peak" in line
+    assert "steady_tokens_per_s is impossible" in line
