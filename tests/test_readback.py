@@ -286,3 +286,13 @@ def test_a_speed_whose_recomputation_passes_the_peak_is_not_learnt_from(tmp_path
     calibrations, (line,) = read_calibrations([folder])
     assert calibrations == [] and "above the NVIDIA H100 80GB HBM3's dense peak" in line
     assert "steady_tokens_per_s is impossible" in line
+
+
+def test_a_run_with_no_steady_speed_is_passed_over_without_a_word(tmp_path):
+    folder = tmp_path / "runs"
+    run = folder / PUBLISHED_AMP.name
+    shutil.copytree(PUBLISHED_AMP, run)
+    payload = json.loads((run / RESULT_FILE).read_text())
+    payload["summary"]["steady_tokens_per_s"] = None  # measured none: nothing to learn, nothing wrong
+    (run / RESULT_FILE).write_text(json.dumps(payload))
+    assert read_calibrations([folder]) == ([], [])
