@@ -125,3 +125,13 @@ def test_a_metric_is_registered_once_with_a_known_direction():
 )  # fmt: skip
 def test_each_figure_has_the_unit_its_key_names(key, unit):
     assert unit_of(key) == unit
+
+
+def test_each_figure_is_read_back_by_its_kind_unless_its_metric_says_otherwise():
+    from harness.core.schema import COUNT, NON_NEGATIVE, NUMBER, TEXT, Named, problem
+
+    assert METRICS["steps"].figure_spec() is COUNT and METRICS["peak_tflops_source"].figure_spec() is TEXT
+    assert METRICS["tokens_per_s"].figure_spec() is NON_NEGATIVE  # a float: a number never below 0
+    assert METRICS["time_to_target_s"].figure_spec() == Named(NON_NEGATIVE)
+    assert METRICS["gap_to_floor"].figure_spec() is NUMBER and METRICS["mfu"].figure_spec().high == 1
+    assert problem(METRICS["time_to_target_s"].figure_spec(), {"3.5": -1.0}) is not None
