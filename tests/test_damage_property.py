@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,9 +30,8 @@ from harness.report.capacity import capacity_section, load_capacity, table_rows
 from harness.report.load import load_runs
 from tests.test_answer_report import hand_made_answer
 from tests.test_capacity import hand_made_capacity
+from tests.test_readback import published_run
 
-ROOT = Path(__file__).resolve().parent.parent
-PUBLISHED_AMP = next((ROOT / "docs/results/h100/runs").glob("*-amp-gpt2-124m-*"))
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 HOSTILE = st.one_of(
@@ -80,13 +78,6 @@ def _text(draw, document) -> str:
     return text[: draw(st.integers(0, len(text)))] if draw(st.integers(0, 9)) == 0 else text
 
 
-def _published_run(tmp: Path) -> tuple[Path, Path]:
-    """(a runs folder, the published H100 amp run copied into it)."""
-    run = tmp / "runs" / PUBLISHED_AMP.name
-    shutil.copytree(PUBLISHED_AMP, run)
-    return run.parent, run
-
-
 def _finite(value) -> bool:
     return value is None or (isinstance(value, int | float) and math.isfinite(value))
 
@@ -95,7 +86,7 @@ def _finite(value) -> bool:
 @given(data=st.data())
 def test_a_damaged_result_is_read_valid_or_skipped_by_name(data):
     with tempfile.TemporaryDirectory() as tmp:
-        runs, run = _published_run(Path(tmp))
+        runs, run = published_run(Path(tmp))
         kind = data.draw(st.sampled_from([RESULT_FILE, "config.json"]))
         original = json.loads((run / kind).read_text())
         (run / kind).write_text(_text(data.draw, data.draw(damaged(original))))
@@ -123,7 +114,7 @@ def test_a_damaged_result_is_read_valid_or_skipped_by_name(data):
 @given(data=st.data())
 def test_damaged_metric_rows_are_left_out_and_counted(data):
     with tempfile.TemporaryDirectory() as tmp:
-        runs, run = _published_run(Path(tmp))
+        runs, run = published_run(Path(tmp))
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()[:6]]
         bad = data.draw(damaged(rows))
         bad = bad if isinstance(bad, list) else [bad]  # the whole file replaced: one line of it

@@ -22,11 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_AMP = next((ROOT / "docs/results/h100/runs").glob("*-amp-gpt2-124m-*"))
 
 
+def published_run(tmp: Path) -> tuple[Path, Path]:
+    """(a runs folder, the published H100 amp run copied into it)."""
+    run = tmp / "runs" / PUBLISHED_AMP.name
+    shutil.copytree(PUBLISHED_AMP, run)
+    return run.parent, run
+
+
 def _poisoned_run(tmp_path: Path, value) -> Path:
     """The published H100 amp run, with its steady tokens/s replaced by `value` (as JSON writes it)."""
-    folder = tmp_path / "runs"
-    run = folder / PUBLISHED_AMP.name
-    shutil.copytree(PUBLISHED_AMP, run)
+    folder, run = published_run(tmp_path)
     text = (run / RESULT_FILE).read_text()
     payload = json.loads(text)
     payload["summary"]["steady_tokens_per_s"] = "@@"
@@ -251,9 +256,7 @@ def test_a_capacity_stopped_while_it_confirms_ends_as_a_stop_not_as_a_failed_siz
 def test_a_run_of_a_strategy_no_one_knows_teaches_nothing(tmp_path, name, said):
     """A published run renamed to a strategy this harness does not know is named and not learnt from; one
     with no name at all is not a calibrating run (nothing to say)."""
-    folder = tmp_path / "runs"
-    run = folder / PUBLISHED_AMP.name
-    shutil.copytree(PUBLISHED_AMP, run)
+    folder, run = published_run(tmp_path)
     payload = json.loads((run / RESULT_FILE).read_text())
     payload["strategy"]["name"] = name
     (run / RESULT_FILE).write_text(json.dumps(payload))
@@ -263,9 +266,7 @@ def test_a_run_of_a_strategy_no_one_knows_teaches_nothing(tmp_path, name, said):
 
 
 def test_a_damaged_calibrating_run_is_named_once(tmp_path):
-    folder = tmp_path / "runs"
-    run = folder / PUBLISHED_AMP.name
-    shutil.copytree(PUBLISHED_AMP, run)
+    folder, run = published_run(tmp_path)
     (run / RESULT_FILE).write_text("{not json")
     calibrations, (line,) = read_calibrations([folder])
     assert calibrations == [] and line.startswith(f"not learnt from: {run / RESULT_FILE}: unreadable")
@@ -275,9 +276,7 @@ def test_a_damaged_calibrating_run_is_named_once(tmp_path):
 def test_a_speed_whose_recomputation_passes_the_peak_is_not_learnt_from(tmp_path):
     """An act_ckpt run at 90% of the H100's peak in model FLOPs: its recomputed forward takes it past the
     peak, which only the calibration (counting executed FLOPs) can see."""
-    folder = tmp_path / "runs"
-    run = folder / PUBLISHED_AMP.name
-    shutil.copytree(PUBLISHED_AMP, run)
+    folder, run = published_run(tmp_path)
     payload = json.loads((run / RESULT_FILE).read_text())
     flops = payload["summary"]["flops_per_token"]
     payload["strategy"]["name"] = "act_ckpt"
@@ -289,9 +288,7 @@ def test_a_speed_whose_recomputation_passes_the_peak_is_not_learnt_from(tmp_path
 
 
 def test_a_run_with_no_steady_speed_is_passed_over_without_a_word(tmp_path):
-    folder = tmp_path / "runs"
-    run = folder / PUBLISHED_AMP.name
-    shutil.copytree(PUBLISHED_AMP, run)
+    folder, run = published_run(tmp_path)
     payload = json.loads((run / RESULT_FILE).read_text())
     payload["summary"]["steady_tokens_per_s"] = None  # measured none: nothing to learn, nothing wrong
     (run / RESULT_FILE).write_text(json.dumps(payload))

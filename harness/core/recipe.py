@@ -10,7 +10,7 @@ from harness.core.errors import UserError
 from harness.core.options import INTERNAL_FIELD, check_fields, option
 from harness.core.presets import PRESETS, ModelConfig
 from harness.core.ranges import within
-from harness.core.units import parse_budget
+from harness.core.units import parse_budget, parse_duration
 
 DEFAULT_BUDGET = "24h"
 DEFAULT_BUDGET_S = 86400.0
@@ -20,6 +20,15 @@ DEVICES = ("auto", "cuda", "cpu")
 DOC_SEPARATORS = ("paragraph", "line", "document")
 BASELINE = "amp"  # the strategy every comparison is stated against (ratios, parity)
 YEAR_S = 365 * 86400.0  # the longest budget
+
+
+def command_budget_s(text: str) -> float:
+    """The seconds of a command's own `--budget` (answer, capacity: not a run's recipe), refused past a
+    year as a run's is."""
+    budget_s = parse_duration(text)
+    if budget_s > YEAR_S:
+        raise UserError(f"--budget {text} is longer than a year, the longest a run may have: e.g. 7d")
+    return budget_s
 
 
 @dataclass(frozen=True)

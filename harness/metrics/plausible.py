@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.core.units import finite_number
 from harness.metrics.peaks import peak_tflops
 
 MIN_FLOP_RATE = 1e6  # FLOP/s: no machine that trains a model is slower; below it a figure is not a speed
@@ -18,15 +19,10 @@ HOST_MEMORY = ("peak_host_rss_gib", "lifetime_host_rss_gib", "pinned_host_gib")
 LOSSES = ("final_train_loss", "final_val_loss")
 
 
-def _number(value: Any) -> float | None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
 def speed_problem(tokens_per_s: Any, flops_per_token: Any, device: str | None) -> str | None:
     """Why a tokens/s figure cannot be (its implied model FLOP rate above the device's dense peak, or below
     any machine's), or None. Model FLOPs only: what a run recomputes comes on top, so the bound is safe."""
-    speed, flops = _number(tokens_per_s), _number(flops_per_token)
+    speed, flops = finite_number(tokens_per_s), finite_number(flops_per_token)
     if speed is None or speed <= 0:
         return f"{tokens_per_s!r} is not a positive speed"
     if not flops:
@@ -44,14 +40,14 @@ def speed_problem(tokens_per_s: Any, flops_per_token: Any, device: str | None) -
 
 
 def _memory_problem(key: str, value: float, total: Any, where: str) -> str | None:
-    limit = _number(total)
+    limit = finite_number(total)
     if limit is not None and value > limit * 1.01:  # 1%: a peak read beside the total's rounding
         return f"{value:.4g} GiB is more than the {limit:.4g} GiB the {where} has"
     return None
 
 
 def _loss_problem(key: str, value: float, floor: Any, vocab: Any) -> str | None:
-    floor, vocab = _number(floor), _number(vocab)
+    floor, vocab = finite_number(floor), finite_number(vocab)
     if floor is not None and value < floor - LOSS_NOISE:
         return f"{value:.4g} nats is below the data's floor of {floor:.4g} nats"
     if vocab and vocab > 1 and value > math.log(vocab) + 1:  # a fresh model starts near ln(vocab)
@@ -65,7 +61,7 @@ def implausible(summary: dict, recipe: dict, environment: dict) -> dict[str, str
     found: dict[str, str] = {}
     device = environment.get("gpu_name") if isinstance(environment.get("gpu_name"), str) else None
     for key in SPEEDS:
-        if _number(summary.get(key)) is not None:
+        if finite_number(summary.get(key)) is not None:
             why = speed_problem(summary[key], summary.get("flops_per_token"), device)
             if why and summary[key] != 0:  # 0: a run that never timed a step says so itself
                 found[key] = why
@@ -74,18 +70,18 @@ def implausible(summary: dict, recipe: dict, environment: dict) -> dict[str, str
         (HOST_MEMORY, environment.get("host_ram_gib"), "host"),
     ):
         for key in keys:
-            value = _number(summary.get(key))
+            value = finite_number(summary.get(key))
             why = None if value is None else _memory_problem(key, value, total, where)
             if why:
                 found[key] = why
     model = recipe.get("model") if isinstance(recipe.get("model"), dict) else {}
     for key in LOSSES:
-        value = _number(summary.get(key))
+        value = finite_number(summary.get(key))
         floor = summary.get("floor_loss")
         why = None if value is None else _loss_problem(key, value, floor, model.get("vocab_size"))
         if why:
             found[key] = why
-    gap = _number(summary.get("gap_to_floor"))
+    gap = finite_number(summary.get("gap_to_floor"))
     if gap is not None and gap < -LOSS_NOISE:
         found["gap_to_floor"] = f"{gap:.4g} nats: a loss below the data's floor"
     for source, derived in DERIVED.items():

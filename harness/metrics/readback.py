@@ -41,9 +41,9 @@ def checked(result: RunResult, origin: str) -> list[str]:
         check(RESULT, result.__dict__)
     except Invalid as exc:
         raise CorruptResult(f"{origin}: {exc}") from None
-    notes = [f"{origin}: not finite, read as unknown: {', '.join(result.dropped_figures)}"] * bool(
-        result.dropped_figures
-    )
+    notes = []
+    if result.dropped_figures:
+        notes.append(f"{origin}: not finite, read as unknown: {', '.join(result.dropped_figures)}")
     summary = result.summary
     for key, value in list(summary.items()):
         metric = METRICS.get(key)

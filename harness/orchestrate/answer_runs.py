@@ -14,9 +14,8 @@ from harness.capacity.memory_model import GIB
 from harness.capacity.ranking import Candidate
 from harness.core.errors import UserError
 from harness.core.presets import get_preset
-from harness.core.recipe import YEAR_S
+from harness.core.recipe import command_budget_s
 from harness.core.results import write_json_atomic
-from harness.core.units import parse_duration
 from harness.orchestrate.answer import (
     AnswerPlan,
     AnswerStopped,
@@ -29,7 +28,7 @@ from harness.orchestrate.answer import (
 from harness.orchestrate.answer_device import Target, target_for
 from harness.orchestrate.capacity import MEMORY_GIB, once, probe_outcome
 from harness.orchestrate.plan import Plan, check_device
-from harness.orchestrate.preflight import check_file, check_folder
+from harness.orchestrate.preflight import check_document, check_folder
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "results"  # the published runs, in a checkout
 MEASURE_WARMUP_STEPS, MEASURE_STEPS = 1, 3  # a measuring run: one untimed step (compile), then timed ones
@@ -81,9 +80,7 @@ def check_flags(plan: AnswerPlan) -> tuple[list[str], float]:
     if not names:
         raise UserError("--strategies is empty: name at least one, e.g. amp,zero_offload")
     once("--strategies", names)
-    budget_s = parse_duration(plan.budget)
-    if budget_s > YEAR_S:
-        raise UserError(f"--budget {plan.budget} is longer than a year, the longest a run may have: e.g. 7d")
+    budget_s = command_budget_s(plan.budget)
     if plan.gpu_memory_gib:
         _check_list("--gpu-memory-gib", plan.gpu_memory_gib, MAX_SIZES)
     return names, budget_s
@@ -98,13 +95,7 @@ def _check_list(flag: str, items: tuple, most: int | None = None) -> None:
 
 def _check_outputs(plan: AnswerPlan) -> None:
     """The document and its page can be written, as two files; a runs folder is a folder."""
-    page = plan.out.with_suffix(".html")
-    if page == plan.out:
-        raise UserError(
-            f"--out {plan.out}: the answer is a .json document (its page goes beside it as .html)"
-        )
-    check_file(plan.out, "--out", "answer.json")
-    check_file(page, "--out (its page)", "answer.json")
+    check_document(plan.out, "answer")
     if plan.runs_dir.exists() and not plan.runs_dir.is_dir():
         raise UserError(f"--runs-dir {plan.runs_dir} is not a folder: give the folder runs are kept in")
     if plan.train:

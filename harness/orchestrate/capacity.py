@@ -18,12 +18,11 @@ from harness.capacity.scaling import DayOutlook
 from harness.capacity.search import HEADROOM, CapacityAnswer, Probe, find_largest, probe_fits, probe_verdict
 from harness.core.errors import HOST_OUT_OF_MEMORY, UserError
 from harness.core.presets import LADDER, get_preset
-from harness.core.recipe import DEFAULT_BUDGET, YEAR_S
+from harness.core.recipe import DEFAULT_BUDGET, command_budget_s
 from harness.core.results import document_head, write_atomic
-from harness.core.units import parse_duration
 from harness.model import param_count
 from harness.orchestrate.plan import Plan, check_device
-from harness.orchestrate.preflight import check_file, check_folder
+from harness.orchestrate.preflight import check_document, check_folder
 
 KILLED = "was killed by SIGKILL"  # how a run's error says the kernel ended its worker
 CAPACITY_KIND = "capacity"
@@ -78,15 +77,8 @@ def validate(plan: CapacityPlan) -> tuple[list[str], float]:
             )
     if plan.precision not in ("bf16", "fp16", "fp32"):
         raise UserError(f"--precision must be bf16, fp16 or fp32, got {plan.precision!r}")
-    budget_s = parse_duration(plan.budget)
-    if budget_s > YEAR_S:
-        raise UserError(f"--budget {plan.budget} is longer than a year, the longest a run may have: e.g. 7d")
-    if plan.out.with_suffix(".html") == plan.out:
-        raise UserError(
-            f"--out {plan.out}: the capacity is a .json document (its page goes beside it as .html)"
-        )
-    check_file(plan.out, "--out", "capacity.json")
-    check_file(plan.out.with_suffix(".html"), "--out (its page)", "capacity.json")
+    budget_s = command_budget_s(plan.budget)
+    check_document(plan.out, "capacity")
     if not plan.predict_only:
         import torch
 

@@ -55,6 +55,14 @@ def check_file(path: Path, flag: str, example: str = "report.html") -> None:
     check_folder(path.parent, flag)
 
 
+def check_document(out: Path, kind: str) -> None:
+    """A command's document (`<kind>.json`) and its page beside it (`.html`) can be written, as two files."""
+    if out.with_suffix(".html") == out:
+        raise UserError(f"--out {out}: the {kind} is a .json document (its page goes beside it as .html)")
+    check_file(out, "--out", f"{kind}.json")
+    check_file(out.with_suffix(".html"), "--out (its page)", f"{kind}.json")
+
+
 def check_outputs(runs_dir: Path, report: Path | None, *extra: Path) -> None:
     check_folder(runs_dir, "--runs-dir")
     if report is not None:

@@ -5,8 +5,6 @@ appears when a session ends."""
 
 from __future__ import annotations
 
-import os
-import re
 import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from harness.core.results import (
 )
 from harness.core.schema import NON_NEGATIVE, POSITIVE, Number, Record, problem
 from harness.metrics.readback import read_result
-from harness.orchestrate.launchers.run_control import LOCK_FILE
+from harness.orchestrate.launchers.run_control import LOCK_FILE, gone_from_here, named_holder
 
 # What `runs` reads of a training row to show progress (the report needs more of it: `METRIC_ROWS`).
 PROGRESS = Record(
@@ -32,7 +30,6 @@ PROGRESS = Record(
      "loss": NON_NEGATIVE}
 )  # fmt: skip
 STATES = ("pending", "running", "interrupted", "ok", "oom", "error", "unreadable")
-_HOLDER = re.compile(r"process (\d+)(?: on (\S+))?")
 
 
 @dataclass
@@ -57,26 +54,10 @@ def lock_holder(run_dir: Path) -> tuple[int, str | None] | None:
     """(pid, host) of the process that holds the run's lock now, as it wrote there; None when free. A
     holder on this host that no longer exists is a crash, and counts as free."""
     try:
-        text = (run_dir / LOCK_FILE).read_text().strip()
+        named = named_holder((run_dir / LOCK_FILE).read_text())
     except OSError:
         return None
-    match = _HOLDER.fullmatch(text)
-    if match is None:
-        return None
-    pid, host = int(match.group(1)), match.group(2)
-    if host in (None, socket.gethostname()) and not _alive(pid):
-        return None
-    return pid, host
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    return True
+    return None if named is None or gone_from_here(*named) else named
 
 
 def _config(run_dir: Path) -> dict[str, Any] | None:

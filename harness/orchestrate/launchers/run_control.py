@@ -91,18 +91,32 @@ class StopSignal:
 ORPHAN_POLL_S = 0.2
 
 
-def _orphaned(holder: str) -> bool:
-    """Whether the lock's named holder (`process PID on HOST`) is a process gone from this host."""
-    match = re.fullmatch(r"process (\d+)(?: on (\S+))?", holder)
-    if match is None or match.group(2) not in (None, socket.gethostname()):
+_HOLDER = re.compile(r"process (\d+)(?: on (\S+))?")  # as `lock_holder_text` writes it
+
+
+def named_holder(text: str) -> tuple[int, str | None] | None:
+    """(pid, host) of the holder a lock file names; None for text that names none."""
+    match = _HOLDER.fullmatch(text.strip())
+    return None if match is None else (int(match.group(1)), match.group(2))
+
+
+def gone_from_here(pid: int, host: str | None) -> bool:
+    """Whether the process is on this host and no longer exists (someone else's process exists)."""
+    if host not in (None, socket.gethostname()):
         return False
     try:
-        os.kill(int(match.group(1)), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
         return False
     return False
+
+
+def _orphaned(holder: str) -> bool:
+    """Whether the lock's named holder is a process gone from this host (its worker still holds the lock)."""
+    named = named_holder(holder)
+    return named is not None and gone_from_here(*named)
 
 
 class RunLock:
