@@ -13,8 +13,9 @@ from pathlib import Path
 
 from harness.core.plugins import load_plugins
 from harness.core.results import RunResult
-from harness.orchestrate.answer import AnswerPlan
+from harness.orchestrate.answer_plan import AnswerPlan
 from harness.orchestrate.capacity import CapacityPlan, run_capacity
+from harness.orchestrate.fit import FitPlan
 from harness.orchestrate.launch_options import LaunchOptions
 from harness.orchestrate.launchers.slurm_options import SlurmOptions
 from harness.orchestrate.parity import ParityOutcome, run_parity
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_RUNS_DIR",
     "AnswerPlan",
     "CapacityPlan",
+    "FitPlan",
     "LaunchOptions",
     "Outcome",
     "ParityOutcome",
@@ -37,6 +39,7 @@ __all__ = [
     "answer",
     "bench",
     "capacity",
+    "fit",
     "parity",
     "report",
     "resume",
@@ -85,6 +88,16 @@ def report(runs_dir: Path = DEFAULT_RUNS_DIR, out: Path = DEFAULT_REPORT) -> Pat
 
     check_file(out, "--out")
     return render_report(runs_dir, out)
+
+
+def fit(plan: FitPlan) -> dict:
+    """Fit the loss law of this recipe on `plan.data` from a grid of short runs (resuming a stopped fit of
+    the same key); writes and returns the fit document."""
+    load_plugins()
+    from harness.orchestrate.fit import prepare
+    from harness.orchestrate.fit_runs import run_fit
+
+    return run_fit(plan, prepare(plan))
 
 
 def answer(plan: AnswerPlan) -> dict:

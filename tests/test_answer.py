@@ -16,8 +16,9 @@ from harness.capacity.throughput import Device
 from harness.core.presets import LADDER, PRESETS, get_preset
 from harness.core.units import format_count
 from harness.model import param_count
-from harness.orchestrate.answer import AnswerPlan, Inputs, run_answer
+from harness.orchestrate.answer import Inputs, run_answer
 from harness.orchestrate.answer_device import Target
+from harness.orchestrate.answer_plan import AnswerPlan
 from harness.orchestrate.answer_select import to_measure
 
 DAY = 86400.0

@@ -205,7 +205,9 @@ def test_an_answer_stopped_while_its_best_trains_is_recorded_as_stopped(tmp_path
     status = "interrupted" if stopped else "ok"
     result = RunResult("r1", status, {"name": "amp"}, {}, "fp", summary=Summary(final_val_loss=5.0))
     monkeypatch.setattr(sweep, "run_plan", lambda plan: sweep.Outcome(results=[result], stopped=stopped))
-    plan = SimpleNamespace(budget="5s", runs_dir=tmp_path / "runs", quiet=True, out=tmp_path / "answer.json")
+    plan = SimpleNamespace(
+        budget="5s", data="synthetic", runs_dir=tmp_path / "runs", quiet=True, out=tmp_path / "answer.json"
+    )
     inputs = SimpleNamespace(target=SimpleNamespace(kind="cpu", cap=lambda size: None))
     best = {"strategy": "amp", "preset": "tiny"}
     candidate = {**best, "estimated_loss": {"value": 5.1, "source": "law"}}

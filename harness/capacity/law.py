@@ -75,3 +75,44 @@ def prior_samples(count: int, seed: int = 0) -> list[Law]:
     """`count` laws drawn uniformly across the prior's span (fixed seed: an answer is reproducible)."""
     rng = np.random.default_rng(seed)
     return [between(float(u)) for u in rng.uniform(*PRIOR_SPAN, size=count)]
+
+
+@dataclass(frozen=True)
+class LawInUse:
+    """The law a verdict reads: its central estimate, the laws its odds draw from (a fit's bootstrap
+    refits; none for the prior, whose span `prior_samples` draws), where it came from, and the compute
+    (6 N D FLOPs) its fitting runs spanned (beyond it a verdict extrapolates)."""
+
+    law: Law
+    source: str
+    fitted: bool = False
+    refits: tuple[Law, ...] = ()
+    fitted_compute: tuple[float, float] | None = None
+
+    def samples(self, count: int, seed: int = 0) -> list[Law]:
+        """`count` laws for the odds: the prior's span, or the fit's refits drawn with replacement."""
+        if not self.refits:
+            return prior_samples(count, seed)
+        picks = np.random.default_rng(seed).integers(0, len(self.refits), size=count)
+        return [self.refits[i] for i in picks]
+
+    def extrapolation(self, params: float, tokens: float) -> str | None:
+        """A note where (params, tokens) lies outside the sizes, or the compute, the law was fitted on."""
+        lo, hi = self.law.fitted_params
+        notes = []
+        if not lo <= params <= hi:
+            notes.append(f"the law was fitted on models of {_count(lo)} to {_count(hi)} parameters")
+        if self.fitted_compute is not None and 6 * params * tokens > self.fitted_compute[1]:
+            factor = 6 * params * tokens / self.fitted_compute[1]
+            notes.append(f"its compute is {factor:.3g}x the largest the fit's runs spent")
+        return None if not notes else "; ".join(notes) + ": it extrapolates here"
+
+
+def _count(n: float) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+PRIOR_IN_USE = LawInUse(PRIOR, PRIOR_SOURCE)

@@ -1,7 +1,8 @@
 """How sure a verdict is: each candidate's estimated loss as an interval, and its chance of being the best,
-from joint draws of the loss law (the prior's span, `law.prior_samples`) and of each candidate's speed
-(its own band: a measured speed's is narrow, a predicted one's wide). Every draw ranks the candidates; a
-candidate's P(best) is the share of draws it wins. Fixed seeds: the same inputs give the same odds."""
+from joint draws of the loss law (the prior's span, or a fitted law's bootstrap refits) and of each
+candidate's speed (its own band: a measured speed's is narrow, a predicted one's wide). Every draw ranks
+the candidates; a candidate's P(best) is the share of draws it wins. Fixed seeds: the same inputs give the
+same odds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.capacity.law import prior_samples
+from harness.capacity.law import PRIOR_IN_USE, LawInUse
 
 DRAWS = 2000
 # The relative error that holds 90% of a speed's draws. A measuring run times few steps, so its spread is
@@ -38,13 +39,15 @@ def speed_factors(band: float, draws: int, rng: np.random.Generator) -> np.ndarr
     return np.exp(rng.normal(0.0, math.log1p(band) / Z90, size=draws))
 
 
-def odds(entries: list[tuple[float, float, float]], draws: int = DRAWS, seed: int = 0) -> list[Odds]:
+def odds(
+    entries: list[tuple[float, float, float]], draws: int = DRAWS, seed: int = 0, law: LawInUse = PRIOR_IN_USE
+) -> list[Odds]:
     """The odds of each (params, tokens, band) entry: `tokens` at its speed's central value, `band` the
-    relative error that holds 90% of its speed. An exact tie in a draw (two candidates of one size at one
-    speed) goes to the first listed."""
+    relative error that holds 90% of its speed; the law drawn from `law` (the prior's span, or a fit's
+    refits). An exact tie in a draw (two candidates of one size at one speed) goes to the first listed."""
     if not entries:
         return []
-    laws = prior_samples(draws, seed)
+    laws = law.samples(draws, seed)
     E, A, B, alpha, beta = (
         np.array([getattr(law, k) for law in laws]) for k in ("E", "A", "B", "alpha", "beta")
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.capacity.law import PRIOR, PRIOR_SOURCE
+from harness.capacity.law import PRIOR_IN_USE, LawInUse
 from harness.capacity.odds import CONTENDER, Odds, odds, speed_band
 from harness.core.units import format_count, format_duration
 
@@ -27,6 +27,7 @@ class Candidate:
     measured: dict | None = None  # the measuring run's record, when one ran (its status, folder, why)
     fits: bool = True  # False once a measuring run ran out of memory
     odds: Odds | None = None  # its P(best) and loss interval, once ranked
+    law: LawInUse = PRIOR_IN_USE  # the loss law its estimate reads (a fit of this recipe, else the prior)
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -39,9 +40,9 @@ class Candidate:
             return {"tokens": None, "tokens_per_param": None, "estimated_loss": None}
         tokens = speed * budget_s
         source = self.speed["source"]
-        loss = {"value": PRIOR.loss(self.params, tokens), "source": PRIOR_SOURCE}
+        loss = {"value": self.law.law.loss(self.params, tokens), "source": self.law.source}
         if self.odds is not None:
-            loss.update(interval=[self.odds.low, self.odds.high], interval_source=INTERVAL_SOURCE)
+            loss.update(interval=[self.odds.low, self.odds.high], interval_source=interval_source(self.law))
         return {
             "tokens": {"value": tokens, "source": f"{source} tokens/s x the budget"},
             "tokens_per_param": {"value": tokens / self.params, "source": f"{source} tokens / parameters"},
@@ -76,6 +77,14 @@ INTERVAL_SOURCE = (
     "the 5th to 95th percentile over laws drawn across the prior's span and the speed's band (measured "
     "3%, predicted 15%, each holding 90% of its error)"
 )
+FITTED_INTERVAL_SOURCE = (
+    "the 5th to 95th percentile over the fit's bootstrap refits and the speed's band (measured 3%, "
+    "predicted 15%, each holding 90% of its error)"
+)
+
+
+def interval_source(law: LawInUse) -> str:
+    return FITTED_INTERVAL_SOURCE if law.fitted else INTERVAL_SOURCE
 
 
 @dataclass
@@ -95,7 +104,8 @@ def rank(candidates: list[Candidate], budget_s: float, ladder: list[str]) -> Ran
     fitting = [c for c in candidates if c.fits]
     scored = [c for c in fitting if c.loss(budget_s) is not None]
     entries = [(c.params, c.tokens_per_s * budget_s, speed_band(c.speed)) for c in scored]
-    for c, o in zip(scored, odds(entries), strict=True):
+    law = scored[0].law if scored else PRIOR_IN_USE  # one law for every candidate of an answer
+    for c, o in zip(scored, odds(entries, law=law), strict=True):
         c.odds = o
     best = max(scored, key=lambda c: (c.odds.p_best, -c.loss(budget_s), c.params), default=None)
     biggest = max(fitting, key=lambda c: (c.params, -(c.loss(budget_s) or float("inf"))), default=None)
@@ -164,7 +174,7 @@ def _biggest(big: Candidate, budget_s: float, host_note: bool) -> str:
     if o["tokens"] is None:
         return f"biggest {big.preset} with {big.strategy}{host} (no speed known)"
     per_param = o["tokens_per_param"]["value"]
-    optimal = PRIOR.optimal_tokens(big.params) / big.params  # where its size is the law's optimum
+    optimal = big.law.law.optimal_tokens(big.params) / big.params  # where its size is the law's optimum
     if per_param < optimal:
         trained = f"undertrained (under the law's compute-optimal {optimal:.3g} tokens per parameter)"
     else:

@@ -103,6 +103,17 @@ def cmd_answer(args: argparse.Namespace) -> int:
     return 130 if document.get("stopped") else 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from harness.cli.parser import fit_plan_from_args
+    from harness.cli.text.fit import format_fit
+
+    plan = fit_plan_from_args(args)
+    document = api.fit(plan)
+    print(format_fit(document))
+    print(f"fit: {plan.out / (document['key'] + '.json')}", file=sys.stderr)
+    return 130 if document.get("stopped") else 0
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     from harness.cli.text.doctor import format_doctor
     from harness.orchestrate.doctor import examine

@@ -12,8 +12,9 @@ from harness.core.options import read_list
 from harness.core.overrides import OVERRIDE_KEYS
 from harness.core.presets import LADDER, ModelConfig
 from harness.core.recipe import DEFAULT_BUDGET, Recipe, RunConfig
-from harness.orchestrate.answer import AnswerPlan
+from harness.orchestrate.answer_plan import AnswerPlan
 from harness.orchestrate.capacity import CapacityPlan
+from harness.orchestrate.fit import FitPlan
 from harness.orchestrate.launch_options import LaunchOptions
 from harness.orchestrate.launchers import option_classes
 from harness.orchestrate.plan import DEFAULT_REPORT, DEFAULT_RUNS_DIR, Plan, runs_on_cuda
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_flags(answer, AnswerPlan)
     answer.add_argument("--json", action="store_true", help="print the answer document")
+    fit = sub.add_parser("fit", help="fit the loss law of this recipe on your data from a grid of short runs")
+    add_flags(fit, FitPlan)
     env = sub.add_parser("env", help="what this machine has, and which strategies can run here")
     env.add_argument("--strategies", default=None, help="exit 1 if any of these cannot run here")
     env.add_argument("--json", action="store_true", help="machine-readable output")
@@ -184,6 +187,10 @@ def plan_from_args(args: argparse.Namespace, names: tuple[str, ...]) -> Plan:
         **given(args, Plan),
         **values,
     )
+
+
+def fit_plan_from_args(args: argparse.Namespace) -> FitPlan:
+    return FitPlan(**given(args, FitPlan))
 
 
 def answer_plan_from_args(args: argparse.Namespace) -> AnswerPlan:

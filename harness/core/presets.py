@@ -101,6 +101,17 @@ PRESETS: dict[str, Preset] = {
 # and between its sizes. The learning rates of the added rungs are interpolated from the GPT-3 table's.
 LADDER = tuple(name for name in PRESETS if name.startswith("gpt"))
 CPU_PRESETS = ("tiny", "small")  # sizes a CPU trains in seconds
+# The sizes a fit of the law trains on a CPU: the tiny family (its sequence length and vocabulary) at
+# widths around tiny and small, depth growing with width; (name, preset, model fields set on it).
+CPU_FIT_LADDER = (
+    ("tiny-d32", "tiny", {"n_layer": 1, "d_model": 32, "n_head": 4}),
+    ("tiny-d48", "tiny", {"n_layer": 2, "d_model": 48, "n_head": 4}),
+    ("tiny", "tiny", {}),
+    ("tiny-d96", "tiny", {"n_layer": 3, "d_model": 96, "n_head": 4}),
+    ("small", "small", {}),
+    ("small-d192", "small", {"n_layer": 5, "d_model": 192, "n_head": 4}),
+    ("small-d256", "small", {"n_layer": 6, "d_model": 256, "n_head": 4}),
+)
 
 
 def get_preset(name: str) -> Preset:

@@ -8,27 +8,23 @@ of memory takes its size out. The document (answer.json) is rewritten after ever
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import strategies
 from harness.capacity import calibration
+from harness.capacity.law import PRIOR_IN_USE, LawInUse
 from harness.capacity.memory_model import GIB
 from harness.capacity.odds import CONTENDER, DRAWS
-from harness.capacity.ranking import INTERVAL_SOURCE, Candidate, rank, verdict
-from harness.capacity.scaling import LAW_SOURCE, outside_the_law
+from harness.capacity.ranking import Candidate, interval_source, rank, verdict
 from harness.capacity.search import HEADROOM, check_sizes
 from harness.capacity.throughput import DEFAULT_EFFICIENCY, LINK_EFFICIENCY, predict_speed
-from harness.core.options import INTERNAL_FIELD, option
-from harness.core.presets import CPU_PRESETS, LADDER, get_preset
-from harness.core.recipe import DEFAULT_BUDGET
+from harness.core.presets import get_preset
 from harness.core.results import document_head, write_json_atomic
 from harness.model import param_count
 from harness.orchestrate.answer_device import Target
+from harness.orchestrate.answer_plan import AnswerPlan
 from harness.orchestrate.answer_select import check_budget, to_measure
-from harness.orchestrate.plan import DEFAULT_RUNS_DIR
 
 ANSWER_KIND, SCHEMA_VERSION = "answer", 1
 
@@ -42,69 +38,6 @@ class AnswerStopped(Exception):
 Measure = Callable[[Candidate, float], dict]
 # (strategy, presets, memory GiB) -> [(preset, micro_batch, predicted GPU GiB, predicted host GiB)] that fit
 Memory = Callable[[str, tuple[str, ...], float], list[tuple[str, int, float, float]]]
-
-
-def default_strategies() -> tuple[str, ...]:
-    """The mission's four and the two combinations that reach furthest: what an answer compares by default."""
-    return (*strategies.default_sweep(), "adam8bit+act_ckpt", "zero_offload+act_ckpt")
-
-
-@dataclass(frozen=True)
-class AnswerPlan:
-    strategies: tuple[str, ...] = field(
-        default_factory=default_strategies,
-        metadata=option(
-            "comma-separated strategies to compare",
-            shown_default="the mission's four, adam8bit+act_ckpt, zero_offload+act_ckpt",
-        ),
-    )
-    budget: str = field(
-        default=DEFAULT_BUDGET, metadata=option("the training budget, e.g. 24h, 7d", metavar="DURATION")
-    )
-    gpu_memory_gib: tuple[float, ...] = field(
-        default=(),
-        metadata=option("memory sizes to answer for, e.g. 24,40,80", shown_default="the GPU's memory"),
-    )
-    presets: tuple[str, ...] = field(
-        default=(),
-        metadata=option(
-            "the ladder of sizes",
-            shown_default=f"on a GPU the GPT family's {len(LADDER)}, on a CPU {','.join(CPU_PRESETS)}",
-        ),
-    )
-    gpu: str | None = field(
-        default=None,
-        metadata=option(
-            "answer for this GPU of the table (measured only if it is the one here; list: name them)"
-        ),
-    )
-    predict_only: bool = field(
-        default=False, metadata=option("predict every speed: measure nothing (any machine)")
-    )
-    host_memory_gib: float | None = field(
-        default=None,
-        metadata=option("host memory a size may use (default: what is free here; predict-only: no limit)"),
-    )
-    train: bool = field(
-        default=False, metadata=option("then train the best candidate for the budget (a bench run)")
-    )
-    runs_dir: Path = field(
-        default=DEFAULT_RUNS_DIR,
-        metadata=option("measured runs to learn speeds from, and --train's run folder"),
-    )
-    out: Path = field(
-        default=Path("reports/answer.json"), metadata=option("the answer document (answer.html beside it)")
-    )
-    quiet: bool = field(default=False, metadata=option("no live progress display"))
-    command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv), metadata=INTERNAL_FIELD)
-
-    def ladder(self, kind: str) -> tuple[str, ...]:
-        """The sizes to rank: as given, else the GPT family on a GPU, the CPU presets on a CPU."""
-        return self.presets or (CPU_PRESETS if kind == "cpu" else LADDER)
-
-    @property
-    def measure_dir(self) -> Path:
-        return self.out.parent / "answer-runs"
 
 
 @dataclass
@@ -121,6 +54,8 @@ class Inputs:
         False  # no host memory limit applied (predict-only): the verdict says what it needs
     )
     set_aside: list[str] = field(default_factory=list)  # inputs not used, each with why (a damaged file)
+    law: LawInUse = PRIOR_IN_USE  # the loss law: this recipe's fit on this data where one is stored
+    law_record: dict = field(default_factory=dict)  # which law, from which fit document, or why the prior
 
     @property
     def precision(self) -> str:
@@ -144,7 +79,15 @@ def memory_oracle(precision: str, host_bytes: float) -> Memory:
 def candidates_for(inputs: Inputs, names: list[str], presets: tuple[str, ...], size: float, memory: Memory):
     """Every (strategy, size) the memory model fits at `size` GiB, each with its predicted speed."""
     found = [
-        Candidate(name, preset, param_count(get_preset(preset).model), micro_batch, gpu_gib, host_gib)
+        Candidate(
+            name,
+            preset,
+            param_count(get_preset(preset).model),
+            micro_batch,
+            gpu_gib,
+            host_gib,
+            law=inputs.law,
+        )
         for name in names
         for preset, micro_batch, gpu_gib, host_gib in memory(name, presets, size)
     ]
@@ -224,7 +167,7 @@ def size_entry(inputs: Inputs, size: float, candidates: list[Candidate], ladder:
         "where": where,
         "verdict": verdict(where, inputs.budget_s, ranking, host_note=inputs.host_unlimited),
         "beyond": ranking.beyond,
-        "law_note": None if ranking.best is None else outside_the_law(ranking.best.params),
+        "law_note": None if ranking.best is None else _law_note(inputs, ranking.best),
         "best": ref(ranking.best),
         "contenders": [ref(c) for c in ranking.contenders],  # P(best) of 10% or more, likeliest first
         "biggest": ref(ranking.biggest),
@@ -239,6 +182,11 @@ def size_entry(inputs: Inputs, size: float, candidates: list[Candidate], ladder:
         },
         "candidates": [c.to_dict(inputs.budget_s) for c in candidates],
     }
+
+
+def _law_note(inputs: Inputs, best: Candidate) -> str | None:
+    tokens = (best.outlook(inputs.budget_s)["tokens"] or {}).get("value") or 0.0
+    return inputs.law.extrapolation(best.params, tokens)
 
 
 def run_answer(plan: AnswerPlan, inputs: Inputs, memory: Memory) -> dict:
@@ -283,11 +231,12 @@ def _document(plan: AnswerPlan, inputs: Inputs, presets, entries: list[dict], co
             f"{DEFAULT_EFFICIENCY} of its peak; plus, unless a run of its executor carries it, the host "
             "step benchmarked here and the bytes the GPU waits for over its host link (at "
             f"{LINK_EFFICIENCY:.0%} of its rate); the copies during compute bound the step when longer",
-            "loss": LAW_SOURCE,
-            "loss_interval": INTERVAL_SOURCE,
+            "loss": inputs.law.source,
+            "loss_interval": interval_source(inputs.law),
             "p_best": f"the share of {DRAWS} joint draws of the law and the speeds in which it is the best; "
             f"a contender has {CONTENDER:.0%} or more",
         },
+        "law": {**inputs.law.law.to_dict(), "fitted": inputs.law.fitted, **inputs.law_record},
         "host_steps": inputs.host,
         "calibrations": [c.to_dict() for c in inputs.calibrations],
         "set_aside": list(inputs.set_aside),

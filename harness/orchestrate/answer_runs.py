@@ -17,7 +17,6 @@ from harness.core.presets import get_preset
 from harness.core.recipe import command_budget_s
 from harness.core.results import write_json_atomic
 from harness.orchestrate.answer import (
-    AnswerPlan,
     AnswerStopped,
     Inputs,
     Measure,
@@ -26,6 +25,7 @@ from harness.orchestrate.answer import (
     run_answer,
 )
 from harness.orchestrate.answer_device import Target, target_for
+from harness.orchestrate.answer_plan import AnswerPlan
 from harness.orchestrate.capacity import MEMORY_GIB, once, probe_outcome
 from harness.orchestrate.plan import Plan, check_device
 from harness.orchestrate.preflight import check_document, check_folder
@@ -62,6 +62,7 @@ def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, .
     if plan.train and len(sizes) != 1:
         raise UserError("--train trains one model: give one --gpu-memory-gib size")
     _check_outputs(plan)
+    _check_data(plan, target.kind)
     if measured:
         check_device(target.kind, names)
         for name in names:
@@ -93,6 +94,17 @@ def _check_list(flag: str, items: tuple, most: int | None = None) -> None:
         raise UserError(f"{flag} names {len(items)} sizes: an answer compares up to {most}")
 
 
+def _check_data(plan: AnswerPlan, kind: str) -> None:
+    """A --data that cannot work is one line before anything runs."""
+    from harness.core.overrides import build_run_config
+    from harness.data import validate_source
+
+    preset = plan.ladder(kind)[0]
+    validate_source(build_run_config(strategy="amp", preset=preset, data=plan.data).recipe)
+    if plan.fits.exists() and not plan.fits.is_dir():
+        raise UserError(f"--fits {plan.fits} is not a folder: give the folder harness fit keeps its laws in")
+
+
 def _check_outputs(plan: AnswerPlan) -> None:
     """The document and its page can be written, as two files; a runs folder is a folder."""
     check_document(plan.out, "answer")
@@ -112,11 +124,22 @@ def prepare(plan: AnswerPlan, measure: Measure | None = None, memory: Memory | N
     limit = host_bytes(plan, measured)
     calibrations, set_aside = read_calibrations(folders)
     set_aside += [t["set_aside"] for t in host.values() if t.get("set_aside")]
+    law, law_record = law_in_use(plan, target.kind)
     inputs = Inputs(target, budget_s, sizes, host, calibrations, measure if measured else None,
-                    host_unlimited=math.isinf(limit), set_aside=set_aside)  # fmt: skip
+                    host_unlimited=math.isinf(limit), set_aside=set_aside, law=law,
+                    law_record=law_record)  # fmt: skip
     if memory is None:
         memory = memory_oracle(inputs.precision, limit)
     return inputs, memory
+
+
+def law_in_use(plan: AnswerPlan, kind: str):
+    """This recipe's law on `plan.data` where `harness fit` stored one, else the prior; and which, why."""
+    from harness.orchestrate.fit import law_key
+    from harness.orchestrate.fit_runs import stored_law
+
+    key, _ = law_key(plan.data, kind, plan.ladder(kind))
+    return stored_law(plan.fits, key)
 
 
 def published_runs() -> list:
@@ -149,6 +172,7 @@ def measure_with_runs(plan: AnswerPlan, target: Target) -> Measure:
             (c.strategy,),
             preset=c.preset,
             budget="24h",
+            data=plan.data,
             max_steps=MEASURE_STEPS,
             warmup_steps=MEASURE_WARMUP_STEPS,
             device=target.kind,
@@ -183,6 +207,7 @@ def train_best(plan: AnswerPlan, inputs: Inputs, document: dict) -> dict:
             (best["strategy"],),
             preset=best["preset"],
             budget=plan.budget,
+            data=plan.data,
             device=inputs.target.kind,
             gpu_memory_gib=inputs.target.cap(entry["gpu_memory_gib"]),
             runs_dir=plan.runs_dir,

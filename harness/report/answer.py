@@ -106,6 +106,7 @@ ANSWER = Record(
             {"name": TEXT, "peak_tflops": POSITIVE, "peak_source": TEXT, "link": TEXT, "link_source": TEXT}
         ),
         "method": Named(TEXT),
+        "law": Record({"used": TEXT, "why": TEXT, "fit": TEXT, "fitted": Flag()}),
         "set_aside": Items(TEXT),
         "sizes": Items(SIZE, optional=False),
         "trained": Record(

@@ -72,6 +72,9 @@ def format_answer(document: dict) -> str:
     elif trained:
         lines.append(f"not trained: {trained.get('error')}")
     lines.append(f"est loss: {document['method']['loss']}")
+    law = document.get("law") or {}
+    if law.get("why"):
+        lines.append(f"law: the {law.get('used', 'prior')} is used: {law['why']}")
     lines += [f"set aside: {why}" for why in document.get("set_aside") or []]
     if document.get("stopped"):
         stage = "training its best" if trained else "measuring"
