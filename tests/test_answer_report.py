@@ -119,9 +119,11 @@ def test_a_damaged_answer_beside_the_report_is_left_out_with_a_warning(tmp_path,
 
 @pytest.fixture(scope="session")  # once per worker, whatever ran between its two tests
 def real_answer(tmp_path_factory):
-    """`harness answer` on this CPU: tiny and small, amp and act_ckpt, then the best trained for 5 s."""
+    """`harness answer` on this CPU: tiny and small, amp and act_ckpt, then the two likeliest trained for 5 s
+    each (the backtest)."""
     root = tmp_path_factory.mktemp("answer")
-    args = ("--strategies", "amp,act_ckpt", "--presets", "tiny,small", "--budget", "5s", "--train", "--quiet")
+    args = ("--strategies", "amp,act_ckpt", "--presets", "tiny,small", "--budget", "5s")
+    args += ("--train", "--top", "2", "--quiet")
     proc = harness_cli("answer", *args, "--out", str(root / "answer.json"), "--runs-dir", str(root / "runs"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return root, proc
@@ -145,10 +147,20 @@ def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(rea
         assert run["summary"]["steps"] == 3 and run["settings"]["warmup_steps"] == 1
     assert entry["verdict"].startswith("On this CPU (") and entry["verdict"] in proc.stdout
     assert "speeds: 4 measured, 0 predicted, 0 unknown" in proc.stdout
-    trained = doc["trained"]
-    assert (trained["strategy"], trained["preset"]) == (entry["best"]["strategy"], entry["best"]["preset"])
-    assert trained["status"] == "ok" and trained["final_val_loss"]["value"] > 0
-    assert trained["estimated_loss"]["value"] > 0 and (root / "runs").is_dir()
+    first, second = doc["trained"]  # the best, then the likeliest other
+    assert (first["strategy"], first["preset"]) == (entry["best"]["strategy"], entry["best"]["preset"])
+    assert first["p_best"] >= second["p_best"] and (second["strategy"], second["preset"]) != (
+        first["strategy"], first["preset"])  # fmt: skip
+    for t in (first, second):
+        assert t["status"] == "ok" and t["final_val_loss"]["value"] > 0 and t["estimated_loss"]["value"] > 0
+        low, high = t["estimated_loss"]["interval"]
+        assert t["inside_interval"] is (low <= t["final_val_loss"]["value"] <= high)
+        assert (root / "runs" / t["run"].rsplit("/", 1)[1] / "result.json").exists()
+    backtest = doc["backtest"]
+    losses = {f"{t['preset']} with {t['strategy']}": t["final_val_loss"]["value"] for t in (first, second)}
+    assert backtest["measured"] == sorted(losses, key=losses.get)
+    assert backtest["agrees"] is (backtest["measured"] == backtest["predicted"])
+    assert f"backtest: measured order {', '.join(backtest['measured'])}" in proc.stdout
 
 
 @pytest.mark.slow
@@ -174,7 +186,7 @@ def _damaged(document: dict, case: str) -> dict:
     if case == "a list where a mapping belongs":
         document["device"] = ["NVIDIA H100 80GB HBM3"]
     elif case == "a text where a record belongs":
-        document["trained"] = "yes"
+        document["trained"] = "yes"  # where the list of trained runs belongs
     elif case == "a size of 1e308":
         entry["candidates"][0]["params"] = 1e308
     elif case == "a best that is a list":
@@ -186,7 +198,7 @@ def _damaged(document: dict, case: str) -> dict:
 
 DAMAGE = {
     "a list where a mapping belongs": "device: list where a record belongs",
-    "a text where a record belongs": "trained: str where a record belongs",
+    "a text where a record belongs": "trained: str where a list belongs",
     "a size of 1e308": "sizes[0].candidates[0].params: 1e+308 is above 1e+15",
     "a best that is a list": "sizes[0].best: list where a record belongs",
     "a loss that is text": "sizes[0].candidates[1].estimated_loss.value: str where a number belongs",

@@ -200,25 +200,37 @@ def test_an_answer_stopped_while_its_best_trains_is_recorded_as_stopped(tmp_path
     from types import SimpleNamespace
 
     from harness.core.results import RunResult, Summary
-    from harness.orchestrate import answer_runs, sweep
+    from harness.orchestrate import backtest, sweep
 
     status = "interrupted" if stopped else "ok"
     result = RunResult("r1", status, {"name": "amp"}, {}, "fp", summary=Summary(final_val_loss=5.0))
     monkeypatch.setattr(sweep, "run_plan", lambda plan: sweep.Outcome(results=[result], stopped=stopped))
     plan = SimpleNamespace(
-        budget="5s", data="synthetic", runs_dir=tmp_path / "runs", quiet=True, out=tmp_path / "answer.json"
+        budget="5s",
+        data="synthetic",
+        runs_dir=tmp_path / "runs",
+        quiet=True,
+        out=tmp_path / "answer.json",
+        top=3,
     )
     inputs = SimpleNamespace(target=SimpleNamespace(kind="cpu", cap=lambda size: None))
     best = {"strategy": "amp", "preset": "tiny"}
-    candidate = {**best, "estimated_loss": {"value": 5.1, "source": "law"}}
-    document = {"sizes": [{"best": best, "gpu_memory_gib": 24.0, "candidates": [candidate]}]}
-    trained = answer_runs.train_best(plan, inputs, document)
-    assert trained["trained"]["status"] == status and bool(trained.get("stopped")) is stopped
+    candidate = {**best, "estimated_loss": {"value": 5.1, "source": "law"}, "p_best": 0.6}
+    other = {
+        "strategy": "amp",
+        "preset": "small",
+        "estimated_loss": {"value": 5.2, "source": "law"},
+        "p_best": 0.4,
+    }
+    document = {"sizes": [{"best": best, "gpu_memory_gib": 24.0, "candidates": [other, candidate]}]}
+    trained = backtest.backtest(plan, inputs, document)
+    assert [t["preset"] for t in trained["trained"]] == (["tiny"] if stopped else ["tiny", "small"])
+    assert trained["trained"][0]["status"] == status and bool(trained.get("stopped")) is stopped
     assert json.loads(plan.out.read_text()).get("stopped", False) is stopped
     from harness.cli.text.answer import format_answer
 
     text = format_answer({**trained, "method": {"loss": "law"}, "sizes": []})
-    assert ("stopped while training its best" in text) is stopped
+    assert ("stopped while training its candidates" in text) is stopped
 
 
 @pytest.mark.parametrize("rss", ["lots", -2.0, 1e308, 4096.0])

@@ -241,5 +241,6 @@ def _document(plan: AnswerPlan, inputs: Inputs, presets, entries: list[dict], co
         "calibrations": [c.to_dict() for c in inputs.calibrations],
         "set_aside": list(inputs.set_aside),
         "sizes": entries,
-        "trained": None,
+        "trained": [],  # --train: the backtest's runs, the best first
+        "backtest": None,
     }

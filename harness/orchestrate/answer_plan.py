@@ -10,6 +10,7 @@ from pathlib import Path
 import strategies
 from harness.core.options import INTERNAL_FIELD, option
 from harness.core.presets import CPU_PRESETS, LADDER
+from harness.core.ranges import within
 from harness.core.recipe import DEFAULT_BUDGET
 from harness.orchestrate.plan import DEFAULT_RUNS_DIR
 
@@ -63,7 +64,13 @@ class AnswerPlan:
         default=Path("reports/fits"), metadata=option("the folder harness fit keeps its laws in")
     )
     train: bool = field(
-        default=False, metadata=option("then train the best candidate for the budget (a bench run)")
+        default=False,
+        metadata=option(
+            "then train the likeliest candidates for the budget, each a bench run (the backtest)"
+        ),
+    )
+    top: int = field(
+        default=3, metadata=option("how many --train trains: the best, then by P(best)", within(1, 20))
     )
     runs_dir: Path = field(
         default=DEFAULT_RUNS_DIR,

@@ -15,7 +15,6 @@ from harness.capacity.ranking import Candidate
 from harness.core.errors import UserError
 from harness.core.presets import get_preset
 from harness.core.recipe import command_budget_s
-from harness.core.results import write_json_atomic
 from harness.orchestrate.answer import (
     AnswerStopped,
     Inputs,
@@ -193,53 +192,13 @@ def measure_with_runs(plan: AnswerPlan, target: Target) -> Measure:
     return measure
 
 
-def train_best(plan: AnswerPlan, inputs: Inputs, document: dict) -> dict:
-    """Train the answer's best candidate for the budget (a normal bench run), and record its loss beside
-    the estimate."""
-    from harness.orchestrate.sweep import run_plan
-
-    entry = document["sizes"][0]
-    best = entry["best"]
-    if best is None:
-        document["trained"] = {"error": "no candidate had a speed, so none was best: nothing trained"}
-    else:
-        run = Plan.of(
-            (best["strategy"],),
-            preset=best["preset"],
-            budget=plan.budget,
-            data=plan.data,
-            device=inputs.target.kind,
-            gpu_memory_gib=inputs.target.cap(entry["gpu_memory_gib"]),
-            runs_dir=plan.runs_dir,
-            quiet=plan.quiet,
-        )
-        outcome = run_plan(run)
-        result = outcome.results[0]
-        estimate = next(
-            c["estimated_loss"] for c in entry["candidates"]
-            if (c["strategy"], c["preset"]) == (best["strategy"], best["preset"])
-        )  # fmt: skip
-        s = result.summary
-        document["trained"] = {
-            **best,
-            "run": str(plan.runs_dir / result.run_id),
-            "status": result.status,
-            "error": result.error,
-            "final_val_loss": {"value": s.final_val_loss, "source": "measured on this recipe's corpus"},
-            "estimated_loss": estimate,
-            "tokens": s.tokens,
-            "tokens_per_s": s.steady_tokens_per_s or s.tokens_per_s,
-        }
-        if outcome.stopped:  # stopped while the best trained: recorded, and the command exits 130
-            document["stopped"] = True
-    write_json_atomic(plan.out, document)
-    return document
-
-
 def answer(plan: AnswerPlan, *, measure: Measure | None = None, memory: Memory | None = None) -> dict:
-    """Answer the plan; train its best candidate with --train. The document is written as it grows."""
+    """Answer the plan; with --train, train its likeliest candidates for the budget (the backtest). The
+    document is written as it grows."""
     inputs, memory = prepare(plan, measure, memory)
     document = run_answer(plan, inputs, memory)
     if plan.train and document.get("complete"):
-        document = train_best(plan, inputs, document)
+        from harness.orchestrate.backtest import backtest
+
+        document = backtest(plan, inputs, document)
     return document

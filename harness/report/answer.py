@@ -109,15 +109,30 @@ ANSWER = Record(
         "law": Record({"used": TEXT, "why": TEXT, "fit": TEXT, "fitted": Flag()}),
         "set_aside": Items(TEXT),
         "sizes": Items(SIZE, optional=False),
-        "trained": Record(
+        "trained": Items(
+            Record(
+                {
+                    "strategy": TEXT,
+                    "preset": TEXT,
+                    "status": TEXT,
+                    "run": TEXT,
+                    "error": TEXT,
+                    "p_best": _SHARE,
+                    "final_val_loss": _figure(NON_NEGATIVE),
+                    "estimated_loss": _figure(NON_NEGATIVE),
+                    "inside_interval": Flag(),
+                },
+                required=("strategy", "preset", "run"),
+                optional=False,
+            )
+        ),
+        "backtest": Record(
             {
-                "strategy": TEXT,
-                "preset": TEXT,
-                "status": TEXT,
-                "run": TEXT,
+                "predicted": Items(TEXT),
+                "measured": Items(TEXT),
+                "agrees": Flag(),
+                "measured_best_was_best": Flag(),
                 "error": TEXT,
-                "final_val_loss": _figure(NON_NEGATIVE),
-                "estimated_loss": _figure(NON_NEGATIVE),
             }
         ),
     },

@@ -61,23 +61,15 @@ def format_answer(document: dict) -> str:
         counts = f"{known.count('measured')} measured, {known.count('predicted')} predicted"
         lines.append(f"  speeds: {counts}, {len(speeds) - len(known)} unknown")
         lines.append("")
-    trained = document.get("trained")
-    if trained and "run" in trained:
-        measured = _num(_value(trained["final_val_loss"]), ".3f")
-        estimated = _num(_value(trained["estimated_loss"]), ".3f")
-        lines.append(
-            f"trained {trained['preset']} with {trained['strategy']} ({trained['status']}): final val loss "
-            f"{measured} measured, {estimated} estimated; run {trained['run']}"
-        )
-    elif trained:
-        lines.append(f"not trained: {trained.get('error')}")
+    trained = document.get("trained") or []
+    lines += backtest_lines(trained, document.get("backtest") or {})
     lines.append(f"est loss: {document['method']['loss']}")
     law = document.get("law") or {}
     if law.get("why"):
         lines.append(f"law: the {law.get('used', 'prior')} is used: {law['why']}")
     lines += [f"set aside: {why}" for why in document.get("set_aside") or []]
     if document.get("stopped"):
-        stage = "training its best" if trained else "measuring"
+        stage = "training its candidates" if trained else "measuring"
         lines.append(f"stopped while {stage}: the answer above is partial")
     return "\n".join(lines)
 
@@ -107,3 +99,23 @@ def format_gpus() -> str:
     for g in GPUS.values():
         lines.append(f"{g.name:30} {g.memory_gib:>5g} {g.peak[0] or 0:>8g}  {g.link} ({g.link_gb_s:g} GB/s)")
     return "\n".join(lines)
+
+
+def backtest_lines(trained: list[dict], backtest: dict) -> list[str]:
+    """Each trained candidate's measured loss beside its estimate and interval; the two orders."""
+    lines = [f"not trained: {backtest['error']}"] if backtest.get("error") else []
+    for t in trained:
+        estimate = t.get("estimated_loss") or {}
+        low, high = estimate.get("interval") or (None, None)
+        inside = {True: "inside", False: "outside", None: "-"}[t.get("inside_interval")]
+        lines.append(
+            f"trained {t['preset']} with {t['strategy']} ({t.get('status')}): final val loss "
+            f"{_num(_value(t.get('final_val_loss')), '.3f')} measured, {_num(_value(estimate), '.3f')} "
+            f"estimated (90%: {_num(low, '.2f')}-{_num(high, '.2f')}, {inside}); run {t['run']}"
+        )
+    if backtest.get("measured"):
+        agrees = {True: "agrees", False: "differs", None: "one run: no order"}[backtest.get("agrees")]
+        lines.append(
+            f"backtest: measured order {', '.join(backtest['measured'])}; the predicted order {agrees}"
+        )
+    return lines
