@@ -97,7 +97,11 @@ def fit(plan: FitPlan) -> dict:
     from harness.orchestrate.fit import prepare
     from harness.orchestrate.fit_runs import run_fit
 
-    return run_fit(plan, prepare(plan))
+    document = run_fit(plan, prepare(plan))
+    from harness.report.fit_page import render_fit_page
+
+    render_fit_page(document, plan.out / f"{document['key']}.html")
+    return document
 
 
 def answer(plan: AnswerPlan) -> dict:

@@ -242,3 +242,22 @@ def test_a_grid_run_trains_as_planned(tmp_path):
         and result["recipe"]["global_batch_tokens"] == g.global_batch_tokens
     )
     assert 0 < record["final_val_loss"] < math.log(512) + 1
+
+
+def test_the_fit_page_shows_the_law_its_profiles_and_every_run(tmp_path):
+    from harness.report.fit_page import profile_chart, render_fit_page
+
+    plan, setup = setup_for(tmp_path)
+    doc = run_fit(plan, setup, train=known_law_runs())
+    html = render_fit_page(doc, tmp_path / "fit.html").read_text()
+    assert f"L(N, D) = {doc['law']['E']:.3f} + " in html and "fitted on this recipe's runs" in html
+    for level in range(1, LEVELS + 1):
+        assert f"level {level}: measured" in html and f"level {level}: 90% band" in html
+    for r in doc["runs"].values():
+        assert f"<code>{r['run']}</code>" in html and f"{r['final_val_loss']:.3f}" in html
+    chart = profile_chart(doc)  # the runs are points, the law and its band lines
+    assert chart.count("<polyline") == 2 * LEVELS and chart.count('class="point filled"') == len(doc["runs"])
+    flat = lambda plan_, setup_, g: {**known_law_runs()(plan_, setup_, g), "final_val_loss": 3.0}  # noqa: E731
+    plan.out.joinpath(f"{setup.key}.json").unlink()
+    doubted = render_fit_page(run_fit(plan, setup, train=flat), tmp_path / "doubted.html").read_text()
+    assert "Not taken as this recipe's law: the fit ended at" in doubted and "use the prior" in doubted

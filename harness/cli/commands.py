@@ -110,7 +110,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     plan = fit_plan_from_args(args)
     document = api.fit(plan)
     print(format_fit(document))
-    print(f"fit: {plan.out / (document['key'] + '.json')}", file=sys.stderr)
+    path = plan.out / document["key"]
+    print(f"fit: {path.with_suffix('.json')} and {path.with_suffix('.html')}", file=sys.stderr)
     return 130 if document.get("stopped") else 0
 
 

@@ -36,6 +36,7 @@ class Series:
     marked: tuple[float, ...] = ()  # the xs of points drawn with a dashed ring (contenders)
     dash: str = ""  # the line's dash pattern ("" solid)
     marker: str = "circle"
+    joined: bool = True  # a line through the points; False: the markers alone (a scatter)
 
 
 def styled(series: list[Series]) -> list[Series]:
@@ -176,8 +177,9 @@ class _Frame:
         color = escape(s.color)
         coords = " ".join(f"{self.px(x):.1f},{self.py(y):.1f}" for x, y, _ in points)
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
-        parts = [f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.4"{dash}/>']
-        if s.dots:
+        line = f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.4"{dash}/>'
+        parts = [line] if s.joined else []
+        if s.dots or not s.joined:
             parts += [marker(s.marker, self.px(x), self.py(y), color, hollow) for x, y, hollow in points]
         for x, y, _ in points:
             cx, cy = f"{self.px(x):.1f}", f"{self.py(y):.1f}"
@@ -221,11 +223,12 @@ def legend(entries: list[tuple[Series | None, str, str]], top: float) -> list[st
         y = top + (i // LEGEND_COLUMNS) * LEGEND_ROW
         dash = s.dash if s is not None else "4 3"
         dashed = f' stroke-dasharray="{dash}"' if dash else ""
-        parts.append(
-            f'<line x1="{left:.1f}" x2="{left + 22:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="{escape(color)}" stroke-width="1.6"{dashed}/>'
-        )
-        if s is not None and s.dots:
+        if s is None or s.joined:
+            parts.append(
+                f'<line x1="{left:.1f}" x2="{left + 22:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
+                f'stroke="{escape(color)}" stroke-width="1.6"{dashed}/>'
+            )
+        if s is not None and (s.dots or not s.joined):
             parts.append(marker(s.marker, left + 11, y, escape(color), False, kind="key"))
         parts.append(f'<text class="legend" x="{left + 27:.1f}" y="{y + 4:.1f}">{escape(label)}</text>')
     return parts
