@@ -144,3 +144,16 @@ def bootstrap(runs: list[Run], resamples: int = RESAMPLES, seed: int = 0) -> Boo
         if theta is not None:
             samples.append(_law(theta, "a bootstrap refit"))
     return Bootstrap(law, samples)
+
+
+def along_isoflop(law: Law, refits: list[Law], compute: float, params: np.ndarray) -> dict:
+    """The law's loss along one IsoFLOP line (D = C / 6N) at `params`, with the 5th and 95th percentiles of
+    the refits there: what a fit's page draws over each profile."""
+    tokens = compute / (6 * params)
+    central = [law.loss(n, d) for n, d in zip(params, tokens, strict=True)]
+    band = np.array(
+        [[s.loss(n, d) for n, d in zip(params, tokens, strict=True)] for s in refits] or [central]
+    )
+    low, high = np.nanpercentile(band, [5, 95], axis=0)
+    return {"params": [float(n) for n in params], "loss": central, "low": list(map(float, low)),
+            "high": list(map(float, high))}  # fmt: skip

@@ -165,6 +165,8 @@ def fit_law(runs: list[dict], resamples: int) -> dict:
         "resamples": resamples,
         "refits_failed": resamples - len(boot.samples),
         "residuals": [r["final_val_loss"] - law.loss(r["params"], r["tokens"]) for r in usable],
+        "predicted": {_key(r): law.loss(r["params"], r["tokens"]) for r in usable},
+        "curves": curves(usable, law, boot.samples),
         "approach_2": approach_two(usable, None if doubt else law),
     }
 
@@ -189,6 +191,23 @@ def implausible(law: Law, lowest_loss: float) -> str | None:
             f"({lowest_loss:.3g}): give the fit more time"
         )
     return None
+
+
+def _key(record: dict) -> str:
+    return f"{record['rung']}@{record['tokens']}"
+
+
+def curves(runs: list[dict], law: Law, refits: list[Law]) -> list[dict]:
+    """Per compute level, the law and its band along its IsoFLOP line, a little past the sizes it ran."""
+    found = []
+    for level in sorted({r["level"] for r in runs}):
+        own = [r for r in runs if r["level"] == level]
+        compute = float(np.median([r["compute"] for r in own]))
+        sizes = np.geomspace(min(r["params"] for r in own) * 0.7, max(r["params"] for r in own) * 1.4, 40)
+        found.append(
+            {"level": level, "compute": compute, **law_fit.along_isoflop(law, refits, compute, sizes)}
+        )
+    return found
 
 
 def approach_two(runs: list[dict], law: Law | None) -> list[dict]:
