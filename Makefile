@@ -19,7 +19,7 @@ RUN_FLAGS   = --preset $(PRESET) --budget $(BUDGET) --data $(DATA) $(ARGS)
 STRATEGY_FLAG = $(if $(STRATEGIES),--strategies $(STRATEGIES))
 
 GPU        ?=
-.PHONY: setup bench sweep parity answer report env screenshots test test-gpu lint lock docker-build docker-run clean
+.PHONY: setup bench sweep parity fit answer report env screenshots test test-gpu lint lock docker-build docker-run clean
 
 # Everything but torch comes from the hashed lock. torch is pinned by version: the CPU build on CPU-only
 # machines and the CUDA build in the image are different files of the same release.
@@ -48,10 +48,15 @@ sweep: setup
 parity: setup
 	$(PY) -m harness parity $(STRATEGY_FLAG) --steps $(STEPS) $(RUN_FLAGS)
 
+# The loss law of this recipe on DATA, fitted on a grid of short runs (FIT_BUDGET of BUDGET, default 5%);
+# every later answer for this recipe and data uses it.
+fit: setup
+	$(PY) -m harness fit --budget $(BUDGET) --data $(DATA) $(if $(FIT_BUDGET),--fit-budget $(FIT_BUDGET)) $(ARGS)
+
 # The title question for this GPU (or GPU="a name of the GPU table", predicted) and the budget: the best and
 # the biggest (strategy, size). ARGS="--predict-only", "--gpu-memory-gib 24,80" or "--train" as needed.
 answer: setup
-	$(PY) -m harness answer --budget $(BUDGET) $(if $(STRATEGIES),--strategies $(STRATEGIES)) $(if $(GPU),--gpu "$(GPU)") $(ARGS)
+	$(PY) -m harness answer --budget $(BUDGET) --data $(DATA) $(if $(STRATEGIES),--strategies $(STRATEGIES)) $(if $(GPU),--gpu "$(GPU)") $(ARGS)
 
 report: setup
 	$(PY) -m harness report

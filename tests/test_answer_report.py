@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from harness.orchestrate.answer_runs import MEASURE_STEPS
 from harness.report.answer import answer_section, load_answer
 from harness.report.render import render_answer_page, render_report
 from tests.conftest import harness_cli
@@ -144,7 +145,7 @@ def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(rea
         assert speed["source"] == "measured" and speed["value"] > 0  # beside what was predicted before it ran
         run = json.loads((root / "answer-runs" / speed["run"].rsplit("/", 1)[1] / "result.json").read_text())
         assert run["strategy"]["name"] == c["strategy"] and run["recipe"]["preset"] == c["preset"]
-        assert run["summary"]["steps"] == 3 and run["settings"]["warmup_steps"] == 1
+        assert run["summary"]["steps"] == MEASURE_STEPS == 10 and run["settings"]["warmup_steps"] == 1
     assert entry["verdict"].startswith("On this CPU (") and entry["verdict"] in proc.stdout
     assert "speeds: 4 measured, 0 predicted, 0 unknown" in proc.stdout
     first, second = doc["trained"]  # the best, then the likeliest other

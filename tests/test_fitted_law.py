@@ -69,7 +69,9 @@ def test_a_fit_budget_too_short_for_the_shortest_grid_is_refused_with_its_estima
     proc = harness_main("fit", "--budget", "1h", "--fit-budget", "1s", "--out", str(out), "--device", "cpu")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
-    assert "--fit-budget 1s (1 s) is too short" in line and "predicted to take" in line and "10%" in line
+    assert "--fit-budget 1s (1 s) is too short" in line
+    shortest = float(line.split("predicted to take ")[1].split(" s")[0])
+    assert line.endswith(f"give --fit-budget {math.ceil(100 * shortest / 3600)}% or more")  # what would do
     assert not out.exists()
 
 
@@ -261,3 +263,54 @@ def test_the_fit_page_shows_the_law_its_profiles_and_every_run(tmp_path):
     plan.out.joinpath(f"{setup.key}.json").unlink()
     doubted = render_fit_page(run_fit(plan, setup, train=flat), tmp_path / "doubted.html").read_text()
     assert "Not taken as this recipe's law: the fit ended at" in doubted and "use the prior" in doubted
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["fit", "--fit-budget", "0%"], "--fit-budget '0%': give a share above 0% and at most 100%"),
+        (
+            ["fit", "--fit-budget", "soon"],
+            "--fit-budget 'soon': give a share of the budget (5%) or a duration",
+        ),
+        (["fit", "--budget", "1h", "--fit-budget", "2h"], "--fit-budget 2h is more than the --budget 1h"),
+        (["fit", "--device", "tpu"], "--device 'tpu': give auto, cuda or cpu"),
+        (
+            ["fit", "--presets", "gpt-16m", "--device", "cpu"],
+            "--presets names 1: a fit needs 3 sizes or more",
+        ),
+        (
+            ["fit", "--presets", "gpt-16m,gpt-30m,gpt-51m", "--device", "cpu", "--budget", "10m"],
+            "more than the whole budget: give a longer --budget, or smaller --presets",
+        ),
+        (
+            ["fit", "--budget", "10m", "--fit-budget", "1s", "--device", "cpu"],
+            "give --fit-budget",
+        ),  # 12 starts alone: 72 s
+        (["fit", "--resamples", "1"], "resamples=1 is out of range"),
+        (["fit", "--data", "/nonexistent.txt"], "data path '/nonexistent.txt' does not exist"),
+        (["answer", "--top", "0"], "top=0 is out of range"),
+        (
+            ["answer", "--data", "/nonexistent.txt", "--predict-only", "--gpu", "NVIDIA H100 80GB HBM3"],
+            "data path '/nonexistent.txt' does not exist",
+        ),
+    ],
+)
+def test_bad_fit_input_is_one_line_before_anything_runs(tmp_path, args, said):
+    from tests.conftest import harness_main
+
+    out = ["--out", str(tmp_path / ("fits" if args[0] == "fit" else "answer.json"))]
+    proc = harness_main(*args, *out, "--quiet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert said in line
+    assert not (tmp_path / "fits").exists() and not (tmp_path / "answer.json").exists()
+
+
+def test_a_fits_folder_that_is_a_file_is_refused(tmp_path):
+    from tests.conftest import harness_main
+
+    (tmp_path / "fits").write_text("")
+    for args in (["fit", "--out"], ["answer", "--predict-only", "--gpu", "NVIDIA H100 80GB HBM3", "--fits"]):
+        proc = harness_main(*args, str(tmp_path / "fits"), "--quiet")
+        assert proc.returncode == 2 and "is not a folder" in proc.stderr.strip()

@@ -20,6 +20,17 @@ SPACING = 4.0  # each level has this many times the compute of the one below
 MIN_STEPS = 20  # optimizer steps a fitting run takes at the least
 
 
+class GridTooLong(ValueError):
+    """Even the shortest grid takes longer than the fit's time; `seconds` is its predicted time."""
+
+    def __init__(self, seconds: float, runs: int) -> None:
+        super().__init__(
+            f"the shortest grid ({LEVELS} levels of {runs} runs of {MIN_STEPS} steps) is predicted to take "
+            f"{seconds:.0f} s"
+        )
+        self.seconds = seconds
+
+
 @dataclass(frozen=True)
 class Rung:
     """A size a fit may train: its shape (a preset, with model fields set), parameters, batch, speed."""
@@ -88,16 +99,13 @@ def seconds(runs: list[GridRun], overhead_s: float = 0.0) -> float:
 
 def plan_grid(law: Law, ladder: list[Rung], fit_budget_s: float, overhead_s: float = 0.0) -> list[GridRun]:
     """The grid with the highest top compute whose runs take at most `fit_budget_s` (a bisection over the
-    top level in logs: a grid's time grows with its compute). ValueError, with the shortest grid's time,
+    top level in logs: a grid's time grows with its compute). GridTooLong, with the shortest grid's time,
     if even a grid of MIN_STEPS-step runs of the smallest batches does not fit."""
     ladder = sorted(ladder, key=lambda r: r.params)
     smallest = min(6 * r.params * MIN_STEPS * r.seq_len for r in ladder) * SPACING ** (LEVELS - 1)
     shortest = seconds(grid(law, ladder, smallest), overhead_s)
     if shortest > fit_budget_s:
-        raise ValueError(
-            f"the shortest grid ({LEVELS} levels of {min(PER_LEVEL, len(ladder))} runs of {MIN_STEPS} "
-            f"steps) is predicted to take {shortest:.0f} s"
-        )
+        raise GridTooLong(shortest, min(PER_LEVEL, len(ladder)))
     low, high = math.log(smallest), math.log(smallest) + 60.0
     for _ in range(60):
         mid = (low + high) / 2

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import strategies
-from harness.core.options import INTERNAL_FIELD, option
+from harness.core.options import INTERNAL_FIELD, check_fields, option
 from harness.core.presets import CPU_PRESETS, LADDER
 from harness.core.ranges import within
 from harness.core.recipe import DEFAULT_BUDGET
@@ -81,6 +81,9 @@ class AnswerPlan:
     )
     quiet: bool = field(default=False, metadata=option("no live progress display"))
     command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv), metadata=INTERNAL_FIELD)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     def ladder(self, kind: str) -> tuple[str, ...]:
         """The sizes to rank: as given, else the GPT family on a GPU, the CPU presets on a CPU."""

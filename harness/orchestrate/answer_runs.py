@@ -30,7 +30,7 @@ from harness.orchestrate.plan import Plan, check_device
 from harness.orchestrate.preflight import check_document, check_folder
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "results"  # the published runs, in a checkout
-MEASURE_WARMUP_STEPS, MEASURE_STEPS = 1, 3  # a measuring run: one untimed step (compile), then timed ones
+MEASURE_WARMUP_STEPS, MEASURE_STEPS = 1, 10  # a measuring run: one untimed step (compile), then 10 timed
 
 
 def validate(plan: AnswerPlan) -> tuple[list[str], float, Target, tuple[float, ...], bool]:

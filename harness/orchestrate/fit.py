@@ -17,9 +17,9 @@ from pathlib import Path
 
 from harness.capacity import law_fit
 from harness.capacity.law import PRIOR
-from harness.capacity.law_grid import GridRun, Rung, plan_grid
+from harness.capacity.law_grid import GridRun, GridTooLong, Rung, plan_grid
 from harness.core.errors import UserError
-from harness.core.options import INTERNAL_FIELD, option
+from harness.core.options import INTERNAL_FIELD, check_fields, option
 from harness.core.overrides import build_run_config
 from harness.core.presets import CPU_FIT_LADDER, LADDER, get_preset
 from harness.core.ranges import within
@@ -30,6 +30,7 @@ from harness.model import flops_per_token, param_count
 
 FIT_KIND, SCHEMA_VERSION = "fit", 1
 DEFAULT_FIT_BUDGET = "5%"
+MIN_SIZES = 3  # sizes a fit's ladder needs at the least
 STRATEGY = "amp"  # the fit's runs: the recipe's plain strategy (every strategy trains the same math)
 # What the law does not depend on: the size, the length and the batch of a run (the law's own inputs, or
 # the grid's), its seed, how it is evaluated, and how it is executed.
@@ -61,7 +62,7 @@ class FitPlan:
     )
     fit_budget: str = field(
         default=DEFAULT_FIT_BUDGET,
-        metadata=option("the fit's time: a share of the budget (5%) or a duration (30min)", metavar="SHARE"),
+        metadata=option("the fit's time: a share of the budget (5%) or a duration (30m)", metavar="SHARE"),
     )
     presets: tuple[str, ...] = field(
         default=(),
@@ -80,6 +81,9 @@ class FitPlan:
     quiet: bool = field(default=False, metadata=option("no live progress display"))
     command: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv), metadata=INTERNAL_FIELD)
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 def fit_budget_s(text: str, budget_s: float) -> float:
     """'5%' of the budget, or a duration; UserError for anything else."""
@@ -95,7 +99,7 @@ def fit_budget_s(text: str, budget_s: float) -> float:
         return parse_duration(text)
     except (UserError, ValueError):
         raise UserError(
-            f"--fit-budget {text!r}: give a share of the budget (5%) or a duration (30min)"
+            f"--fit-budget {text!r}: give a share of the budget (5%) or a duration (30m)"
         ) from None
 
 
@@ -191,9 +195,19 @@ def prepare(plan: FitPlan) -> FitSetup:
 
     budget_s = command_budget_s(plan.budget)
     share_s = fit_budget_s(plan.fit_budget, budget_s)
+    if share_s > budget_s:
+        raise UserError(
+            f"--fit-budget {plan.fit_budget} is more than the --budget {plan.budget} it is a share "
+            "of: give a share such as 5%, or a shorter duration"
+        )
     kind = device_kind(plan.device)
     for name in plan.presets:
         get_preset(name)
+    if plan.presets and len(plan.presets) < MIN_SIZES:
+        raise UserError(
+            f"--presets names {len(plan.presets)}: a fit needs {MIN_SIZES} sizes or more (a "
+            "profile's minimum lies between sizes)"
+        )
     if plan.out.exists() and not plan.out.is_dir():
         raise UserError(f"--out {plan.out} is not a folder: give the folder fit documents are kept in")
     base = build_run_config(strategy=STRATEGY, preset=_base_preset(kind, plan.presets), data=plan.data)
@@ -202,10 +216,15 @@ def prepare(plan: FitPlan) -> FitSetup:
     overhead = RUN_OVERHEAD_S[kind]
     try:
         grid = plan_grid(PRIOR, ladder, share_s, overhead_s=overhead)
-    except ValueError as exc:
+    except GridTooLong as exc:
+        need = math.ceil(100 * exc.seconds / budget_s)
+        more = (
+            f"give --fit-budget {need}% or more"
+            if need <= 100
+            else "that is more than the whole budget: give a longer --budget, or smaller --presets"
+        )
         raise UserError(
-            f"--fit-budget {plan.fit_budget} ({share_s:.0f} s) is too short: {exc}; give more, "
-            "e.g. --fit-budget 10%"
+            f"--fit-budget {plan.fit_budget} ({share_s:.0f} s) is too short: {exc}; {more}"
         ) from None
     key, identity = law_key(plan.data, kind, plan.presets)
     return FitSetup(budget_s, share_s, kind, key, identity, grid)
