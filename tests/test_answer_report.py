@@ -154,8 +154,8 @@ def test_a_real_answer_on_the_cpu_measures_every_candidate_and_predicts_none(rea
         first["strategy"], first["preset"])  # fmt: skip
     for t in (first, second):
         assert t["status"] == "ok" and t["final_val_loss"]["value"] > 0 and t["estimated_loss"]["value"] > 0
-        low, high = t["estimated_loss"]["interval"]
-        assert t["inside_interval"] is (low <= t["final_val_loss"]["value"] <= high)
+        assert len(t["estimated_loss"]["interval"]) == 2
+        assert t["inside_interval"] is None  # the prior's loss is another corpus's: no inside or outside
         assert (root / "runs" / t["run"].rsplit("/", 1)[1] / "result.json").exists()
     backtest = doc["backtest"]
     losses = {f"{t['preset']} with {t['strategy']}": t["final_val_loss"]["value"] for t in (first, second)}

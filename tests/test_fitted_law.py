@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from harness.capacity.law import PRIOR, Law
+from harness.capacity.law_fit import implausible
 from harness.capacity.law_grid import LEVELS, MIN_STEPS, PER_LEVEL, SPACING, Rung, plan_grid, seconds
 from harness.core.errors import UserError
 from harness.orchestrate.fit import FitPlan, FitSetup, fit_budget_s, law_key
-from harness.orchestrate.fit_runs import FitStopped, implausible, read_fit, run_fit, stored_law
+from harness.orchestrate.fit_runs import FitStopped, read_fit, run_fit, stored_law
 
 TRUE = Law(1.9, 450.0, 1200.0, 0.34, 0.33, "the test's")  # near the prior: its grid straddles the optimum
 GPT = [("gpt-a", 10e6), ("gpt-b", 20e6), ("gpt-c", 40e6), ("gpt-d", 80e6), ("gpt-e", 160e6), ("gpt-f", 320e6)]
@@ -41,8 +42,8 @@ def test_the_grid_centres_each_profile_on_the_laws_optimum_and_spends_the_fits_t
         best = PRIOR.optimum(own[0].compute)[0]
         names = [g.rung.params for g in own]
         below, above = [n for n in names if n < best], [n for n in names if n > best]
-        if min(r.params for r in rungs) < best < max(r.params for r in rungs):
-            assert below and above  # the profile straddles the optimum
+        assert min(r.params for r in rungs) < best < max(r.params for r in rungs)  # this ladder spans it
+        assert below and above  # so the profile straddles it
         for g in own:
             assert g.steps >= MIN_STEPS and g.tokens == g.steps * g.global_batch_tokens
             assert g.global_batch_tokens % 1024 == 0
@@ -140,14 +141,43 @@ def test_a_fit_recovers_its_law_writes_after_every_run_and_resumes_without_train
     assert len(again) == len(setup.grid) - 5 and not set(again) & set(calls[:5])
     assert done["complete"] and done["runs_reused"] == 5 and len(done["runs"]) == len(setup.grid)
     assert done["converged"], done["why"]
-    for k in ("E", "alpha", "beta"):
-        low, high = done["intervals_95"][k]
-        assert low <= done["law"][k] <= high
     fitted = Law(**done["law"], source="")
+    for k in ("E", "alpha", "beta"):  # each central figure within its own interval, the interval a range
+        low, high = done["intervals_95"][k]
+        assert low <= done["law"][k] <= high and low < high, k
     top = max(r["compute"] for r in done["runs"].values())
     assert fitted.optimum(top)[0] == pytest.approx(TRUE.optimum(top)[0], rel=0.3)
     assert all(abs(r) < 0.1 for r in done["residuals"])
     assert [p["level"] for p in done["approach_2"]] == list(range(LEVELS))
+    for p in done["approach_2"]:  # each profile's own minimum, where it has one inside its sizes
+        truth = TRUE.optimum(p["compute"])[0]
+        assert p["n_opt_parabola"] is None or truth / 2.5 < p["n_opt_parabola"] < truth * 2.5
+        assert p["n_opt_parabola"] is not None or p["outside"]
+
+
+def test_a_resumed_fit_trains_again_a_failed_run_and_never_mixes_in_another_grids(tmp_path):
+    plan, setup = setup_for(tmp_path)
+    first = known_law_runs()
+
+    def failing(plan_, setup_, g):
+        return {**first(plan_, setup_, g), "status": "error" if g.level == 0 else "ok"}
+
+    run_fit(plan, setup, train=failing)  # every level-1 run failed: its early loss is not its tokens'
+    again: list = []
+    done = run_fit(plan, setup, train=known_law_runs(calls=again))
+    assert sorted(again) == sorted(g.key for g in setup.grid if g.level == 0) and done["runs_reused"] == 8
+    wider = FitSetup(
+        setup.budget_s,
+        4 * 3600.0,
+        setup.kind,
+        setup.key,
+        setup.identity,
+        plan_grid(PRIOR, ladder(), 4 * 3600.0),
+    )  # another grid: every level's compute 4x
+    other: list = []
+    moved = run_fit(plan, wider, train=known_law_runs(calls=other))
+    assert moved["runs_reused"] == 0 and len(other) == len(wider.grid)
+    assert set(moved["runs"]) == {g.key for g in wider.grid}  # the old grid's runs are not fitted beside
 
 
 def test_an_answer_uses_the_stored_law_and_says_so(tmp_path):
@@ -186,7 +216,7 @@ def test_an_answer_uses_the_stored_law_and_says_so(tmp_path):
 def test_a_fit_that_is_not_believable_is_kept_but_the_answer_uses_the_prior_and_says_why(tmp_path):
     assert implausible(Law(5e-58, 1e11, 93.0, 2.56, 0.28, ""), 1.7).startswith("the fit ended at alpha 2.56")
     assert "E 3" in implausible(Law(3.0, 40.0, 300.0, 0.35, 0.3, ""), 2.0)
-    assert implausible(TRUE, 2.5) is None and "E 3" not in implausible(TRUE, 1.8)
+    assert implausible(TRUE, 2.5) is None and implausible(TRUE, 1.8).startswith("the fit ended at E 1.9,")
     plan, setup = setup_for(tmp_path)
     flat = lambda plan_, setup_, g: {**known_law_runs()(plan_, setup_, g), "final_val_loss": 3.0}  # noqa: E731
     doc = run_fit(plan, setup, train=flat)
@@ -314,3 +344,27 @@ def test_a_fits_folder_that_is_a_file_is_refused(tmp_path):
     for args in (["fit", "--out"], ["answer", "--predict-only", "--gpu", "NVIDIA H100 80GB HBM3", "--fits"]):
         proc = harness_main(*args, str(tmp_path / "fits"), "--quiet")
         assert proc.returncode == 2 and "is not a folder" in proc.stderr.strip()
+
+
+def test_the_backtests_order_leaves_out_a_run_that_failed():
+    from harness.orchestrate.backtest import order
+
+    def run(preset, estimate, measured, status="ok"):
+        return {
+            "preset": preset,
+            "strategy": "amp",
+            "status": status,
+            "estimated_loss": {"value": estimate},
+            "final_val_loss": {"value": measured},
+        }
+
+    both = order([run("small", 3.0, 2.9), run("tiny", 3.1, 2.8)])
+    assert both == {
+        "predicted": ["small with amp", "tiny with amp"],
+        "measured": ["tiny with amp", "small with amp"],
+        "agrees": False,
+        "measured_best_was_best": False,
+    }
+    failed = order([run("small", 3.0, 5.9, status="error"), run("tiny", 3.1, 2.8)])
+    assert failed["measured"] == ["tiny with amp"] and failed["agrees"] is None
+    assert failed["measured_best_was_best"] is None  # the best never finished: not known

@@ -90,9 +90,10 @@ class LawInUse:
     fitted_compute: tuple[float, float] | None = None
 
     def samples(self, count: int, seed: int = 0) -> list[Law]:
-        """`count` laws for the odds: the prior's span, or the fit's refits drawn with replacement."""
+        """`count` laws for the odds: the prior's span, or the fit's refits drawn with replacement (a fitted
+        law without refits: itself, no spread, rather than another law's)."""
         if not self.refits:
-            return prior_samples(count, seed)
+            return [self.law] * count if self.fitted else prior_samples(count, seed)
         picks = np.random.default_rng(seed).integers(0, len(self.refits), size=count)
         return [self.refits[i] for i in picks]
 

@@ -65,7 +65,7 @@ class GridRun:
     @property
     def key(self) -> str:
         """What names the run in the fit document: a stopped fit finds its finished runs by it."""
-        return f"{self.rung.name}@{self.tokens}"
+        return f"{self.rung.name}@L{self.level + 1}@{self.tokens}"  # a clamped rung's tokens may repeat
 
 
 def place(rung: Rung, compute: float, level: int) -> GridRun:

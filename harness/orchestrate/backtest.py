@@ -10,8 +10,10 @@ from harness.orchestrate.answer_plan import AnswerPlan
 
 
 def picks(entry: dict, top: int) -> list[dict]:
-    """The candidates to train: the best first, then the others with a P(best), likeliest first (ties: the
-    lower estimated loss), `top` in all."""
+    """The candidates to train: the best first, then the others by P(best), ties by the lower estimated
+    loss, `top` in all (each for the whole budget; `--top 1` trains the best alone). A candidate that never
+    wins a draw is trained too when `top` reaches it: that the predicted loser loses is what a backtest
+    checks as much as that the winner wins."""
     best = entry["best"]
     if best is None:
         return []
@@ -24,7 +26,8 @@ def picks(entry: dict, top: int) -> list[dict]:
 
 
 def train_one(plan: AnswerPlan, inputs: Inputs, entry: dict, c: dict) -> tuple[dict, bool]:
-    """Train candidate `c` for the budget; (its record, whether a stop ended it)."""
+    """Train candidate `c` for the budget; (its record, whether a stop ended it). Its measured loss is set
+    against the estimate's interval only under a fitted law: the prior's is another corpus's loss."""
     from harness.orchestrate.plan import Plan
     from harness.orchestrate.sweep import run_plan
 
@@ -52,7 +55,9 @@ def train_one(plan: AnswerPlan, inputs: Inputs, entry: dict, c: dict) -> tuple[d
         "error": result.error,
         "final_val_loss": {"value": measured, "source": f"measured on {plan.data}"},
         "estimated_loss": estimate,
-        "inside_interval": None if measured is None or low is None else low <= measured <= high,
+        "inside_interval": None
+        if measured is None or low is None or not inputs.law.fitted or result.status != "ok"
+        else low <= measured <= high,
         "tokens": s.tokens,
         "tokens_per_s": s.steady_tokens_per_s or s.tokens_per_s,
     }
@@ -61,7 +66,11 @@ def train_one(plan: AnswerPlan, inputs: Inputs, entry: dict, c: dict) -> tuple[d
 
 def order(trained: list[dict]) -> dict:
     """The predicted order (by estimated loss) and the measured one (by final loss) of the trained runs."""
-    done = [t for t in trained if (t.get("final_val_loss") or {}).get("value") is not None]
+    done = [
+        t
+        for t in trained
+        if t.get("status") == "ok" and (t.get("final_val_loss") or {}).get("value") is not None
+    ]
     name = lambda t: f"{t['preset']} with {t['strategy']}"  # noqa: E731
     predicted = [name(t) for t in sorted(done, key=lambda t: t["estimated_loss"]["value"])]
     measured = [name(t) for t in sorted(done, key=lambda t: t["final_val_loss"]["value"])]
@@ -69,7 +78,9 @@ def order(trained: list[dict]) -> dict:
         "predicted": predicted,
         "measured": measured,
         "agrees": predicted == measured if len(done) > 1 else None,
-        "measured_best_was_best": None if not done else measured[0] == name(trained[0]),
+        "measured_best_was_best": None
+        if not done or done[0] is not trained[0]
+        else measured[0] == name(trained[0]),
     }
 
 

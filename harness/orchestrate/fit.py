@@ -115,9 +115,14 @@ def law_key(data: str, device_kind: str, presets: tuple[str, ...] = ()) -> tuple
     identity = {
         "recipe": {**settings, "seq_len": recipe.model.seq_len, "vocab_size": recipe.model.vocab_size},
         "data": described.get("fingerprint", described),
-        "tokenizer": described.get("tokenizer", recipe.tokenizer),
+        "tokenizer": _tokenizer_identity(described.get("tokenizer", recipe.tokenizer)),
     }
     return fingerprint(identity)[:16], identity
+
+
+def _tokenizer_identity(tokenizer):
+    """A tokenizer by its content (a trained one's fingerprint), never by where its file is cached."""
+    return tokenizer.get("fingerprint", tokenizer) if isinstance(tokenizer, dict) else tokenizer
 
 
 def _base_preset(device_kind: str, presets: tuple[str, ...]) -> str:
@@ -169,6 +174,9 @@ def device_kind(device: str) -> str:
 
     if device not in ("auto", "cuda", "cpu"):
         raise UserError(f"--device {device!r}: give auto, cuda or cpu")
+    from harness.orchestrate.plan import check_device
+
+    check_device(device, [STRATEGY])  # --device cuda without one: said here, in its words
     return "cuda" if runs_on_cuda(device) else "cpu"
 
 
@@ -203,6 +211,15 @@ def prepare(plan: FitPlan) -> FitSetup:
     kind = device_kind(plan.device)
     for name in plan.presets:
         get_preset(name)
+    from harness.orchestrate.capacity import once
+
+    once("--presets", plan.presets)
+    families = {(get_preset(n).model.seq_len, get_preset(n).model.vocab_size) for n in plan.presets}
+    if len(families) > 1:
+        raise UserError(
+            "--presets mixes sequence lengths or vocabularies: a law is of one family, e.g. "
+            "the GPT ladder's sizes alone"
+        )
     if plan.presets and len(plan.presets) < MIN_SIZES:
         raise UserError(
             f"--presets names {len(plan.presets)}: a fit needs {MIN_SIZES} sizes or more (a "

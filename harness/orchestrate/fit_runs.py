@@ -8,10 +8,9 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
-
 from harness.capacity import law_fit
 from harness.capacity.law import PRIOR_IN_USE, Law, LawInUse
+from harness.capacity.law_fit import approach_two, curves, implausible
 from harness.capacity.law_grid import GridRun
 from harness.core.results import document_head, read_json_object, write_json_atomic
 from harness.core.schema import COUNT, POSITIVE, TEXT, Invalid, Items, Named, Number, Record, check
@@ -34,6 +33,9 @@ FIT = Record(
     {"kind": TEXT, "key": TEXT, "runs": Named(RUN), "law": LAW, "refits": Items(LAW)},
     required=("kind", "key", "runs"),
 )
+
+
+MIN_REFITS = 10  # bootstrap refits a believed law needs at the least (its odds draw from them)
 
 
 class FitStopped(Exception):
@@ -109,19 +111,18 @@ def run_fit(plan: FitPlan, setup: FitSetup, train=train_run) -> dict:
         run_plan_of(plan, setup, g)
     path = plan.out / setup.path_in
     earlier = read_fit(path, setup.key) or {}
-    runs = {k: r for k, r in (earlier.get("runs") or {}).items() if r.get("final_val_loss") is not None}
+    runs = reusable(earlier.get("runs") or {}, setup.grid)  # only this grid's: another's levels differ
     reused = len(runs)
-    done = {(r.get("rung"), r.get("level")): r for r in runs.values()}
 
     def write(fitted: dict | None, stopped: bool = False) -> dict:
         document = _document(plan, setup, runs, reused, fitted, stopped)
         write_json_atomic(path, document)
         return document
 
-    write(None)
-    for g in setup.grid:
-        if g.key in runs or _same(done.get((g.rung.name, g.level)), g):
-            continue
+    pending = [g for g in setup.grid if g.key not in runs]
+    if pending:  # a finished fit stays whole on disk until it is fitted again
+        write(None)
+    for g in pending:
         if not plan.quiet:
             print(
                 f"fit: {g.rung.name}, {g.tokens:,} tokens ({g.steps} steps), level {g.level + 1}", flush=True
@@ -131,18 +132,33 @@ def run_fit(plan: FitPlan, setup: FitSetup, train=train_run) -> dict:
         except FitStopped:
             return write(None, stopped=True)
         write(None)
-    return write(fit_law(list(runs.values()), plan.resamples))
+    return write(fit_law(runs, plan.resamples))
 
 
-def _same(record: dict | None, g: GridRun) -> bool:
-    """An earlier run stands for a grid run of the same rung and level within a quarter of its tokens (the
-    grid moves a little with the speed measured on each start)."""
-    return record is not None and abs(record["tokens"] / g.tokens - 1) <= 0.25
+def reusable(earlier: dict, grid: list[GridRun]) -> dict:
+    """The earlier runs that stand for runs of this grid, by the grid run's key: one that ended ok, of the
+    same rung and level, within a quarter of its tokens (the grid moves a little with the speed measured
+    at each start). A failed run, or one of another grid, is trained again."""
+    found = {}
+    for g in grid:
+        for r in earlier.values():
+            same = r.get("rung") == g.rung.name and r.get("level") == g.level
+            if same and r.get("status", "ok") == "ok" and abs(r["tokens"] / g.tokens - 1) <= 0.25:
+                found[g.key] = r
+                break
+    return found
 
 
-def fit_law(runs: list[dict], resamples: int) -> dict:
+def fit_law(runs: dict[str, dict], resamples: int) -> dict:
     """Approach 3 with its bootstrap, and approach 2 beside it; or why there is no law."""
-    usable = [r for r in runs if r.get("final_val_loss") is not None and math.isfinite(r["final_val_loss"])]
+    kept = {  # a run that failed has a loss from an early evaluation, not from its tokens: left out
+        k: r
+        for k, r in runs.items()
+        if r.get("status", "ok") == "ok"
+        and r.get("final_val_loss") is not None
+        and math.isfinite(r["final_val_loss"])
+    }
+    usable = list(kept.values())
     if len(usable) < len(LAW_FIELDS) + 1:
         return {
             "converged": False,
@@ -153,6 +169,11 @@ def fit_law(runs: list[dict], resamples: int) -> dict:
         boot = law_fit.bootstrap(points, resamples=resamples)
     except ValueError as exc:
         return {"converged": False, "why": str(exc)}
+    if len(boot.samples) < MIN_REFITS:
+        return {
+            "converged": False,
+            "why": f"{len(boot.samples)} of {resamples} bootstrap refits ended finite",
+        }
     law = boot.law
     intervals = {k: boot.interval(k) for k in LAW_FIELDS}
     doubt = implausible(law, min(p.loss for p in points))
@@ -165,72 +186,10 @@ def fit_law(runs: list[dict], resamples: int) -> dict:
         "resamples": resamples,
         "refits_failed": resamples - len(boot.samples),
         "residuals": [r["final_val_loss"] - law.loss(r["params"], r["tokens"]) for r in usable],
-        "predicted": {_key(r): law.loss(r["params"], r["tokens"]) for r in usable},
+        "predicted": {k: law.loss(r["params"], r["tokens"]) for k, r in kept.items()},
         "curves": curves(usable, law, boot.samples),
         "approach_2": approach_two(usable, None if doubt else law),
     }
-
-
-EXPONENTS = (0.05, 2.0)  # where a fitted exponent is believable (published fits: 0.25 to 0.8)
-
-
-def implausible(law: Law, lowest_loss: float) -> str | None:
-    """Why a fitted law is not taken as this recipe's (the optimizer ended at an edge of what a law of
-    this form can mean), or None: every exponent within EXPONENTS, and E (the loss of infinite size and
-    data) above 1% of, and below, the lowest loss measured."""
-    for name in ("alpha", "beta"):
-        value = getattr(law, name)
-        if not EXPONENTS[0] <= value <= EXPONENTS[1]:
-            return (
-                f"the fit ended at {name} {value:.3g}, outside {EXPONENTS[0]:g} to {EXPONENTS[1]:g}: the "
-                "runs do not follow a power law (too short, or too few sizes); give the fit more time"
-            )
-    if not 0.01 * lowest_loss < law.E < lowest_loss:
-        return (
-            f"the fit ended at E {law.E:.3g}, outside 1% to 100% of the lowest loss measured "
-            f"({lowest_loss:.3g}): give the fit more time"
-        )
-    return None
-
-
-def _key(record: dict) -> str:
-    return f"{record['rung']}@{record['tokens']}"
-
-
-def curves(runs: list[dict], law: Law, refits: list[Law]) -> list[dict]:
-    """Per compute level, the law and its band along its IsoFLOP line, a little past the sizes it ran."""
-    found = []
-    for level in sorted({r["level"] for r in runs}):
-        own = [r for r in runs if r["level"] == level]
-        compute = float(np.median([r["compute"] for r in own]))
-        sizes = np.geomspace(min(r["params"] for r in own) * 0.7, max(r["params"] for r in own) * 1.4, 40)
-        found.append(
-            {"level": level, "compute": compute, **law_fit.along_isoflop(law, refits, compute, sizes)}
-        )
-    return found
-
-
-def approach_two(runs: list[dict], law: Law | None) -> list[dict]:
-    """Each profile's minimum from a parabola in log N (Hoffmann et al.'s approach 2), beside the fitted
-    law's optimum at that compute (None for a law not believed); a profile whose parabola opens downward,
-    or of fewer than three sizes, has no minimum (None)."""
-    found = []
-    for level in sorted({r["level"] for r in runs}):
-        own = [r for r in runs if r["level"] == level]
-        compute = float(np.median([r["compute"] for r in own]))
-        minimum = None
-        if len({r["params"] for r in own}) >= 3:
-            a, b, _ = np.polyfit([math.log(r["params"]) for r in own], [r["final_val_loss"] for r in own], 2)
-            minimum = float(math.exp(-b / (2 * a))) if a > 0 else None
-        found.append(
-            {
-                "level": level,
-                "compute": compute,
-                "n_opt_parabola": minimum,
-                "n_opt_law": None if law is None else law.optimum(compute)[0],
-            }
-        )
-    return found
 
 
 def _document(plan: FitPlan, setup: FitSetup, runs: dict, reused: int, fitted: dict | None, stopped: bool):
@@ -290,6 +249,11 @@ def stored_law(folder: Path, key: str) -> tuple[LawInUse, dict]:
     source = f"fitted on {len(runs)} runs of this recipe on this data ({path})"
     law = Law(**document["law"], source=source, fitted_params=(min(params), max(params)))
     refits = tuple(Law(**r, source="a bootstrap refit") for r in document.get("refits") or [])
+    if len(refits) < MIN_REFITS:
+        return PRIOR_IN_USE, {
+            "used": "prior",
+            "why": f"the fit in {path} keeps {len(refits)} bootstrap refits",
+        }
     return LawInUse(law, source, True, refits, (min(computes), max(computes))), {
         "used": "fitted",
         "fit": str(path),

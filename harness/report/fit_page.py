@@ -30,7 +30,8 @@ def profile_chart(document: dict) -> str:
         curve = curves.get(k)
         if curve is None:
             continue
-        series.append(svg.Series(f"level {k + 1}: the law", curve["params"], curve["loss"], color))
+        said = "the law" if document.get("converged") else "the fit (not believed)"
+        series.append(svg.Series(f"level {k + 1}: {said}", curve["params"], curve["loss"], color))
         outline = (curve["params"] + curve["params"][::-1], curve["low"] + curve["high"][::-1])
         series.append(svg.Series(f"level {k + 1}: 90% band", *outline, color, dash="2 2"))
     return svg.line_chart(
@@ -45,10 +46,16 @@ def profile_chart(document: dict) -> str:
 def predicted_chart(document: dict) -> str | None:
     """Each run's loss as the law predicts it against the loss it measured, and the line where they agree."""
     predicted = document.get("predicted") or {}
-    runs = sorted((r for r in _runs(document) if key(r) in predicted), key=lambda r: r["final_val_loss"])
-    if not runs:
+    pairs = sorted(
+        (
+            (r["final_val_loss"], predicted[k])
+            for k, r in (document.get("runs") or {}).items()
+            if k in predicted
+        ),
+    )
+    if not pairs:
         return None
-    measured, expected = [r["final_val_loss"] for r in runs], [predicted[key(r)] for r in runs]
+    measured, expected = [m for m, _ in pairs], [p for _, p in pairs]
     span = [min(measured + expected), max(measured + expected)]
     series = [
         svg.Series("runs", measured, expected, "#1f77b4", joined=False),
@@ -57,15 +64,11 @@ def predicted_chart(document: dict) -> str | None:
     return svg.line_chart("The law against each run", "measured loss", "predicted loss", series)
 
 
-def key(record: dict) -> str:
-    return f"{record.get('rung')}@{record.get('tokens')}"
-
-
 def rows(document: dict) -> list[dict]:
     predicted = document.get("predicted") or {}
     found = []
-    for r in (document.get("runs") or {}).values():
-        expected, measured = predicted.get(key(r)), r.get("final_val_loss")
+    for k, r in (document.get("runs") or {}).items():
+        expected, measured = predicted.get(k), r.get("final_val_loss")
         residual = None if expected is None or measured is None else measured - expected
         found.append({**r, "predicted": expected, "residual": residual})
     return sorted(found, key=lambda r: (r["level"], r["params"]))

@@ -20,7 +20,7 @@ def format_fit(document: dict) -> str:
             lines.append(f"  {k:5} {law[k]:10.4g}  ({box[k][0]:.4g} to {box[k][1]:.4g})")
         for p in document.get("approach_2") or []:
             parabola = p["n_opt_parabola"]
-            said = "no minimum" if parabola is None else f"{parabola:,.0f}"
+            said = (p.get("outside") or "none") if parabola is None else f"{parabola:,.0f}"
             by_law = "-" if p["n_opt_law"] is None else f"{p['n_opt_law']:,.0f}"
             lines.append(
                 f"  level {p['level'] + 1}: {p['compute']:.3g} FLOPs, N_opt {said} by its parabola, "
