@@ -23,8 +23,8 @@ def format_fit(document: dict) -> str:
             said = (p.get("outside") or "none") if parabola is None else f"{parabola:,.0f}"
             by_law = "-" if p["n_opt_law"] is None else f"{p['n_opt_law']:,.0f}"
             lines.append(
-                f"  level {p['level'] + 1}: {p['compute']:.3g} FLOPs, N_opt {said} by its parabola, "
-                f"{by_law} by the law"
+                f"  level {p['level'] + 1}, {p['compute']:.3g} FLOPs: N_opt by its parabola {said}; "
+                f"by the law {by_law}"
             )
     if not document.get("stopped") and not document.get("converged"):
         lines.append(f"not taken as this recipe's law: {document.get('why')}; answers use the prior")
