@@ -340,10 +340,17 @@ def test_bad_fit_input_is_one_line_before_anything_runs(tmp_path, args, said):
 def test_a_fits_folder_that_is_a_file_is_refused(tmp_path):
     from tests.conftest import harness_main
 
-    (tmp_path / "fits").write_text("")
-    for args in (["fit", "--out"], ["answer", "--predict-only", "--gpu", "NVIDIA H100 80GB HBM3", "--fits"]):
-        proc = harness_main(*args, str(tmp_path / "fits"), "--quiet")
-        assert proc.returncode == 2 and "is not a folder" in proc.stderr.strip()
+    fits = tmp_path / "fits"
+    fits.write_text("")
+    for args, said in (
+        (["fit", "--out"], f"--out {fits} is a file, not a folder"),  # the shared folder check's words
+        (
+            ["answer", "--predict-only", "--gpu", "NVIDIA H100 80GB HBM3", "--fits"],
+            f"--fits {fits} is not a folder",
+        ),
+    ):
+        proc = harness_main(*args, str(fits), "--quiet")
+        assert proc.returncode == 2 and said in proc.stderr.strip()
 
 
 def test_the_backtests_order_leaves_out_a_run_that_failed():

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from harness.core.units import format_count
+
 
 @dataclass(frozen=True)
 class Law:
@@ -102,18 +104,13 @@ class LawInUse:
         lo, hi = self.law.fitted_params
         notes = []
         if not lo <= params <= hi:
-            notes.append(f"the law was fitted on models of {_count(lo)} to {_count(hi)} parameters")
+            notes.append(
+                f"the law was fitted on models of {format_count(lo)} to {format_count(hi)} parameters"
+            )
         if self.fitted_compute is not None and 6 * params * tokens > self.fitted_compute[1]:
             factor = 6 * params * tokens / self.fitted_compute[1]
             notes.append(f"its compute is {factor:.3g}x the largest the fit's runs spent")
         return None if not notes else "; ".join(notes) + ": it extrapolates here"
-
-
-def _count(n: float) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return f"{n:.3g}"
 
 
 PRIOR_IN_USE = LawInUse(PRIOR, PRIOR_SOURCE)

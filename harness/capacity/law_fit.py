@@ -186,12 +186,18 @@ def implausible(law: Law, lowest_loss: float) -> str | None:
     return None
 
 
+def profiles(runs: list[dict]):
+    """Each compute level's runs, with the level's compute (the median of its runs': a clamped run's
+    compute lies above its level's)."""
+    for level in sorted({r["level"] for r in runs}):
+        own = [r for r in runs if r["level"] == level]
+        yield level, own, float(np.median([r["compute"] for r in own]))
+
+
 def curves(runs: list[dict], law: Law, refits: list[Law]) -> list[dict]:
     """Per compute level, the law and its band along its IsoFLOP line, a little past the sizes it ran."""
     found = []
-    for level in sorted({r["level"] for r in runs}):
-        own = [r for r in runs if r["level"] == level]
-        compute = float(np.median([r["compute"] for r in own]))
+    for level, own, compute in profiles(runs):
         sizes = np.geomspace(min(r["params"] for r in own) * 0.7, max(r["params"] for r in own) * 1.4, 40)
         found.append({"level": level, "compute": compute, **along_isoflop(law, refits, compute, sizes)})
     return found
@@ -203,9 +209,7 @@ def approach_two(runs: list[dict], law: Law | None) -> list[dict]:
     whose parabola opens downward, has no minimum (None, with why); one whose vertex lies outside the
     sizes it trained says on which side (`outside`), never a size it did not measure."""
     found = []
-    for level in sorted({r["level"] for r in runs}):
-        own = [r for r in runs if r["level"] == level]
-        compute = float(np.median([r["compute"] for r in own]))
+    for level, own, compute in profiles(runs):
         minimum, outside = None, None
         sizes = [r["params"] for r in own]
         if len(set(sizes)) < 3:

@@ -7,14 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.capacity.law import PRIOR, PRIOR_IN_USE, PRIOR_SOURCE
+from harness.capacity.law import PRIOR, PRIOR_SOURCE
 
 LAW_SOURCE = PRIOR_SOURCE
-
-
-def outside_the_law(params: float) -> str | None:
-    """A note when a size lies outside the models the law was fitted on: it extrapolates there."""
-    return PRIOR_IN_USE.extrapolation(params, 0.0)
 
 
 def estimated_loss(params: float, tokens: float) -> float:

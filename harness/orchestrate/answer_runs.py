@@ -100,15 +100,16 @@ def _check_data(plan: AnswerPlan, kind: str) -> None:
 
     preset = plan.ladder(kind)[0]
     validate_source(build_run_config(strategy="amp", preset=preset, data=plan.data).recipe)
-    if plan.fits.exists() and not plan.fits.is_dir():
-        raise UserError(f"--fits {plan.fits} is not a folder: give the folder harness fit keeps its laws in")
 
 
 def _check_outputs(plan: AnswerPlan) -> None:
-    """The document and its page can be written, as two files; a runs folder is a folder."""
+    """The document and its page can be written, as two files; a runs folder and a fits folder (read
+    only) are folders."""
     check_document(plan.out, "answer")
     if plan.runs_dir.exists() and not plan.runs_dir.is_dir():
         raise UserError(f"--runs-dir {plan.runs_dir} is not a folder: give the folder runs are kept in")
+    if plan.fits.exists() and not plan.fits.is_dir():
+        raise UserError(f"--fits {plan.fits} is not a folder: give the folder harness fit keeps its laws in")
     if plan.train:
         check_folder(plan.runs_dir, "--runs-dir")
 

@@ -170,12 +170,10 @@ def _flop_rate(device_kind: str) -> float:
 
 
 def device_kind(device: str) -> str:
-    from harness.orchestrate.plan import runs_on_cuda
+    from harness.orchestrate.plan import check_device, runs_on_cuda
 
     if device not in ("auto", "cuda", "cpu"):
         raise UserError(f"--device {device!r}: give auto, cuda or cpu")
-    from harness.orchestrate.plan import check_device
-
     check_device(device, [STRATEGY])  # --device cuda without one: said here, in its words
     return "cuda" if runs_on_cuda(device) else "cpu"
 
@@ -196,6 +194,26 @@ class FitSetup:
         return f"{self.key}.json"
 
 
+def _check_presets(presets: tuple[str, ...]) -> None:
+    """Each named once, of one family (sequence length and vocabulary), and at least MIN_SIZES of them."""
+    for name in presets:
+        get_preset(name)
+    from harness.orchestrate.capacity import once
+
+    once("--presets", presets)
+    families = {(get_preset(n).model.seq_len, get_preset(n).model.vocab_size) for n in presets}
+    if len(families) > 1:
+        raise UserError(
+            "--presets mixes sequence lengths or vocabularies: a law is of one family, e.g. "
+            "the GPT ladder's sizes alone"
+        )
+    if presets and len(presets) < MIN_SIZES:
+        raise UserError(
+            f"--presets names {len(presets)}: a fit needs {MIN_SIZES} sizes or more (a "
+            "profile's minimum lies between sizes)"
+        )
+
+
 def prepare(plan: FitPlan) -> FitSetup:
     """The budget, the fit's share, the key and the grid; UserError (one line) for what cannot work,
     among them a fit budget too short for the shortest grid (with its predicted time)."""
@@ -209,24 +227,11 @@ def prepare(plan: FitPlan) -> FitSetup:
             "of: give a share such as 5%, or a shorter duration"
         )
     kind = device_kind(plan.device)
-    for name in plan.presets:
-        get_preset(name)
-    from harness.orchestrate.capacity import once
+    _check_presets(plan.presets)
+    from harness.orchestrate.preflight import check_folder
 
-    once("--presets", plan.presets)
-    families = {(get_preset(n).model.seq_len, get_preset(n).model.vocab_size) for n in plan.presets}
-    if len(families) > 1:
-        raise UserError(
-            "--presets mixes sequence lengths or vocabularies: a law is of one family, e.g. "
-            "the GPT ladder's sizes alone"
-        )
-    if plan.presets and len(plan.presets) < MIN_SIZES:
-        raise UserError(
-            f"--presets names {len(plan.presets)}: a fit needs {MIN_SIZES} sizes or more (a "
-            "profile's minimum lies between sizes)"
-        )
-    if plan.out.exists() and not plan.out.is_dir():
-        raise UserError(f"--out {plan.out} is not a folder: give the folder fit documents are kept in")
+    check_folder(plan.out, "--out")  # written after every run: a folder this process may write in
+    check_folder(plan.runs_dir, "--runs-dir")
     base = build_run_config(strategy=STRATEGY, preset=_base_preset(kind, plan.presets), data=plan.data)
     validate_source(base.recipe)
     ladder = rungs(plan, kind)

@@ -149,15 +149,21 @@ def reusable(earlier: dict, grid: list[GridRun]) -> dict:
     return found
 
 
-def fit_law(runs: dict[str, dict], resamples: int) -> dict:
-    """Approach 3 with its bootstrap, and approach 2 beside it; or why there is no law."""
-    kept = {  # a run that failed has a loss from an early evaluation, not from its tokens: left out
+def fitted_runs(runs: dict[str, dict]) -> dict[str, dict]:
+    """The runs a law is fitted on: those that ended ok with a finite loss (a run that failed has a loss
+    from an early evaluation, not from its tokens)."""
+    return {
         k: r
         for k, r in runs.items()
         if r.get("status", "ok") == "ok"
         and r.get("final_val_loss") is not None
         and math.isfinite(r["final_val_loss"])
     }
+
+
+def fit_law(runs: dict[str, dict], resamples: int) -> dict:
+    """Approach 3 with its bootstrap, and approach 2 beside it; or why there is no law."""
+    kept = fitted_runs(runs)
     usable = list(kept.values())
     if len(usable) < len(LAW_FIELDS) + 1:
         return {
@@ -243,7 +249,7 @@ def stored_law(folder: Path, key: str) -> tuple[LawInUse, dict]:
     if not document.get("complete") or not document.get("converged"):
         why = document.get("why") or "it has not finished (harness fit resumes it)"
         return PRIOR_IN_USE, {"used": "prior", "why": f"the fit in {path} has no law: {why}"}
-    runs = [r for r in document["runs"].values() if r.get("final_val_loss") is not None]
+    runs = list(fitted_runs(document["runs"]).values())
     params = [r["params"] for r in runs]
     computes = [r["compute"] for r in runs]
     source = f"fitted on {len(runs)} runs of this recipe on this data ({path})"
